@@ -1,0 +1,46 @@
+//! The S3 key layout (DESIGN.md §2): `<az>/<app>/<stream>/<msn>.ts` and
+//! `<az>/<app>/<stream>/index.json`. The viewer path of a segment on an AZ host is the same key
+//! without the AZ prefix, so after the edge adds the prefix the path *is* the key.
+
+use crate::{Az, StreamName};
+
+pub const INDEX_FILE: &str = "index.json";
+pub const SEGMENT_EXT: &str = "ts";
+
+/// `az1/live/show/`
+pub fn stream_prefix(az: Az, name: &StreamName) -> String {
+    format!("{az}/{}/{}/", name.app(), name.stream())
+}
+
+/// `az1/live/show/42.ts`
+pub fn segment_key(az: Az, name: &StreamName, msn: u64) -> String {
+    format!("{}{msn}.{SEGMENT_EXT}", stream_prefix(az, name))
+}
+
+/// `az1/live/show/index.json`
+pub fn index_key(az: Az, name: &StreamName) -> String {
+    format!("{}{INDEX_FILE}", stream_prefix(az, name))
+}
+
+/// Content-Type and Cache-Control of what the ingest writes (DESIGN.md §5).
+pub mod headers {
+    pub const SEGMENT_CONTENT_TYPE: &str = "video/mp2t";
+    /// Segments never change once written.
+    pub const SEGMENT_CACHE_CONTROL: &str = "max-age=31536000, immutable";
+    pub const INDEX_CONTENT_TYPE: &str = "application/json";
+    /// The index is read by the functions only, never cached by a CDN.
+    pub const INDEX_CACHE_CONTROL: &str = "no-cache";
+    pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let n = StreamName::new("live", "show").unwrap();
+        assert_eq!(segment_key(Az::Az1, &n, 42), "az1/live/show/42.ts");
+        assert_eq!(index_key(Az::Az2, &n), "az2/live/show/index.json");
+    }
+}

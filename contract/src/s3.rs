@@ -1,0 +1,144 @@
+//! The S3 side of the contract: one way to build the client (lean TLS: rustls on ring) and one
+//! way to read an index, shared by the ingest, the playlist functions and the local stack.
+
+use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
+
+use crate::{Az, StreamIndex, StreamName, keys};
+
+/// Where the store is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3ClientConfig {
+    /// AWS region of the bucket.
+    pub region: String,
+    /// A custom endpoint (an S3-compatible store such as the local stack's); `None` is AWS.
+    /// A custom endpoint also selects path-style addressing.
+    pub endpoint: Option<String>,
+}
+
+/// Builds an S3 client. Credentials come from the usual chain (environment, profile, IMDS for
+/// an instance role, the Lambda environment).
+pub async fn s3_client(config: &S3ClientConfig) -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(config.region.clone()))
+        .http_client(http)
+        .load()
+        .await;
+    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint_url(endpoint).force_path_style(true);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// Why an index could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexReadError {
+    #[error("reading s3://{bucket}/{key}: {message}")]
+    Store {
+        bucket: String,
+        key: String,
+        message: String,
+        /// Throttling, timeouts, 5xx: worth another try.
+        retryable: bool,
+    },
+    #[error("s3://{bucket}/{key} is not a valid index: {source}")]
+    Invalid {
+        bucket: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl IndexReadError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            IndexReadError::Store {
+                retryable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// Reads `<az>/<app>/<stream>/index.json`; `Ok(None)` when there is none. Without
+/// s3:ListBucket, S3 answers a missing key with 403 AccessDenied: that is taken as missing too.
+pub async fn get_index(
+    client: &Client,
+    bucket: &str,
+    az: Az,
+    name: &StreamName,
+) -> Result<Option<StreamIndex>, IndexReadError> {
+    let key = keys::index_key(az, name);
+    let store_err = |message: String, retryable: bool| IndexReadError::Store {
+        bucket: bucket.to_owned(),
+        key: key.clone(),
+        message,
+        retryable,
+    };
+    let out = match client.get_object().bucket(bucket).key(&key).send().await {
+        Ok(out) => out,
+        Err(err) => {
+            if is_missing(&err) {
+                return Ok(None);
+            }
+            let retryable = is_retryable(&err);
+            return Err(store_err(error_text(&err), retryable));
+        }
+    };
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| store_err(format!("reading body: {e}"), true))?
+        .into_bytes();
+    StreamIndex::from_json(&bytes)
+        .map(Some)
+        .map_err(|source| IndexReadError::Invalid {
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            source,
+        })
+}
+
+fn is_missing(err: &SdkError<GetObjectError>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => {
+            matches!(e.err(), GetObjectError::NoSuchKey(_))
+                || matches!(e.raw().status().as_u16(), 403 | 404)
+        }
+        _ => false,
+    }
+}
+
+/// Classifies an SDK error: transport failures, timeouts, throttling and 5xx are retryable.
+pub fn is_retryable<E>(err: &SdkError<E>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            status >= 500 || status == 429 || status == 408
+        }
+        _ => false,
+    }
+}
+
+/// The SDK's Display is terse ("service error"); include the source chain for operators.
+pub fn error_text<E: std::error::Error + 'static>(err: &E) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,65 @@
+//! The ingest's health and metrics endpoint: `GET /healthz` (200 while the process serves)
+//! and `GET /metrics` (Prometheus text).
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use zonecast_contract::Az;
+
+use crate::metrics::Metrics;
+
+pub async fn serve_health(
+    listener: TcpListener,
+    az: Az,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, "health endpoint listening");
+    loop {
+        let (socket, _peer): (_, SocketAddr) = listener.accept().await?;
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(respond(&req, az, &metrics)) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await
+            {
+                warn!(error = %e, "health connection");
+            }
+        });
+    }
+}
+
+fn respond(req: &Request<Incoming>, az: Az, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match req.uri().path() {
+        "/healthz" => {
+            let active = metrics
+                .publishes_active
+                .load(std::sync::atomic::Ordering::Relaxed);
+            (
+                StatusCode::OK,
+                "application/json",
+                format!("{{\"az\":\"{az}\",\"status\":\"ok\",\"publishes\":{active}}}\n"),
+            )
+        }
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render_prometheus(az.as_str()),
+        ),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}

@@ -1,0 +1,52 @@
+//! ZoneCast ingest: RTMP in, MPEG-TS segments and an index out, to S3.
+//!
+//! The media core (`flv`, `clock`, `ts`, `packager`) is sans-IO and deterministic; `server`,
+//! `uploader`, `store` and `service` are the thin async shell around it.
+
+pub mod config;
+pub mod health;
+pub mod media;
+pub mod metrics;
+// pub mod packager; (in progress)
+pub mod rtmp;
+// pub mod server; (in progress)
+// pub mod service; (in progress)
+pub mod store;
+pub mod uploader;
+
+/// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;
+/// filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("ZONECAST_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,404 @@
+//! The RTMP listener: one task per connection. Whatever goes wrong in a connection (an error,
+//! bad input, a panic) ends that connection only; other streams never notice.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::Utc;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    time::Instant,
+};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+use zonecast_contract::{StreamName, keys, name::check_component};
+
+use crate::{
+    config::{DuplicatePublishPolicy, IngestConfig},
+    metrics::Metrics,
+    packager::{Packager, PackagerConfig, PackagerEffect},
+    rtmp::{RtmpConnection, RtmpError, RtmpEvent},
+    store::{ObjectStore, PutRequest},
+    uploader::{UploadJob, UploadKind, UploadSender, spawn_uploader},
+};
+
+/// Reads the indexes a new publish learns its numbering from (its own last one and its peer's).
+pub trait IndexReader: Send + Sync + 'static {
+    fn read(
+        &self,
+        az: zonecast_contract::Az,
+        name: &StreamName,
+    ) -> impl std::future::Future<Output = Option<zonecast_contract::StreamIndex>> + Send;
+}
+
+/// Shared by all connections of one ingest.
+pub struct IngestContext<S, R> {
+    pub config: IngestConfig,
+    pub store: Arc<S>,
+    pub indexes: R,
+    pub metrics: Arc<Metrics>,
+    /// Streams being published on this ingest, with a way to stop each publisher.
+    live: Registry,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
+    pub fn new(config: IngestConfig, store: S, indexes: R, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store: Arc::new(store),
+            indexes,
+            metrics,
+            live: Registry::default(),
+            next_id: Default::default(),
+        })
+    }
+}
+
+/// Accepts RTMP connections until the listener fails.
+pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
+    listener: TcpListener,
+    ctx: Arc<IngestContext<S, R>>,
+) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, az = %ctx.config.az, "RTMP listening");
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        Metrics::inc(&ctx.metrics.connections_total);
+        let open = ctx
+            .metrics
+            .connections_open
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if open as usize >= ctx.config.max_connections {
+            warn!(%peer, open, "too many connections; closing the new one");
+            continue;
+        }
+        let ctx = ctx.clone();
+        let span = info_span!("rtmp", %peer);
+        tokio::spawn(
+            async move {
+                Metrics::inc(&ctx.metrics.connections_open);
+                let handle = tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
+                match handle.await {
+                    Ok(Ok(())) => debug!("connection closed"),
+                    Ok(Err(e)) => {
+                        Metrics::inc(&ctx.metrics.connections_failed);
+                        if matches!(e, ConnectionError::Rtmp(RtmpError::Panicked { .. })) {
+                            Metrics::inc(&ctx.metrics.rtmp_panics);
+                        }
+                        warn!(error = %e, "connection closed on error");
+                    }
+                    Err(join) => {
+                        Metrics::inc(&ctx.metrics.connections_failed);
+                        error!(error = %join, "connection task panicked; connection closed");
+                    }
+                }
+                Metrics::dec(&ctx.metrics.connections_open);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Rtmp(#[from] RtmpError),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{peer}: no data for {secs} s")]
+    Idle { peer: SocketAddr, secs: u64 },
+    #[error("{peer}: refused: {reason}")]
+    Refused { peer: SocketAddr, reason: String },
+    #[error("{peer} {stream}: {source}")]
+    Media {
+        peer: SocketAddr,
+        stream: StreamName,
+        source: crate::packager::PackagerError,
+    },
+}
+
+type Registry = Arc<Mutex<HashMap<StreamName, (u64, watch::Sender<bool>)>>>;
+
+/// A claimed stream name. Dropping it (also while unwinding from a panic) frees the name.
+struct Registration {
+    registry: Registry,
+    name: StreamName,
+    id: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.registry.lock()
+            && live.get(&self.name).is_some_and(|(id, _)| *id == self.id)
+        {
+            live.remove(&self.name);
+        }
+        Metrics::dec(&self.metrics.publishes_active);
+    }
+}
+
+/// The publish in progress on one connection.
+struct Publish {
+    name: StreamName,
+    _registration: Registration,
+    packager: Packager,
+    uploads: UploadSender,
+    stop: watch::Receiver<bool>,
+}
+
+async fn handle_connection<S: ObjectStore, R: IndexReader>(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<IngestContext<S, R>>,
+) -> Result<(), ConnectionError> {
+    let _ = socket.set_nodelay(true);
+    let mut conn = RtmpConnection::new(peer);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut publish: Option<Publish> = None;
+    let idle = Duration::from_secs(ctx.config.idle_timeout_secs);
+    let result = async {
+        loop {
+            let stopped = async {
+                match &mut publish {
+                    Some(p) => {
+                        let _ = p.stop.changed().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let n = tokio::select! {
+                read = tokio::time::timeout(idle, socket.read(&mut buf)) => match read {
+                    Ok(r) => r?,
+                    Err(_) => return Err(ConnectionError::Idle { peer, secs: idle.as_secs() }),
+                },
+                () = stopped => {
+                    info!("replaced by a new publisher of the same stream");
+                    return Ok(());
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            let out = conn.handle_input(&buf[..n])?;
+            let mut reply = out.send;
+            for event in out.events {
+                on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await?;
+            }
+            if !reply.is_empty() {
+                socket.write_all(&reply).await?;
+            }
+        }
+    }
+    .await;
+    if let Some(p) = publish.take() {
+        end_publish(p, &ctx);
+    }
+    result
+}
+
+async fn on_event<S: ObjectStore, R: IndexReader>(
+    event: RtmpEvent,
+    conn: &mut RtmpConnection,
+    reply: &mut Vec<u8>,
+    publish: &mut Option<Publish>,
+    peer: SocketAddr,
+    ctx: &Arc<IngestContext<S, R>>,
+) -> Result<(), ConnectionError> {
+    match event {
+        RtmpEvent::ConnectRequested { request_id, app } => {
+            if let Err(e) = check_component("app", &app) {
+                Metrics::inc(&ctx.metrics.publishes_rejected);
+                warn!(error = %e, "refusing connect: bad app name");
+                reply.extend(conn.reject(request_id, "NetConnection.Connect.Rejected", &e.to_string())?);
+                return Err(ConnectionError::Refused { peer, reason: e.to_string() });
+            }
+            reply.extend(conn.accept(request_id)?);
+        }
+        RtmpEvent::PublishRequested { request_id, app, stream_key } => {
+            let refuse = |conn: &mut RtmpConnection, reply: &mut Vec<u8>, reason: String| {
+                Metrics::inc(&ctx.metrics.publishes_rejected);
+                reply.extend(conn.reject(request_id, "NetStream.Publish.BadName", &reason)?);
+                Err::<(), _>(ConnectionError::Refused { peer, reason })
+            };
+            if publish.is_some() {
+                return refuse(conn, reply, "this connection already publishes".into());
+            }
+            let name = match StreamName::from_publish(&app, &stream_key) {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!(error = %e, "refusing publish: bad stream name");
+                    return refuse(conn, reply, e.to_string());
+                }
+            };
+            let (registration, stop) = match register(ctx, &name) {
+                Ok(x) => x,
+                Err(reason) => {
+                    warn!(stream = %name, %reason, "refusing publish");
+                    return refuse(conn, reply, reason);
+                }
+            };
+            let p = start_publish(ctx, name, registration, stop).await;
+            info!(stream = %p.name, az = %ctx.config.az, "publishing");
+            *publish = Some(p);
+            reply.extend(conn.accept(request_id)?);
+        }
+        RtmpEvent::PlayRequested { request_id, stream_key } => {
+            warn!(stream_key = %truncate(&stream_key), "refusing play: this is an ingest");
+            reply.extend(conn.reject(request_id, "NetStream.Play.Failed", "ingest only")?);
+        }
+        RtmpEvent::PublishFinished { .. } => {
+            if let Some(p) = publish.take() {
+                end_publish(p, ctx);
+            }
+        }
+        RtmpEvent::Video { timestamp, data } => {
+            if let Some(p) = publish {
+                let effects = p.packager.push_video(timestamp, &data, Utc::now());
+                handle_effects(p, effects, peer, ctx)?;
+            }
+        }
+        RtmpEvent::Audio { timestamp, data } => {
+            if let Some(p) = publish {
+                let effects = p.packager.push_audio(timestamp, &data, Utc::now());
+                handle_effects(p, effects, peer, ctx)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+fn handle_effects<S, R>(
+    p: &mut Publish,
+    effects: Result<Vec<PackagerEffect>, crate::packager::PackagerError>,
+    peer: SocketAddr,
+    ctx: &IngestContext<S, R>,
+) -> Result<(), ConnectionError> {
+    let effects = effects.map_err(|source| ConnectionError::Media {
+        peer,
+        stream: p.name.clone(),
+        source,
+    })?;
+    enqueue(p, effects, ctx);
+    Ok(())
+}
+
+fn enqueue<S, R>(p: &Publish, effects: Vec<PackagerEffect>, ctx: &IngestContext<S, R>) {
+    let now = Instant::now();
+    for effect in effects {
+        let job = match effect {
+            PackagerEffect::PutSegment { msn, bytes } => UploadJob {
+                request: PutRequest {
+                    key: keys::segment_key(ctx.config.az, &p.name, msn),
+                    body: bytes,
+                    content_type: keys::headers::SEGMENT_CONTENT_TYPE,
+                    cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
+                },
+                kind: UploadKind::Segment { msn },
+                cut_at: now,
+            },
+            PackagerEffect::PutIndex { index } => UploadJob {
+                request: PutRequest {
+                    key: keys::index_key(ctx.config.az, &p.name),
+                    body: index.to_json().into(),
+                    content_type: keys::headers::INDEX_CONTENT_TYPE,
+                    cache_control: keys::headers::INDEX_CACHE_CONTROL,
+                },
+                kind: UploadKind::Index,
+                cut_at: now,
+            },
+        };
+        Metrics::inc(&ctx.metrics.uploads_pending);
+        // The uploader only stops once all senders are gone, so this cannot fail while we hold one.
+        let _ = p.uploads.send(job);
+    }
+}
+
+/// Claims a stream name on this ingest, following the duplicate-publish policy.
+fn register<S, R>(
+    ctx: &IngestContext<S, R>,
+    name: &StreamName,
+) -> Result<(Registration, watch::Receiver<bool>), String> {
+    let mut live = ctx.live.lock().map_err(|_| "registry poisoned".to_string())?;
+    if let Some((_, stop)) = live.get(name) {
+        match ctx.config.duplicate_publish {
+            DuplicatePublishPolicy::RejectNew => {
+                return Err(format!("{name} is already being published on this ingest"));
+            }
+            DuplicatePublishPolicy::ReplaceOld => {
+                let _ = stop.send(true);
+            }
+        }
+    }
+    let id = ctx.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (tx, rx) = watch::channel(false);
+    live.insert(name.clone(), (id, tx));
+    Metrics::inc(&ctx.metrics.publishes_active);
+    let registration = Registration {
+        registry: ctx.live.clone(),
+        name: name.clone(),
+        id,
+        metrics: ctx.metrics.clone(),
+    };
+    Ok((registration, rx))
+}
+
+async fn start_publish<S: ObjectStore, R: IndexReader>(
+    ctx: &Arc<IngestContext<S, R>>,
+    name: StreamName,
+    registration: Registration,
+    stop: watch::Receiver<bool>,
+) -> Publish {
+    let id = registration.id;
+    let az = ctx.config.az;
+    // Learn the numbering from what is already in S3 (DESIGN.md §4): our own last index and
+    // our peer's. A slow store must not hold the encoder for long.
+    let read = |az| tokio::time::timeout(Duration::from_secs(3), ctx.indexes.read(az, &name));
+    let (own, peer) = tokio::join!(read(az), read(az.peer()));
+    let own = own.ok().flatten();
+    let peer = peer.ok().flatten();
+    let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    let packager = Packager::new(
+        PackagerConfig {
+            az,
+            target_ms: ctx.config.target_duration_ms,
+            window: ctx.config.window,
+        },
+        name.clone(),
+        session,
+        own.as_ref(),
+        peer.as_ref(),
+        Utc::now(),
+    );
+    let (uploads, _task) = spawn_uploader(ctx.store.clone(), ctx.metrics.clone(), name.to_string());
+    Publish {
+        name,
+        _registration: registration,
+        packager,
+        uploads,
+        stop,
+    }
+}
+
+fn end_publish<S, R>(mut p: Publish, ctx: &IngestContext<S, R>) {
+    let effects = p.packager.finish(Utc::now());
+    enqueue(&p, effects, ctx);
+    info!(stream = %p.name, "publish ended");
+}

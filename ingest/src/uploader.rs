@@ -1,0 +1,97 @@
+//! Executes a stream's storage effects in order: each segment, then the index that names it
+//! (invariant 1). A put that fails is kept and retried with backoff until it succeeds, so
+//! nothing is lost and nothing is listed before it exists (invariant 4).
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::mpsc, time::Instant};
+use tracing::{info, warn};
+
+use crate::{
+    metrics::Metrics,
+    store::{ObjectStore, PutRequest},
+};
+
+/// One write, with the moment the packager produced it.
+#[derive(Debug)]
+pub struct UploadJob {
+    pub request: PutRequest,
+    pub kind: UploadKind,
+    /// When the segment was cut (for an index: when the newest segment it names was cut).
+    pub cut_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadKind {
+    Segment { msn: u64 },
+    Index,
+}
+
+/// Backoff between retries of one put.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Sends jobs to one stream's uploader task.
+pub type UploadSender = mpsc::UnboundedSender<UploadJob>;
+
+/// Starts the uploader task of one stream. It ends once every sender is dropped and the queue
+/// is drained.
+pub fn spawn_uploader<S: ObjectStore>(
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+) -> (UploadSender, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = tokio::spawn(run_uploader(store, metrics, stream, rx));
+    (tx, handle)
+}
+
+async fn run_uploader<S: ObjectStore>(
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+    mut rx: mpsc::UnboundedReceiver<UploadJob>,
+) {
+    while let Some(job) = rx.recv().await {
+        put_until_done(&*store, &metrics, &stream, &job.request).await;
+        Metrics::dec(&metrics.uploads_pending);
+        match job.kind {
+            UploadKind::Segment { .. } => {
+                Metrics::inc(&metrics.segments_uploaded);
+                metrics.segment_bytes_uploaded.fetch_add(
+                    job.request.body.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+            UploadKind::Index => {
+                Metrics::inc(&metrics.indexes_uploaded);
+                let ms = job.cut_at.elapsed().as_millis() as u64;
+                metrics.record_cut_to_index(ms);
+            }
+        }
+    }
+    info!(%stream, "uploader drained");
+}
+
+async fn put_until_done<S: ObjectStore>(
+    store: &S,
+    metrics: &Metrics,
+    stream: &str,
+    request: &PutRequest,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1u32;
+    loop {
+        match store.put(request.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                Metrics::inc(&metrics.upload_retries);
+                warn!(%stream, key = %request.key, attempt, retryable = err.retryable, error = %err,
+                      "put failed; keeping the object and retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
