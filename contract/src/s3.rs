@@ -13,6 +13,8 @@ pub struct S3ClientConfig {
     /// A custom endpoint (an S3-compatible store such as the local stack's); `None` is AWS.
     /// A custom endpoint also selects path-style addressing.
     pub endpoint: Option<String>,
+    /// Fixed access key and secret (the local stack's store); `None` uses the default chain.
+    pub static_credentials: Option<(String, String)>,
 }
 
 /// Builds an S3 client. Credentials come from the usual chain (environment, profile, IMDS for
@@ -29,6 +31,11 @@ pub async fn s3_client(config: &S3ClientConfig) -> Client {
         .load()
         .await;
     let mut builder = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some((key, secret)) = &config.static_credentials {
+        builder = builder.credentials_provider(aws_credential_types::Credentials::new(
+            key, secret, None, None, "zonecast-static",
+        ));
+    }
     if let Some(endpoint) = &config.endpoint {
         builder = builder.endpoint_url(endpoint).force_path_style(true);
     }

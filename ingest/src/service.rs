@@ -72,6 +72,7 @@ pub async fn run(
     let client = s3_client(&S3ClientConfig {
         region: config.region.clone(),
         endpoint: config.endpoint.clone(),
+        static_credentials: None,
     })
     .await;
     let store = S3Store {

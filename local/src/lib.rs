@@ -1,1 +1,7 @@
+//! The local stack behind `zonecast-local` (DESIGN.md §7).
 
+pub mod cache;
+pub mod edge;
+pub mod player;
+pub mod stack;
+pub mod store;

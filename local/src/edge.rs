@@ -1,0 +1,232 @@
+//! The local edge: behaves like the CloudFront distribution of template.yaml. The viewer's Host
+//! picks the AZ (the same rewrite as the viewer-request function), `*.m3u8` goes to the playlist
+//! handler (the same code as the Lambda), `*.ts` comes from the store, responses are cached as
+//! their Cache-Control says, and every response carries CORS headers.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+use zonecast_contract::edge::{VIEWER_HOST_HEADER, rewrite};
+use zonecast_lambdas::S3IndexStore;
+
+use crate::{
+    cache::{CachedResponse, EdgeCache},
+    player,
+};
+
+/// What the edge needs: the store (segments and, through the handler, indexes) and its cache.
+pub struct Edge {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub indexes: S3IndexStore,
+    pub cache: Mutex<EdgeCache>,
+}
+
+pub async fn serve_edge(listener: TcpListener, edge: Arc<Edge>) {
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            continue;
+        };
+        let edge = edge.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let edge = edge.clone();
+                async move { Ok::<_, Infallible>(edge.respond(req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await
+            {
+                debug!(error = %e, "edge connection");
+            }
+        });
+    }
+}
+
+impl Edge {
+    async fn respond(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let path = req.uri().path().to_owned();
+        let mut resp = match (req.method(), path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/" | "/index.html") => {
+                plain(StatusCode::OK, "text/html; charset=utf-8", player::PAGE.into(), "max-age=60")
+            }
+            (&Method::GET | &Method::HEAD, "/hls.min.js") => plain(
+                StatusCode::OK,
+                "application/javascript",
+                Bytes::from_static(player::HLS_JS),
+                "max-age=86400",
+            ),
+            _ => self.cached(req, &host, &path).await,
+        };
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert("via", HeaderValue::from_static("1.1 zonecast-local-edge"));
+        resp
+    }
+
+    /// The CloudFront part: rewrite, cache lookup, origin.
+    async fn cached(&self, req: Request<Incoming>, host: &str, path: &str) -> Response<Full<Bytes>> {
+        let origin_path = rewrite(host, path);
+        let is_playlist = origin_path.ends_with(".m3u8");
+        // Playlists are rendered for the viewer's host, so that host is part of their key.
+        let key = if is_playlist {
+            format!("{origin_path} {}", host.to_ascii_lowercase())
+        } else {
+            origin_path.clone()
+        };
+        if req.method() == Method::OPTIONS {
+            let mut resp = plain(StatusCode::NO_CONTENT, "text/plain", Bytes::new(), "max-age=600");
+            let h = resp.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+            return resp;
+        }
+        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key, Instant::now())) {
+            return to_response(hit, "Hit from zonecast-local-edge");
+        }
+        let fetched = if is_playlist {
+            self.playlist(req, host, &origin_path).await
+        } else if origin_path.ends_with(".ts") {
+            self.segment(&origin_path).await
+        } else {
+            CachedResponse {
+                status: StatusCode::NOT_FOUND,
+                headers: headers_with("text/plain", "max-age=1"),
+                body: Bytes::from_static(b"not found\n"),
+            }
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(key, fetched.clone(), Instant::now());
+        }
+        to_response(fetched, "Miss from zonecast-local-edge")
+    }
+
+    async fn playlist(&self, req: Request<Incoming>, host: &str, origin_path: &str) -> CachedResponse {
+        let (parts, _body) = req.into_parts();
+        let mut builder = http::Request::builder().method(parts.method).uri(origin_path);
+        for (name, value) in parts.headers.iter() {
+            if name != header::HOST {
+                builder = builder.header(name, value);
+            }
+        }
+        let lambda_req = builder
+            .header(header::HOST, "playlist.lambda-url.localhost")
+            .header(VIEWER_HOST_HEADER, host)
+            .header("cloudfront-forwarded-proto", "http")
+            .body(lambda_http::Body::Empty);
+        let Ok(lambda_req) = lambda_req else {
+            return CachedResponse {
+                status: StatusCode::BAD_REQUEST,
+                headers: headers_with("text/plain", "max-age=60"),
+                body: Bytes::from_static(b"bad request\n"),
+            };
+        };
+        let resp = zonecast_lambdas::handle(lambda_req, &self.indexes, Utc::now()).await;
+        let (parts, body) = resp.into_parts();
+        let body = match body {
+            lambda_http::Body::Empty => Bytes::new(),
+            lambda_http::Body::Text(t) => Bytes::from(t),
+            lambda_http::Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        CachedResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// The S3 origin: the origin path is the key.
+    async fn segment(&self, origin_path: &str) -> CachedResponse {
+        let key = origin_path.trim_start_matches('/');
+        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let content_type = out.content_type().unwrap_or("video/mp2t").to_owned();
+                let cache_control = out.cache_control().unwrap_or("max-age=60").to_owned();
+                match out.body.collect().await {
+                    Ok(body) => CachedResponse {
+                        status: StatusCode::OK,
+                        headers: headers_with(&content_type, &cache_control),
+                        body: body.into_bytes(),
+                    },
+                    Err(e) => {
+                        warn!(%key, error = %e, "reading segment from store");
+                        bad_gateway()
+                    }
+                }
+            }
+            Err(err) => {
+                let missing = err
+                    .raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 403 | 404));
+                if missing {
+                    CachedResponse {
+                        status: StatusCode::NOT_FOUND,
+                        headers: headers_with("text/plain", "max-age=1"),
+                        body: Bytes::from_static(b"no such segment\n"),
+                    }
+                } else {
+                    warn!(%key, error = %zonecast_contract::s3::error_text(&err), "store error");
+                    bad_gateway()
+                }
+            }
+        }
+    }
+}
+
+fn bad_gateway() -> CachedResponse {
+    CachedResponse {
+        status: StatusCode::BAD_GATEWAY,
+        headers: headers_with("text/plain", "max-age=1"),
+        body: Bytes::from_static(b"store unavailable\n"),
+    }
+}
+
+fn headers_with(content_type: &str, cache_control: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h
+}
+
+fn plain(status: StatusCode, content_type: &str, body: Bytes, cache_control: &str) -> Response<Full<Bytes>> {
+    to_response(
+        CachedResponse {
+            status,
+            headers: headers_with(content_type, cache_control),
+            body,
+        },
+        "",
+    )
+}
+
+fn to_response(cached: CachedResponse, x_cache: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(cached.body));
+    *resp.status_mut() = cached.status;
+    *resp.headers_mut() = cached.headers;
+    if !x_cache.is_empty() {
+        resp.headers_mut().insert("x-cache", HeaderValue::from_str(x_cache).unwrap_or(HeaderValue::from_static("")));
+    }
+    resp
+}

@@ -1,0 +1,239 @@
+//! Starts the whole system on loopback: the store, two ingests (each in its own OS process, so
+//! one AZ can be killed for real), the edge with the playlist handler, and the player page.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpListener,
+    process::{Child, Command},
+};
+use tracing::{info, warn};
+use zonecast_contract::{
+    Az,
+    s3::{S3ClientConfig, s3_client},
+};
+
+use crate::{
+    edge::{Edge, serve_edge},
+    store::{ACCESS_KEY, SECRET_KEY, serve_store},
+};
+
+/// `zonecast-local` settings (flags; defaults match DESIGN.md §7 and the README).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackArgs {
+    /// Where the store keeps its objects.
+    #[arg(long, default_value = "zonecast-data")]
+    pub data_dir: PathBuf,
+    /// The CloudFront-like edge and player page.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub edge_listen: SocketAddr,
+    /// The embedded S3-compatible store.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub store_listen: SocketAddr,
+    /// RTMP of the az1 ingest.
+    #[arg(long, default_value = "127.0.0.1:1935")]
+    pub az1_listen: SocketAddr,
+    /// RTMP of the az2 ingest.
+    #[arg(long, default_value = "127.0.0.1:1936")]
+    pub az2_listen: SocketAddr,
+    /// Health and metrics of the az1 ingest.
+    #[arg(long, default_value = "127.0.0.1:8935")]
+    pub az1_health: SocketAddr,
+    /// Health and metrics of the az2 ingest.
+    #[arg(long, default_value = "127.0.0.1:8936")]
+    pub az2_health: SocketAddr,
+    /// Segment target duration in milliseconds, passed to both ingests.
+    #[arg(long, default_value_t = 2000)]
+    pub target_duration_ms: u32,
+    /// Live window in segments, passed to both ingests.
+    #[arg(long, default_value_t = 6)]
+    pub window: usize,
+}
+
+pub const BUCKET: &str = "zonecast";
+const REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("binding {what} on {addr}: {source} (is another zonecast-local running? pick another port with --{flag})")]
+    Bind {
+        what: &'static str,
+        flag: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("starting the {az} ingest process: {source}")]
+    Spawn { az: Az, source: std::io::Error },
+    #[error("the {az} ingest did not become healthy on {addr}")]
+    Unhealthy { az: Az, addr: SocketAddr },
+}
+
+async fn bind(what: &'static str, flag: &'static str, addr: SocketAddr) -> Result<TcpListener, StackError> {
+    TcpListener::bind(addr).await.map_err(|source| StackError::Bind { what, flag, addr, source })
+}
+
+/// Runs the stack until Ctrl-C / SIGTERM; children are stopped on the way out.
+pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| crate::store::StoreError::DataDir {
+        path: args.data_dir.display().to_string(),
+        source,
+    })?;
+    let data_dir = args.data_dir.canonicalize().unwrap_or(args.data_dir.clone());
+    let store_listener = bind("the store", "store-listen", args.store_listen).await?;
+    let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
+    let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
+    let edge_addr = edge_listener.local_addr().unwrap_or(args.edge_listen);
+    let store = serve_store(store_listener, &data_dir, BUCKET).await?;
+    tokio::spawn(store);
+    let endpoint = format!("http://{store_addr}");
+
+    let mut children = Vec::new();
+    for (az, listen, health) in [
+        (Az::Az1, args.az1_listen, args.az1_health),
+        (Az::Az2, args.az2_listen, args.az2_health),
+    ] {
+        children.push(spawn_ingest(az, listen, health, &endpoint, &args)?);
+    }
+    let children = Arc::new(Mutex::new(children));
+
+    let client = s3_client(&S3ClientConfig {
+        region: REGION.into(),
+        endpoint: Some(endpoint.clone()),
+        static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+    })
+    .await;
+    let edge = Arc::new(Edge {
+        s3: client.clone(),
+        bucket: BUCKET.into(),
+        indexes: zonecast_lambdas::S3IndexStore::new(client, BUCKET.into()),
+        cache: Default::default(),
+    });
+    tokio::spawn(serve_edge(edge_listener, edge));
+
+    for (az, health) in [(Az::Az1, args.az1_health), (Az::Az2, args.az2_health)] {
+        wait_healthy(az, health).await?;
+    }
+    print_banner(&args, edge_addr, &endpoint, &data_dir);
+
+    zonecast_ingest::shutdown_signal().await;
+    info!("stopping");
+    let mut children = std::mem::take(&mut *children.lock().unwrap_or_else(|e| e.into_inner()));
+    for child in &mut children {
+        stop_child(child).await;
+    }
+    Ok(())
+}
+
+fn spawn_ingest(
+    az: Az,
+    listen: SocketAddr,
+    health: SocketAddr,
+    endpoint: &str,
+    args: &StackArgs,
+) -> Result<Child, StackError> {
+    let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("ingest")
+        .args(["--az", az.as_str()])
+        .args(["--listen", &listen.to_string()])
+        .args(["--health-listen", &health.to_string()])
+        .args(["--bucket", BUCKET, "--region", REGION, "--endpoint", endpoint])
+        .args(["--target-duration-ms", &args.target_duration_ms.to_string()])
+        .args(["--window", &args.window.to_string()])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // The ingest dies with us even if we are killed without a chance to clean up.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|source| StackError::Spawn { az, source })?;
+    // Prefix the child's log lines with its AZ.
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward_lines(az, out));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward_lines(az, err));
+    }
+    Ok(child)
+}
+
+async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[{az}] {line}");
+    }
+}
+
+async fn wait_healthy(az: Az, addr: SocketAddr) -> Result<(), StackError> {
+    for _ in 0..100 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            if s.write_all(req.as_bytes()).await.is_ok() {
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf).await;
+                if buf.starts_with(b"HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(StackError::Unhealthy { az, addr })
+}
+
+async fn stop_child(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SIGTERM first so the ingest can log its exit.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    if let Err(e) = child.kill().await {
+        warn!(error = %e, "killing ingest");
+    }
+}
+
+fn print_banner(args: &StackArgs, edge: SocketAddr, endpoint: &str, data_dir: &std::path::Path) {
+    let port = edge.port();
+    let a1 = args.az1_listen;
+    let a2 = args.az2_listen;
+    println!(
+        "\nZoneCast local stack is up.\n\
+         \n  Publish (both AZs at once):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/show|[f=flv]rtmp://{a2}/live/show\"\n\
+         \x20   OBS: server rtmp://{a1}/live, stream key show (and a second output to rtmp://{a2}/live)\n\
+         \n  Watch:\n    player page     http://localhost:{port}/\n\
+         \x20   multivariant    http://media-hls.localhost:{port}/live/show/playlist.m3u8   (browsers, curl: host pinning)\n\
+         \x20   path mode       http://{edge}/live/show/playlist.m3u8   (ffmpeg, ffplay, VLC)\n\
+         \n  Inside:\n    S3 store        {endpoint} (bucket {BUCKET}, data in {})\n\
+         \x20   ingest health   http://{}/healthz  http://{}/healthz  (and /metrics)\n\
+         \nCtrl-C stops everything.",
+        data_dir.display(),
+        args.az1_health,
+        args.az2_health,
+    );
+}

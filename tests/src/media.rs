@@ -1,0 +1,146 @@
+//! Real media for the tests: fixtures made by ffmpeg, publishing with ffmpeg, judging with
+//! ffprobe.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+
+/// Where generated fixtures live (under the cargo target dir, reused between runs).
+pub fn work_dir() -> PathBuf {
+    let dir = crate::stack::target_dir().join("zonecast-test-media");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// How a test stream looks.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub seconds: u32,
+    /// Keyframe interval in frames.
+    pub gop: u32,
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+}
+
+impl StreamSpec {
+    /// 20 s, 640x360, 30 fps, 2 s GOP: the end-to-end tests' stream.
+    pub const E2E: StreamSpec = StreamSpec {
+        width: 640,
+        height: 360,
+        fps: 30,
+        seconds: 20,
+        gop: 60,
+        video_kbps: 800,
+        audio_kbps: 96,
+    };
+    /// 720p at about 3 Mbps: the benchmark's stream.
+    pub const BENCH_720P: StreamSpec = StreamSpec {
+        width: 1280,
+        height: 720,
+        fps: 30,
+        seconds: 20,
+        gop: 60,
+        video_kbps: 3000,
+        audio_kbps: 128,
+    };
+
+    fn file_name(&self) -> String {
+        format!(
+            "ffmpeg_h264_aac_{}x{}_{}fps_{}s_gop{}_{}k.flv",
+            self.width, self.height, self.fps, self.seconds, self.gop, self.video_kbps
+        )
+    }
+}
+
+/// An H.264 + AAC FLV made by ffmpeg from its test sources (made once, then reused).
+pub fn make_flv(spec: StreamSpec) -> anyhow::Result<PathBuf> {
+    let path = work_dir().join(spec.file_name());
+    if path.exists() {
+        return Ok(path);
+    }
+    let tmp = path.with_extension("tmp.flv");
+    let v = format!("testsrc2=size={}x{}:rate={}", spec.width, spec.height, spec.fps);
+    let kbps = format!("{}k", spec.video_kbps);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &v, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &spec.seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p"])
+        .args(["-g", &spec.gop.to_string(), "-keyint_min", &spec.gop.to_string(), "-sc_threshold", "0"])
+        .args(["-b:v", &kbps, "-maxrate", &kbps, "-bufsize", &kbps])
+        .args(["-c:a", "aac", "-b:a", &format!("{}k", spec.audio_kbps), "-f", "flv"])
+        .arg(&tmp)
+        .status()
+        .context("running ffmpeg")?;
+    if !status.success() {
+        bail!("ffmpeg failed to make {}", path.display());
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Publishes `flv` in real time to every URL at once (`-f tee`), like an encoder with two
+/// outputs. The returned child exits when the file is done.
+pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::Child> {
+    let tee: Vec<String> = urls.iter().map(|u| format!("[f=flv:onfail=ignore]{u}")).collect();
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-i"])
+        .arg(flv)
+        .args(["-c", "copy", "-map", "0", "-f", "tee", &tee.join("|")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting ffmpeg")
+}
+
+/// Publishes `flv` to one URL.
+pub fn publish(flv: &Path, url: &str, realtime: bool) -> anyhow::Result<std::process::Child> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]);
+    if realtime {
+        cmd.arg("-re");
+    }
+    cmd.arg("-i")
+        .arg(flv)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting ffmpeg")
+}
+
+/// What ffprobe says of a file.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub stderr: String,
+    pub streams: Vec<serde_json::Value>,
+    pub duration: Option<f64>,
+}
+
+impl Probe {
+    pub fn codec(&self, kind: &str) -> Option<&serde_json::Value> {
+        self.streams.iter().find(|s| s["codec_type"] == kind)
+    }
+}
+
+/// `ffprobe -v error -show_streams -show_format -of json`.
+pub fn ffprobe(path: &Path) -> anyhow::Result<Probe> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .arg(path)
+        .output()
+        .context("running ffprobe")?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    Ok(Probe {
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        streams: json["streams"].as_array().cloned().unwrap_or_default(),
+        duration: json["format"]["duration"].as_str().and_then(|d| d.parse().ok()),
+    })
+}

@@ -1,0 +1,230 @@
+//! Runs the real `zonecast-local` binary on free loopback ports.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::{SocketAddr, TcpListener},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use zonecast_contract::{
+    Az, StreamIndex, StreamName,
+    s3::{S3ClientConfig, get_index, s3_client},
+};
+
+/// The cargo target dir this test binary was built into (`target/debug/deps/..` → `target`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    // target/debug or target/release → target
+    dir.parent().map(PathBuf::from).unwrap_or(dir)
+}
+
+/// The `zonecast-local` binary of the same profile as this test.
+pub fn local_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("no exe dir")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("zonecast-local");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: build it first (`cargo build --workspace --bins`; tests/run does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+/// A running stack. Dropping it stops it (and its ingest children).
+pub struct LocalStack {
+    child: Child,
+    pub edge: SocketAddr,
+    pub store: SocketAddr,
+    pub rtmp: [SocketAddr; 2],
+    pub health: [SocketAddr; 2],
+    pub data_dir: PathBuf,
+    /// Everything the stack and its ingests logged so far.
+    pub log: Arc<Mutex<String>>,
+    s3: Option<aws_sdk_s3::Client>,
+}
+
+pub const BUCKET: &str = "zonecast";
+
+impl LocalStack {
+    pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
+        let bin = local_binary()?;
+        let ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let data_dir = std::env::temp_dir().join(format!(
+            "zonecast-test-{}-{}",
+            std::process::id(),
+            ports[0].port()
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut child = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--edge-listen", &ports[0].to_string()])
+            .args(["--store-listen", &ports[1].to_string()])
+            .args(["--az1-listen", &ports[2].to_string()])
+            .args(["--az2-listen", &ports[3].to_string()])
+            .args(["--az1-health", &ports[4].to_string()])
+            .args(["--az2-health", &ports[5].to_string()])
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if line.contains("ZoneCast local stack is up") {
+                        let _ = ready_tx.send(());
+                    }
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let mut stack = LocalStack {
+            child,
+            edge: ports[0],
+            store: ports[1],
+            rtmp: [ports[2], ports[3]],
+            health: [ports[4], ports[5]],
+            data_dir,
+            log,
+            s3: None,
+        };
+        if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            bail!("zonecast-local did not come up in 60 s; its log:\n{}", stack.log_text());
+        }
+        stack.s3 = None;
+        Ok(stack)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn rtmp_url(&self, az: Az, app: &str, stream: &str) -> String {
+        let addr = self.rtmp[az_index(az)];
+        format!("rtmp://{addr}/{app}/{stream}")
+    }
+
+    /// `media-hls.localhost:PORT` and friends.
+    pub fn host(&self, az: Option<Az>) -> String {
+        match az {
+            None => format!("media-hls.localhost:{}", self.edge.port()),
+            Some(az) => format!("media-hls-{az}.localhost:{}", self.edge.port()),
+        }
+    }
+
+    /// An aws-sdk-s3 client for the stack's store.
+    pub async fn s3(&mut self) -> aws_sdk_s3::Client {
+        if let Some(c) = &self.s3 {
+            return c.clone();
+        }
+        let client = s3_client(&S3ClientConfig {
+            region: "us-east-1".into(),
+            endpoint: Some(format!("http://{}", self.store)),
+            static_credentials: Some(("zonecast-local".into(), "zonecast-local-secret".into())),
+        })
+        .await;
+        self.s3 = Some(client.clone());
+        client
+    }
+
+    pub async fn index(&mut self, az: Az, name: &StreamName) -> anyhow::Result<Option<StreamIndex>> {
+        let s3 = self.s3().await;
+        Ok(get_index(&s3, BUCKET, az, name).await?)
+    }
+
+    /// Whether `key` exists in the store right now (HeadObject).
+    pub async fn exists(&mut self, key: &str) -> anyhow::Result<bool> {
+        let s3 = self.s3().await;
+        match s3.head_object().bucket(BUCKET).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!(zonecast_contract::s3::error_text(&e))),
+        }
+    }
+
+    pub async fn object(&mut self, key: &str) -> anyhow::Result<Vec<u8>> {
+        let s3 = self.s3().await;
+        let out = s3.get_object().bucket(BUCKET).key(key).send().await?;
+        Ok(out.body.collect().await?.into_bytes().to_vec())
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+pub fn az_index(az: Az) -> usize {
+    match az {
+        Az::Az1 => 0,
+        Az::Az2 => 1,
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.data_dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
