@@ -3,6 +3,7 @@
 //! The media core (`flv`, `clock`, `ts`, `packager`) is sans-IO and deterministic; `server`,
 //! `uploader`, `store` and `service` are the thin async shell around it.
 
+pub mod clock;
 pub mod config;
 pub mod health;
 pub mod media;
