@@ -65,6 +65,10 @@ pub struct Packager {
     discontinuity_sequence: u64,
     /// Encoder timeline → wall clock, fixed once per publish session (DESIGN.md §4).
     wall_anchor: Option<(i64, DateTime<Utc>)>,
+    /// What joining a live timeline would inherit (discontinuity count, wall-clock mapping);
+    /// applied at the first cut unless the clock fell back to a fresh start.
+    join: Option<(u64, Option<(i64, DateTime<Utc>)>)>,
+    first_cut_done: bool,
     last_dts: Option<i64>,
     /// First and last video dts and the count between them, for FRAME-RATE.
     video_frames: Option<(i64, i64, u64)>,
@@ -83,6 +87,10 @@ impl Packager {
         now: DateTime<Utc>,
     ) -> Self {
         let anchor = ClockAnchor::from_indexes(own, peer, now, config.target_ms);
+        // Rejoining after the u32 RTMP timestamps wrapped still lines up with the reference.
+        let unwrapper = anchor
+            .timeline_hint()
+            .map_or_else(TimestampUnwrapper::new, TimestampUnwrapper::starting_near);
         let clock = SegmentClock::new(
             SegmentClockConfig {
                 target_ms: config.target_ms,
@@ -94,7 +102,7 @@ impl Packager {
             name,
             session,
             demuxer: FlvDemuxer::default(),
-            unwrapper: TimestampUnwrapper::default(),
+            unwrapper,
             clock,
             muxer: TsMuxer::new(TsMuxerConfig::default()),
             video: None,
@@ -103,6 +111,8 @@ impl Packager {
             window: VecDeque::new(),
             discontinuity_sequence: 0,
             wall_anchor: None,
+            join: None,
+            first_cut_done: false,
             last_dts: None,
             video_frames: None,
             config,
@@ -111,26 +121,24 @@ impl Packager {
         packager
     }
 
-    /// Carries the window and discontinuity count over from what was there before.
+    /// Carries the discontinuity count (and, when joining, the wall-clock mapping) over from
+    /// what was there before.
     fn inherit(&mut self, own: Option<&StreamIndex>, peer: Option<&StreamIndex>, now: DateTime<Utc>) {
+        let total_discontinuities =
+            |i: &StreamIndex| i.discontinuity_sequence + i.segments.iter().filter(|s| s.discontinuity).count() as u64;
+        // A new session after an earlier one keeps counting upward; its first segment carries
+        // the discontinuity tag.
+        if let Some(prev) = [own, peer].into_iter().flatten().max_by_key(|i| i.last_msn()) {
+            self.discontinuity_sequence = total_discontinuities(prev);
+        }
+        // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
+        // label the same segment the same way.
         let live = |i: &&StreamIndex| {
             zonecast_contract::health::health(Some(i), now) == zonecast_contract::health::Health::Live
         };
-        // Joining a live timeline: adopt its discontinuity count and its wall-clock mapping, so
-        // both AZs label the same segment the same way.
         if let Some(reference) = [own, peer].into_iter().flatten().filter(live).max_by_key(|i| i.last_msn()) {
-            self.discontinuity_sequence = reference.discontinuity_sequence
-                + reference.segments.iter().filter(|s| s.discontinuity).count() as u64;
-            if let Some(last) = reference.segments.last() {
-                self.wall_anchor = Some((last.timeline_ms, last.program_date_time));
-            }
-            return;
-        }
-        // A new session after an earlier one: keep counting discontinuities upward. The new
-        // session's first segment carries the discontinuity tag.
-        if let Some(prev) = [own, peer].into_iter().flatten().max_by_key(|i| i.last_msn()) {
-            self.discontinuity_sequence =
-                prev.discontinuity_sequence + prev.segments.iter().filter(|s| s.discontinuity).count() as u64;
+            let wall = reference.segments.last().map(|l| (l.timeline_ms, l.program_date_time));
+            self.join = Some((total_discontinuities(reference), wall));
         }
     }
 
@@ -160,6 +168,7 @@ impl Packager {
         };
         match event {
             MediaEvent::VideoConfig(c) => {
+                self.clock.expect_video();
                 self.video = Some(c);
                 Ok(Vec::new())
             }
@@ -191,6 +200,15 @@ impl Packager {
             ClockDecision::Drop => return Ok(effects),
             ClockDecision::Continue => {}
             ClockDecision::Cut(cut) => {
+                if !self.first_cut_done {
+                    self.first_cut_done = true;
+                    // A clean join continues the reference's labels; a fallback (discontinuity)
+                    // starts fresh after them.
+                    if let (Some((count, wall)), false) = (self.join.take(), cut.discontinuity) {
+                        self.discontinuity_sequence = count;
+                        self.wall_anchor = wall;
+                    }
+                }
                 if let (Some(open), Some(closed)) = (self.open.take(), cut.closed) {
                     self.close_segment(open, closed.duration_ms, StreamState::Live, now, &mut effects)?;
                 }

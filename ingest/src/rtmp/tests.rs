@@ -51,11 +51,11 @@ impl Pair {
             events: Vec::new(),
             client_events: Vec::new(),
         };
-        pair.to_server(initial);
+        pair.send_to_server(initial);
         pair
     }
 
-    fn to_server(&mut self, results: Vec<ClientSessionResult>) {
+    fn send_to_server(&mut self, results: Vec<ClientSessionResult>) {
         for r in results {
             match r {
                 ClientSessionResult::OutboundResponse(p) => self.feed_server(&p.bytes).unwrap(),
@@ -81,19 +81,19 @@ impl Pair {
         }
         if !reply.is_empty() {
             let results = self.client.handle_input(&reply).unwrap();
-            self.to_server(results);
+            self.send_to_server(results);
         }
         Ok(())
     }
 
     fn publish(&mut self, app: &str, key: &str) {
         let r = self.client.request_connection(app.to_owned()).unwrap();
-        self.to_server(vec![r]);
+        self.send_to_server(vec![r]);
         let r = self
             .client
             .request_publishing(key.to_owned(), PublishRequestType::Live)
             .unwrap();
-        self.to_server(vec![r]);
+        self.send_to_server(vec![r]);
     }
 }
 
@@ -113,7 +113,7 @@ fn connect_publish_and_media() {
         .client
         .publish_video_data(video.clone(), RtmpTimestamp::new(40), false)
         .unwrap();
-    pair.to_server(vec![r]);
+    pair.send_to_server(vec![r]);
     assert!(
         pair.events.contains(&RtmpEvent::ConnectRequested {
             request_id: 0,
