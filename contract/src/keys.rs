@@ -6,15 +6,29 @@ use crate::{Az, StreamName};
 
 pub const INDEX_FILE: &str = "index.json";
 pub const SEGMENT_EXT: &str = "ts";
+/// The per-AZ media playlist, rendered by the playlist function.
+pub const CHUNKLIST_FILE: &str = "chunklist.m3u8";
+/// The multivariant playlist on the neutral host, rendered by the playlist function.
+pub const MULTIVARIANT_FILE: &str = "playlist.m3u8";
+
+/// `live/show/`: the viewer path of a stream on an AZ host (or the neutral host).
+pub fn stream_path(name: &StreamName) -> String {
+    format!("{}/{}/", name.app(), name.stream())
+}
+
+/// `42.ts`
+pub fn segment_file(msn: u64) -> String {
+    format!("{msn}.{SEGMENT_EXT}")
+}
 
 /// `az1/live/show/`
 pub fn stream_prefix(az: Az, name: &StreamName) -> String {
-    format!("{az}/{}/{}/", name.app(), name.stream())
+    format!("{az}/{}", stream_path(name))
 }
 
 /// `az1/live/show/42.ts`
 pub fn segment_key(az: Az, name: &StreamName, msn: u64) -> String {
-    format!("{}{msn}.{SEGMENT_EXT}", stream_prefix(az, name))
+    format!("{}{}", stream_prefix(az, name), segment_file(msn))
 }
 
 /// `az1/live/show/index.json`
@@ -42,5 +56,7 @@ mod tests {
         let n = StreamName::new("live", "show").unwrap();
         assert_eq!(segment_key(Az::Az1, &n, 42), "az1/live/show/42.ts");
         assert_eq!(index_key(Az::Az2, &n), "az2/live/show/index.json");
+        assert_eq!(stream_path(&n), "live/show/");
+        assert_eq!(segment_file(7), "7.ts");
     }
 }

@@ -3,12 +3,22 @@
 //! import it; neither re-derives any of it (DESIGN.md §3).
 
 pub mod az;
+pub mod edge;
+pub mod health;
 pub mod index;
 pub mod keys;
 pub mod name;
+pub mod playlist;
+pub mod route;
+pub mod url;
 
 pub use az::{Az, AzError};
+pub use edge::{VIEWER_HOST_HEADER, rewrite};
+pub use health::{Health, health};
 pub use index::{INDEX_VERSION, IndexSegment, Resolution, StreamIndex, StreamInfo, StreamState};
 pub use name::{NameError, StreamName};
+pub use playlist::{Rendered, render_chunklist, render_multivariant};
+pub use route::{Route, RouteError};
+pub use url::{PublicBase, Scheme, UrlError};
 #[cfg(feature = "s3")]
 pub mod s3;

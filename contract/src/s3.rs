@@ -17,23 +17,33 @@ pub struct S3ClientConfig {
     pub static_credentials: Option<(String, String)>,
 }
 
-/// Builds an S3 client. Credentials come from the usual chain (environment, profile, IMDS for
-/// an instance role, the Lambda environment).
-pub async fn s3_client(config: &S3ClientConfig) -> Client {
+/// The shared AWS configuration every ZoneCast client starts from: lean TLS (rustls on ring),
+/// credentials from the usual chain (environment, profile, IMDS for an instance role, the
+/// Lambda environment).
+pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(config.region.clone()))
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
         .http_client(http)
         .load()
-        .await;
+        .await
+}
+
+/// Builds an S3 client on [`sdk_config`].
+pub async fn s3_client(config: &S3ClientConfig) -> Client {
+    let shared = sdk_config(&config.region).await;
     let mut builder = aws_sdk_s3::config::Builder::from(&shared);
     if let Some((key, secret)) = &config.static_credentials {
         builder = builder.credentials_provider(aws_credential_types::Credentials::new(
-            key, secret, None, None, "zonecast-static",
+            key,
+            secret,
+            None,
+            None,
+            "zonecast-static",
         ));
     }
     if let Some(endpoint) = &config.endpoint {

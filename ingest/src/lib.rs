@@ -5,13 +5,16 @@
 
 pub mod clock;
 pub mod config;
+pub mod flv;
 pub mod health;
+pub mod invalidate;
 pub mod media;
 pub mod metrics;
-// pub mod packager; (in progress)
+pub mod packager;
 pub mod rtmp;
-// pub mod server; (in progress)
-// pub mod service; (in progress)
+pub mod ts;
+pub mod server;
+pub mod service;
 pub mod store;
 pub mod uploader;
 

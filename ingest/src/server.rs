@@ -20,6 +20,7 @@ use zonecast_contract::{StreamName, keys, name::check_component};
 
 use crate::{
     config::{DuplicatePublishPolicy, IngestConfig},
+    invalidate::{CloudFrontInvalidator, paths_to_invalidate},
     metrics::Metrics,
     packager::{Packager, PackagerConfig, PackagerEffect},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent},
@@ -42,18 +43,27 @@ pub struct IngestContext<S, R> {
     pub store: Arc<S>,
     pub indexes: R,
     pub metrics: Arc<Metrics>,
+    /// Set when a CloudFront distribution is configured.
+    pub invalidator: Option<CloudFrontInvalidator>,
     /// Streams being published on this ingest, with a way to stop each publisher.
     live: Registry,
     next_id: std::sync::atomic::AtomicU64,
 }
 
 impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
-    pub fn new(config: IngestConfig, store: S, indexes: R, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(
+        config: IngestConfig,
+        store: S,
+        indexes: R,
+        metrics: Arc<Metrics>,
+        invalidator: Option<CloudFrontInvalidator>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             store: Arc::new(store),
             indexes,
             metrics,
+            invalidator,
             live: Registry::default(),
             next_id: Default::default(),
         })
@@ -375,6 +385,9 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     let own = own.ok().flatten();
     let peer = peer.ok().flatten();
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    if let (Some(invalidator), Some(paths)) = (&ctx.invalidator, paths_to_invalidate(az, &name, own.as_ref())) {
+        spawn_invalidation(invalidator.clone(), paths, session.clone(), name.clone());
+    }
     let packager = Packager::new(
         PackagerConfig {
             az,
@@ -395,6 +408,25 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         uploads,
         stop,
     }
+}
+
+/// Invalidates an ended stream's cached playlists in the background, a few tries; the publish
+/// does not wait for it (a day-cached `#EXT-X-ENDLIST` chunklist is the only thing at stake).
+fn spawn_invalidation(invalidator: CloudFrontInvalidator, paths: Vec<String>, session: String, name: StreamName) {
+    tokio::spawn(async move {
+        for attempt in 1..=5u32 {
+            match invalidator.invalidate(paths.clone(), &session).await {
+                Ok(()) => {
+                    info!(stream = %name, ?paths, "invalidated the ended stream's cached playlists");
+                    return;
+                }
+                Err(e) => {
+                    warn!(stream = %name, attempt, error = %e, "invalidation failed");
+                    tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
+                }
+            }
+        }
+    });
 }
 
 fn end_publish<S, R>(mut p: Publish, ctx: &IngestContext<S, R>) {

@@ -6,12 +6,13 @@ use tokio::net::TcpListener;
 use tracing::warn;
 use zonecast_contract::{
     Az, StreamIndex, StreamName,
-    s3::{S3ClientConfig, get_index, s3_client},
+    s3::{S3ClientConfig, get_index, s3_client, sdk_config},
 };
 
 use crate::{
     config::IngestConfig,
     health::serve_health,
+    invalidate::CloudFrontInvalidator,
     metrics::Metrics,
     server::{IndexReader, IngestContext, serve_rtmp},
     store::S3Store,
@@ -85,7 +86,14 @@ pub async fn run(
     };
     let metrics = Arc::new(Metrics::default());
     let az = config.az;
-    let ctx = IngestContext::new(config, store, reader, metrics.clone());
+    let invalidator = match &config.distribution_id {
+        Some(id) => {
+            let shared = sdk_config(&config.region).await;
+            Some(CloudFrontInvalidator::new(aws_sdk_cloudfront::Client::new(&shared), id.clone()))
+        }
+        None => None,
+    };
+    let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator);
     tokio::select! {
         r = serve_rtmp(rtmp, ctx) => r.map_err(|source| ServiceError::Serve { what: "RTMP", source }),
         r = serve_health(health, az, metrics) => r.map_err(|source| ServiceError::Serve { what: "health", source }),

@@ -1,1 +1,278 @@
+//! The playlist function: answers `*.m3u8` requests from the AZ indexes in S3 (DESIGN.md §5).
+//!
+//! [`handle`] is the whole function: the Lambda `main` wraps it in `lambda_http::run`, and the
+//! local edge calls it directly. It takes its store as an argument ([`IndexStore`]), so tests run
+//! it against a map instead of S3.
 
+use std::{collections::HashMap, future::Future, time::Instant};
+
+use chrono::{DateTime, Utc};
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt};
+use tracing::{error, info, warn};
+use zonecast_contract::{
+    Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
+    playlist::{chunklist_needs_peer, render_chunklist, render_multivariant},
+    s3::{IndexReadError, get_index},
+};
+
+/// The header the viewer-request function and CloudFront set for the viewer protocol.
+pub const FORWARDED_PROTO_HEADER: &str = "cloudfront-forwarded-proto";
+/// Methods the function answers (besides the OPTIONS preflight).
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+/// Cache lifetime of answers that depend only on the request (400, 404 for a segment path,
+/// 405): they will not change.
+pub const CLIENT_ERROR_CACHE_CONTROL: &str = "max-age=60";
+
+/// Why an index could not be read: the function answers 502, the edge caches it for 1 s.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexStoreError {
+    /// S3 failed or held an invalid document.
+    #[error(transparent)]
+    S3(#[from] IndexReadError),
+    /// Any other store (tests, local tools).
+    #[error("index store: {0}")]
+    Other(String),
+}
+
+/// Where the function reads indexes from: one GET per AZ, `Ok(None)` when there is none.
+pub trait IndexStore: Send + Sync {
+    fn get(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> impl Future<Output = Result<Option<StreamIndex>, IndexStoreError>> + Send;
+}
+
+/// The indexes in S3, at `<az>/<app>/<stream>/index.json` of one bucket.
+#[derive(Debug, Clone)]
+pub struct S3IndexStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3IndexStore {
+    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
+        Self { client, bucket }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+impl IndexStore for S3IndexStore {
+    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
+        Ok(get_index(&self.client, &self.bucket, az, name).await?)
+    }
+}
+
+/// Indexes held in memory: for tests and tools that run the handler without S3.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryIndexStore {
+    indexes: HashMap<(Az, StreamName), StreamIndex>,
+}
+
+impl MemoryIndexStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `index` under its own AZ and name; an index with an invalid name is refused.
+    pub fn insert(&mut self, index: StreamIndex) -> Result<(), zonecast_contract::NameError> {
+        let name = index.name()?;
+        self.indexes.insert((index.az, name), index);
+        Ok(())
+    }
+}
+
+impl IndexStore for MemoryIndexStore {
+    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
+        Ok(self.indexes.get(&(az, name.clone())).cloned())
+    }
+}
+
+/// Answers one request. Never fails: every problem is an HTTP status with a short text body,
+/// and every answer carries `Access-Control-Allow-Origin: *` (browser players on any origin).
+pub async fn handle(req: Request, store: &impl IndexStore, now: DateTime<Utc>) -> Response<Body> {
+    let started = Instant::now();
+    let path = routed_path(&req).to_owned();
+    let viewer_host = header_str(&req, VIEWER_HOST_HEADER)
+        .or_else(|| header_str(&req, header::HOST.as_str()))
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let (rendered, route) = respond(&req, &path, store, now).await;
+    let status = rendered.status;
+    let mut resp = into_response(rendered, req.method() == Method::HEAD);
+    if req.method() == Method::OPTIONS || status == 405 {
+        let h = resp.headers_mut();
+        h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOWED_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+    }
+    info!(
+        method = %req.method(),
+        path = %path.chars().take(200).collect::<String>(),
+        viewer_host = %viewer_host,
+        route = %route.as_ref().map(ToString::to_string).unwrap_or_default(),
+        status,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "playlist request"
+    );
+    resp
+}
+
+/// The path to route: the raw path of a function URL event (exactly what CloudFront sent,
+/// before lambda_http resolves `..` while building the URI), else the URI's path.
+fn routed_path(req: &Request) -> &str {
+    match req.raw_http_path() {
+        "" => req.uri().path(),
+        raw => raw,
+    }
+}
+
+fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn respond(
+    req: &Request,
+    path: &str,
+    store: &impl IndexStore,
+    now: DateTime<Utc>,
+) -> (Rendered, Option<Route>) {
+    match *req.method() {
+        Method::OPTIONS => {
+            let mut r = Rendered::error(204, "");
+            r.body.clear();
+            r.cache_control = "max-age=86400".to_owned();
+            return (r, None);
+        }
+        Method::GET | Method::HEAD => {}
+        _ => {
+            return (
+                client_error(405, "method not allowed: use GET or HEAD"),
+                None,
+            );
+        }
+    }
+    let route = match Route::parse(path) {
+        Ok(route) => route,
+        Err(e) => {
+            warn!(error = %e, "bad playlist path");
+            return (client_error(400, "bad request: not a playlist path"), None);
+        }
+    };
+    let base = match PublicBase::from_headers(
+        header_str(req, VIEWER_HOST_HEADER),
+        header_str(req, header::HOST.as_str()),
+        header_str(req, FORWARDED_PROTO_HEADER),
+    ) {
+        Ok(base) => base,
+        Err(e) => {
+            warn!(error = %e, "bad viewer host");
+            return (client_error(400, "bad request: bad host"), Some(route));
+        }
+    };
+    let rendered = match &route {
+        Route::Segment(..) => client_error(404, "not found: segments are not served here"),
+        Route::Multivariant(name) => multivariant(store, name, &base, now).await,
+        Route::Chunklist(az, name) => chunklist(store, *az, name, &base, now).await,
+    };
+    (rendered, Some(route))
+}
+
+async fn multivariant(
+    store: &impl IndexStore,
+    name: &StreamName,
+    base: &PublicBase,
+    now: DateTime<Utc>,
+) -> Rendered {
+    let (az1, az2) = tokio::join!(store.get(Az::Az1, name), store.get(Az::Az2, name));
+    let az1 = match az1 {
+        Ok(i) => i,
+        Err(e) => return store_failed(Az::Az1, name, &e),
+    };
+    let az2 = match az2 {
+        Ok(i) => i,
+        Err(e) => return store_failed(Az::Az2, name, &e),
+    };
+    render_multivariant(name, az1.as_ref(), az2.as_ref(), base, now)
+}
+
+async fn chunklist(
+    store: &impl IndexStore,
+    az: Az,
+    name: &StreamName,
+    base: &PublicBase,
+    now: DateTime<Utc>,
+) -> Rendered {
+    let own = match store.get(az, name).await {
+        Ok(i) => i,
+        Err(e) => return store_failed(az, name, &e),
+    };
+    // The peer matters only to turn a stale answer into a 503. If it cannot be read, serve
+    // the stale window: a 502 would take down a viewer the peer may not be able to take.
+    let peer = if chunklist_needs_peer(own.as_ref(), now) {
+        store
+            .get(az.peer(), name)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(az = %az.peer(), stream = %name, error = %e, "reading the peer index; serving the stale window");
+                None
+            })
+    } else {
+        None
+    };
+    render_chunklist(az, name, own.as_ref(), peer.as_ref(), base, now)
+}
+
+fn store_failed(az: Az, name: &StreamName, e: &IndexStoreError) -> Rendered {
+    error!(%az, stream = %name, error = %e, "reading index");
+    Rendered::error(502, "bad gateway: the index store is unavailable")
+}
+
+fn client_error(status: u16, message: &str) -> Rendered {
+    let mut r = Rendered::error(status, message);
+    r.cache_control = CLIENT_ERROR_CACHE_CONTROL.to_owned();
+    r
+}
+
+fn into_response(r: Rendered, head: bool) -> Response<Body> {
+    let body = if head || r.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(r.body)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(r.content_type),
+    );
+    if let Ok(v) = HeaderValue::from_str(&r.cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests;

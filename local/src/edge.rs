@@ -12,7 +12,7 @@ use std::{
 use bytes::Bytes;
 use chrono::Utc;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -122,7 +122,9 @@ impl Edge {
         let (parts, _body) = req.into_parts();
         let mut builder = http::Request::builder().method(parts.method).uri(origin_path);
         for (name, value) in parts.headers.iter() {
-            if name != header::HOST {
+            // What the edge sets itself is never taken from the viewer (as CloudFront's
+            // viewer-request function overwrites it).
+            if name != header::HOST && name != VIEWER_HOST_HEADER && name != "cloudfront-forwarded-proto" {
                 builder = builder.header(name, value);
             }
         }

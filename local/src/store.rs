@@ -28,7 +28,7 @@ pub async fn serve_store(
     listener: TcpListener,
     data_dir: &Path,
     bucket: &str,
-) -> Result<impl std::future::Future<Output = ()>, StoreError> {
+) -> Result<impl std::future::Future<Output = ()> + use<>, StoreError> {
     let bucket_dir = data_dir.join(bucket);
     std::fs::create_dir_all(&bucket_dir).map_err(|source| StoreError::DataDir {
         path: bucket_dir.display().to_string(),

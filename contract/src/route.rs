@@ -1,0 +1,239 @@
+//! Origin paths the playlist function answers, as they arrive after the edge rewrite
+//! (DESIGN.md §2): the AZ prefix is already in the path, whichever mode the viewer used.
+//!
+//! Parsing is strict: every component must be exactly what the ingest would have written.
+//! No decoding, no normalisation: `..`, `%2e`, empty components and extra components are
+//! refused, so a path either names one stream's playlist or is a 400.
+
+use std::fmt;
+
+use crate::{Az, AzError, NameError, StreamName, keys};
+
+/// Longest path considered at all; a real one is under 150 bytes.
+pub const MAX_PATH_LEN: usize = 512;
+
+/// What an origin path asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/<app>/<stream>/playlist.m3u8`, on the neutral host.
+    Multivariant(StreamName),
+    /// `/<az>/<app>/<stream>/chunklist.m3u8`.
+    Chunklist(Az, StreamName),
+    /// `/<az>/<app>/<stream>/<msn>.ts`: served from S3, never by the function.
+    Segment(Az, StreamName, u64),
+}
+
+/// Why a path is not a route. Carries the (shortened) path for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("path {path:?} does not start with /")]
+    NotAbsolute { path: String },
+    #[error("path is {len} bytes long, more than {MAX_PATH_LEN}")]
+    TooLong { len: usize },
+    #[error("path {path:?} has {components} components; expected 3 or 4, none empty")]
+    Shape { path: String, components: usize },
+    #[error("path {path:?}: {source}")]
+    Az {
+        path: String,
+        #[source]
+        source: AzError,
+    },
+    #[error("path {path:?}: {source}")]
+    Name {
+        path: String,
+        #[source]
+        source: NameError,
+    },
+    #[error("path {path:?}: {file:?} is not {expected}")]
+    File {
+        path: String,
+        file: String,
+        expected: &'static str,
+    },
+}
+
+fn shown(path: &str) -> String {
+    path.chars().take(120).collect()
+}
+
+impl Route {
+    /// Parses an origin path (no query string).
+    pub fn parse(path: &str) -> Result<Route, RouteError> {
+        if path.len() > MAX_PATH_LEN {
+            return Err(RouteError::TooLong { len: path.len() });
+        }
+        let Some(rest) = path.strip_prefix('/') else {
+            return Err(RouteError::NotAbsolute { path: shown(path) });
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.iter().any(|p| p.is_empty()) || !(3..=4).contains(&parts.len()) {
+            return Err(RouteError::Shape {
+                path: shown(path),
+                components: parts.len(),
+            });
+        }
+        let name = |app: &str, stream: &str| {
+            StreamName::new(app, stream).map_err(|source| RouteError::Name {
+                path: shown(path),
+                source,
+            })
+        };
+        let file_err = |file: &str, expected| RouteError::File {
+            path: shown(path),
+            file: file.chars().take(80).collect(),
+            expected,
+        };
+        match parts.as_slice() {
+            [app, stream, file] => {
+                if *file != keys::MULTIVARIANT_FILE {
+                    return Err(file_err(file, "playlist.m3u8"));
+                }
+                Ok(Route::Multivariant(name(app, stream)?))
+            }
+            [az, app, stream, file] => {
+                let az: Az = az.parse().map_err(|source| RouteError::Az {
+                    path: shown(path),
+                    source,
+                })?;
+                let name = name(app, stream)?;
+                if *file == keys::CHUNKLIST_FILE {
+                    return Ok(Route::Chunklist(az, name));
+                }
+                let msn = file
+                    .strip_suffix(keys::SEGMENT_EXT)
+                    .and_then(|f| f.strip_suffix('.'))
+                    .and_then(parse_msn)
+                    .ok_or_else(|| file_err(file, "chunklist.m3u8 or <msn>.ts"))?;
+                Ok(Route::Segment(az, name, msn))
+            }
+            // Unreachable: the length was checked above.
+            _ => Err(RouteError::Shape {
+                path: shown(path),
+                components: parts.len(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &StreamName {
+        match self {
+            Route::Multivariant(n) | Route::Chunklist(_, n) | Route::Segment(_, n, _) => n,
+        }
+    }
+
+    pub fn az(&self) -> Option<Az> {
+        match self {
+            Route::Multivariant(_) => None,
+            Route::Chunklist(az, _) | Route::Segment(az, _, _) => Some(*az),
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Multivariant(n) => write!(f, "multivariant {n}"),
+            Route::Chunklist(az, n) => write!(f, "chunklist {az} {n}"),
+            Route::Segment(az, n, msn) => write!(f, "segment {az} {n} {msn}"),
+        }
+    }
+}
+
+/// A segment number exactly as the ingest names it: decimal digits, no sign, no leading zero.
+fn parse_msn(s: &str) -> Option<u64> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical { s.parse().ok() } else { None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show() -> StreamName {
+        StreamName::new("live", "show").unwrap()
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Route::parse("/live/show/playlist.m3u8"),
+            Ok(Route::Multivariant(show()))
+        );
+        assert_eq!(
+            Route::parse("/az1/live/show/chunklist.m3u8"),
+            Ok(Route::Chunklist(Az::Az1, show()))
+        );
+        assert_eq!(
+            Route::parse("/az2/live/show/42.ts"),
+            Ok(Route::Segment(Az::Az2, show(), 42))
+        );
+        assert_eq!(
+            Route::parse("/az2/live/show/0.ts"),
+            Ok(Route::Segment(Az::Az2, show(), 0))
+        );
+        let r = Route::parse("/az2/a_b-C/x-1/chunklist.m3u8").unwrap();
+        assert_eq!(r.az(), Some(Az::Az2));
+        assert_eq!(r.name().to_string(), "a_b-C/x-1");
+    }
+
+    #[test]
+    fn hostile_paths() {
+        let long = format!("/live/{}/playlist.m3u8", "a".repeat(600));
+        for path in [
+            "",
+            "/",
+            "//",
+            "live/show/playlist.m3u8",
+            "/live/show/",
+            "/live/show",
+            "/live/show/chunklist.m3u8",
+            "/live/show/42.ts",
+            "/az1/live/show/playlist.m3u8",
+            "/az3/live/show/chunklist.m3u8",
+            "/AZ1/live/show/chunklist.m3u8",
+            "/live/../etc/passwd",
+            "/live/../playlist.m3u8",
+            "/az1/live/../show/chunklist.m3u8",
+            "/az1/../show/chunklist.m3u8",
+            "/az1/live/show/../chunklist.m3u8",
+            "/live/sh ow/playlist.m3u8",
+            "/live/sh%20ow/playlist.m3u8",
+            "/live/%2e%2e/playlist.m3u8",
+            "/az1/live/show%2Fx/chunklist.m3u8",
+            "/live//show/playlist.m3u8",
+            "/live/show/playlist.m3u8/",
+            "/x/live/show/playlist.m3u8/extra",
+            "/az1/live/show/extra/chunklist.m3u8",
+            "/az1/live/show/index.json",
+            "/az1/live/show/-1.ts",
+            "/az1/live/show/+1.ts",
+            "/az1/live/show/01.ts",
+            "/az1/live/show/.ts",
+            "/az1/live/show/1.TS",
+            "/az1/live/show/1ts",
+            "/az1/live/show/99999999999999999999999.ts",
+            "/az1/live/show/chunklist.m3u8?x=1",
+            "/live/shöw/playlist.m3u8",
+            "/live/show\n/playlist.m3u8",
+            long.as_str(),
+        ] {
+            assert!(Route::parse(path).is_err(), "{path:?} accepted");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert!(matches!(
+            Route::parse("/az9/live/show/chunklist.m3u8"),
+            Err(RouteError::Az { .. })
+        ));
+        assert!(matches!(
+            Route::parse("/live/a.b/playlist.m3u8"),
+            Err(RouteError::Name { .. })
+        ));
+        assert!(matches!(
+            Route::parse("/a/b/c/d/e"),
+            Err(RouteError::Shape { components: 5, .. })
+        ));
+    }
+}

@@ -1,0 +1,216 @@
+//! FLV demuxing: RTMP audio/video message payloads (FLV tag bodies, Adobe FLV spec v10.1 §E.4)
+//! to [`MediaEvent`]s, plus a sans-IO reader for `.flv` files (§E.2–E.3).
+//!
+//! RTMP carries exactly the FLV VIDEODATA/AUDIODATA tag bodies, so one demuxer serves both the
+//! live ingest and file-based tests. Everything here is sans-IO: bytes in, events out.
+
+mod audio;
+mod reader;
+mod sps;
+mod video;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use reader::{FlvReader, FlvTag, FlvTagKind};
+pub use sps::{Sps, SpsError, parse_sps};
+
+use crate::media::{AudioConfig, MediaEvent, VideoConfig};
+
+/// Turns RTMP video/audio message bodies into decoder configurations and frames.
+///
+/// Keeps the latest AVC and AAC configuration, because frames can only be interpreted (NAL
+/// length size) or muxed (ADTS header) once their sequence header has been seen.
+#[derive(Debug, Default)]
+pub struct FlvDemuxer {
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+}
+
+impl FlvDemuxer {
+    /// The last AVC sequence header seen, if any.
+    pub fn video_config(&self) -> Option<&VideoConfig> {
+        self.video.as_ref()
+    }
+
+    /// The last AAC sequence header seen, if any.
+    pub fn audio_config(&self) -> Option<&AudioConfig> {
+        self.audio.as_ref()
+    }
+
+    /// Demuxes one VIDEODATA tag body (§E.4.3). `dts_ms` is the unwrapped RTMP timestamp.
+    pub fn demux_video(&mut self, dts_ms: i64, body: &[u8]) -> Result<MediaEvent, FlvError> {
+        video::demux(&mut self.video, dts_ms, body)
+    }
+
+    /// Demuxes one AUDIODATA tag body (§E.4.2). `dts_ms` is the unwrapped RTMP timestamp.
+    pub fn demux_audio(&mut self, dts_ms: i64, body: &[u8]) -> Result<MediaEvent, FlvError> {
+        audio::demux(&mut self.audio, dts_ms, body)
+    }
+}
+
+/// Which kind of tag body an error was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagContext {
+    Audio,
+    Video,
+}
+
+impl fmt::Display for TagContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TagContext::Audio => "audio",
+            TagContext::Video => "video",
+        })
+    }
+}
+
+/// Errors from [`FlvDemuxer`] and [`FlvReader`].
+///
+/// Demux errors name the tag kind, its timestamp and the byte offset within the tag body, so
+/// the message can be found in a packet capture; reader errors give the file offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlvError {
+    /// A tag body with no bytes at all.
+    #[error("{kind} tag at dts {dts_ms} ms: empty body")]
+    EmptyBody { kind: TagContext, dts_ms: i64 },
+
+    /// A field runs past the end of the tag body.
+    #[error(
+        "{kind} tag at dts {dts_ms} ms: truncated {what} at body offset {offset}: \
+         need {needed} bytes, have {available}"
+    )]
+    Truncated {
+        kind: TagContext,
+        dts_ms: i64,
+        what: &'static str,
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
+
+    /// Video codec other than AVC (CodecID 7), or an Enhanced RTMP extended header
+    /// (IsExHeader bit 0x80 of byte 0: HEVC, AV1, VP9...), which we do not package.
+    #[error(
+        "video tag at dts {dts_ms} ms: unsupported codec (byte 0 = {byte0:#04x}: codec id {codec_id}{})",
+        if *enhanced { ", Enhanced RTMP ex-header" } else { "" }
+    )]
+    UnsupportedVideoCodec {
+        dts_ms: i64,
+        byte0: u8,
+        codec_id: u8,
+        enhanced: bool,
+    },
+
+    /// FrameType 0 or 6..15 (§E.4.3.1 defines 1..5).
+    #[error("video tag at dts {dts_ms} ms: invalid frame type {frame_type} at body offset 0")]
+    InvalidVideoFrameType { dts_ms: i64, frame_type: u8 },
+
+    /// SoundFormat other than AAC (10); includes Enhanced RTMP's ex-header (9).
+    #[error(
+        "audio tag at dts {dts_ms} ms: unsupported sound format {sound_format} at body offset 0 (only AAC = 10)"
+    )]
+    UnsupportedAudioCodec { dts_ms: i64, sound_format: u8 },
+
+    /// An AVC NALU tag before any AVC sequence header.
+    #[error("video tag at dts {dts_ms} ms: AVC NALU before the AVC sequence header")]
+    MissingVideoConfig { dts_ms: i64 },
+
+    /// An AAC raw tag before any AAC sequence header.
+    #[error("audio tag at dts {dts_ms} ms: AAC raw frame before the AAC sequence header")]
+    MissingAudioConfig { dts_ms: i64 },
+
+    /// A malformed AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3).
+    #[error(
+        "video tag at dts {dts_ms} ms: bad AVCDecoderConfigurationRecord at body offset {offset}: {reason}"
+    )]
+    InvalidAvcConfig {
+        dts_ms: i64,
+        offset: usize,
+        reason: String,
+    },
+
+    /// A malformed AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).
+    #[error(
+        "audio tag at dts {dts_ms} ms: bad AudioSpecificConfig at body offset {offset}: {reason}"
+    )]
+    InvalidAudioConfig {
+        dts_ms: i64,
+        offset: usize,
+        reason: String,
+    },
+
+    /// The file does not start with "FLV" (§E.2).
+    #[error("FLV file offset 0: signature {found:02x?} is not \"FLV\"")]
+    BadSignature { found: [u8; 3] },
+
+    /// FLV header version other than 1 (§E.2).
+    #[error("FLV file offset 3: version {found}, expected 1")]
+    UnsupportedVersion { found: u8 },
+
+    /// FLV header DataOffset smaller than the 9-byte header (§E.2).
+    #[error("FLV file offset 5: data offset {found} is smaller than the 9-byte header")]
+    BadDataOffset { found: u32 },
+
+    /// TagType other than 8, 9 or 18 (§E.4.1).
+    #[error("FLV file offset {offset}: unknown tag type {tag_type}")]
+    UnknownTagType { offset: u64, tag_type: u8 },
+
+    /// The Filter bit is set: the tag is encrypted (§E.4.1), which we cannot read.
+    #[error("FLV file offset {offset}: encrypted tag (filter bit set)")]
+    EncryptedTag { offset: u64 },
+}
+
+impl FlvError {
+    /// True for a frame that arrived before its sequence header. Encoders send configuration
+    /// first, so callers drop such frames instead of failing the stream.
+    pub fn is_missing_config(&self) -> bool {
+        matches!(
+            self,
+            FlvError::MissingVideoConfig { .. } | FlvError::MissingAudioConfig { .. }
+        )
+    }
+}
+
+/// Bounds-checked slice of a tag body: `body[offset..offset + len]`, or a [`FlvError::Truncated`].
+fn take<'a>(
+    kind: TagContext,
+    dts_ms: i64,
+    body: &'a [u8],
+    offset: usize,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [u8], FlvError> {
+    offset
+        .checked_add(len)
+        .and_then(|end| body.get(offset..end))
+        .ok_or(FlvError::Truncated {
+            kind,
+            dts_ms,
+            what,
+            offset,
+            needed: len,
+            available: body.len().saturating_sub(offset),
+        })
+}
+
+/// Like [`take`], for a fixed-size field.
+fn take_array<const N: usize>(
+    kind: TagContext,
+    dts_ms: i64,
+    body: &[u8],
+    offset: usize,
+    what: &'static str,
+) -> Result<[u8; N], FlvError> {
+    let slice = take(kind, dts_ms, body, offset, N, what)?;
+    <[u8; N]>::try_from(slice).map_err(|_| FlvError::Truncated {
+        kind,
+        dts_ms,
+        what,
+        offset,
+        needed: N,
+        available: slice.len(),
+    })
+}

@@ -1,0 +1,448 @@
+//! MPEG-TS muxing (ISO/IEC 13818-1) of H.264 + AAC into HLS segments.
+//!
+//! [`TsMuxer`] is sans-IO and deterministic: it reads no clock and keeps no unordered state,
+//! so two ingests fed the same frames produce byte-identical segments (DESIGN.md §4). It lives
+//! for a whole publish; continuity counters carry across segments so that consecutive
+//! segments concatenate into one valid transport stream.
+//!
+//! Layout follows common HLS practice (Apple HLS authoring spec, ffmpeg, nginx-rtmp): PAT and
+//! PMT at the start of every segment, one program, H.264 on PID 0x100 and ADTS AAC on 0x101,
+//! PCR carried by the video PID.
+
+mod packets;
+pub mod pes;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use mpeg2ts::{
+    es::{StreamId, StreamType},
+    pes::PesHeader,
+    time::Timestamp,
+    ts::ContinuityCounter,
+};
+
+use crate::media::{AudioConfig, MediaFrame, VideoConfig};
+use packets::{EsEntry, PesStartFlags};
+use pes::{AdtsTemplate, annex_b_access_unit};
+
+/// PID of the H.264 elementary stream.
+pub const VIDEO_PID: u16 = 0x100;
+/// PID of the AAC elementary stream.
+pub const AUDIO_PID: u16 = 0x101;
+/// PID of the program map table.
+pub const PMT_PID: u16 = 0x1000;
+
+/// Largest audio PES payload: PES_packet_length is 16 bits and also counts the 8 bytes of
+/// optional header (flags + PTS) that follow it (§2.4.3.7).
+const MAX_AUDIO_PES_PAYLOAD: usize = u16::MAX as usize - 8;
+
+/// RTMP timestamps are whole milliseconds, so consecutive AAC frames may look up to a
+/// millisecond early or late; more than this is a real gap (or overlap) in the audio.
+const AUDIO_JITTER_MS: i64 = 2;
+
+/// 33-bit PTS/DTS (§2.4.3.7).
+const TIMESTAMP_MODULO: i128 = 1 << 33;
+
+/// When pending AAC frames are written out, relative to video.
+///
+/// Grouping several AAC frames into one PES saves the PES header and, more importantly, the
+/// stuffing of its last TS packet; but audio held back too long ends up far behind the video it
+/// plays with in the byte stream, which costs players buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioInterleave {
+    /// Pending audio is written before every video frame. Tightest interleave (audio never
+    /// trails video by more than a frame interval), at the price of a part-stuffed TS packet
+    /// per video frame: a few percent of overhead at low audio bitrates.
+    EveryVideoFrame,
+    /// Audio is held until `TsMuxerConfig::audio_group_ms` of it is pending; a video frame
+    /// flushes it only once the pending audio began at least half that before the video DTS
+    /// (nginx-rtmp's `hls_max_audio_delay` rule). Lower overhead; audio lags by at most
+    /// `audio_group_ms`.
+    Grouped,
+}
+
+/// Muxer settings. The defaults are what the packager uses.
+#[derive(Debug, Clone)]
+pub struct TsMuxerConfig {
+    /// Program number in the PAT/PMT.
+    pub program_number: u16,
+    /// PID of the PMT.
+    pub pmt_pid: u16,
+    /// PID of the H.264 stream.
+    pub video_pid: u16,
+    /// PID of the AAC stream.
+    pub audio_pid: u16,
+    /// At most this much audio (by timestamp span) goes into one PES.
+    pub audio_group_ms: u32,
+    /// When pending audio is flushed relative to video frames.
+    pub audio_interleave: AudioInterleave,
+}
+
+impl Default for TsMuxerConfig {
+    fn default() -> Self {
+        Self {
+            program_number: 1,
+            pmt_pid: PMT_PID,
+            video_pid: VIDEO_PID,
+            audio_pid: AUDIO_PID,
+            audio_group_ms: 100,
+            audio_interleave: AudioInterleave::Grouped,
+        }
+    }
+}
+
+/// Why a frame or segment could not be muxed. Frame errors carry the frame's DTS (encoder
+/// timeline, ms) so the tag can be found in a capture of the RTMP session.
+#[derive(Debug, thiserror::Error)]
+pub enum TsError {
+    /// `push_frame` or `finish_segment` without a `begin_segment` first.
+    #[error("no segment open (frame dts {dts_ms:?} ms)")]
+    NoSegment { dts_ms: Option<i64> },
+    /// A video frame arrived but the segment was begun without a video config.
+    #[error("video frame at dts {dts_ms} ms but the segment has no video track")]
+    NoVideoTrack { dts_ms: i64 },
+    /// An audio frame arrived but the segment was begun without an audio config.
+    #[error("audio frame at dts {dts_ms} ms but the segment has no audio track")]
+    NoAudioTrack { dts_ms: i64 },
+    /// The AVC config's NAL length size is not 1, 2 or 4 (ISO/IEC 14496-15 §5.3.3.1).
+    #[error("invalid NAL unit length size {nal_length_size} (video frame at dts {dts_ms} ms)")]
+    InvalidNalLengthSize { nal_length_size: u8, dts_ms: i64 },
+    /// The frame ends inside a NAL unit length prefix.
+    #[error(
+        "video frame at dts {dts_ms} ms: truncated NAL length prefix at byte {offset} of {frame_len}"
+    )]
+    TruncatedNalLength {
+        dts_ms: i64,
+        offset: usize,
+        frame_len: usize,
+    },
+    /// A NAL unit length runs past the end of the frame.
+    #[error(
+        "video frame at dts {dts_ms} ms: NAL unit at byte {offset} declares {nal_len} bytes, only {remaining} remain"
+    )]
+    NalLengthOverrun {
+        dts_ms: i64,
+        offset: usize,
+        nal_len: usize,
+        remaining: usize,
+    },
+    /// ADTS can only describe AAC Main/LC/SSR/LTP (and HE-AAC implicitly).
+    #[error("AAC object type {object_type} cannot be carried in ADTS")]
+    UnsupportedAudioObjectType { object_type: u8 },
+    /// Sampling frequency index 13–15 (reserved or explicit) cannot be carried in ADTS.
+    #[error("AAC sampling frequency index {index} cannot be carried in ADTS")]
+    UnsupportedSamplingFrequencyIndex { index: u8 },
+    /// ADTS channel_configuration is 3 bits.
+    #[error("AAC channel configuration {channels} cannot be carried in ADTS")]
+    UnsupportedChannelConfiguration { channels: u8 },
+    /// An AAC frame longer than ADTS's 13-bit frame_length allows.
+    #[error("audio frame at dts {dts_ms} ms is {len} bytes, too large for ADTS")]
+    AudioFrameTooLarge { dts_ms: i64, len: usize },
+    /// The `mpeg2ts` crate refused a packet (a bug here rather than bad input).
+    #[error("writing TS packet on PID {pid:#x}: {source}")]
+    Mux {
+        pid: u16,
+        #[source]
+        source: mpeg2ts::Error,
+    },
+}
+
+/// The open segment: its bytes so far and the tracks it was begun with.
+struct Segment {
+    out: Vec<u8>,
+    video: Option<VideoConfig>,
+    audio: Option<AdtsTemplate>,
+    audio_sample_rate: u32,
+}
+
+/// AAC frames waiting to be written as one PES.
+#[derive(Default)]
+struct PendingAudio {
+    /// ADTS frames, concatenated.
+    data: Vec<u8>,
+    first_dts_ms: i64,
+    frames: u32,
+}
+
+/// Muxes [`MediaFrame`]s into MPEG-TS segments; see the module docs.
+pub struct TsMuxer {
+    config: TsMuxerConfig,
+    pat_cc: ContinuityCounter,
+    pmt_cc: ContinuityCounter,
+    video_cc: ContinuityCounter,
+    audio_cc: ContinuityCounter,
+    segment: Option<Segment>,
+    pending_audio: PendingAudio,
+}
+
+impl TsMuxer {
+    /// A muxer for one publish: continuity counters start at 0 and run across segments.
+    pub fn new(config: TsMuxerConfig) -> Self {
+        Self {
+            config,
+            pat_cc: ContinuityCounter::new(),
+            pmt_cc: ContinuityCounter::new(),
+            video_cc: ContinuityCounter::new(),
+            audio_cc: ContinuityCounter::new(),
+            segment: None,
+            pending_audio: PendingAudio::default(),
+        }
+    }
+
+    /// Starts a segment: writes PAT + PMT for the tracks present. Configs are cloned/kept for
+    /// the segment.
+    ///
+    /// A segment still open is discarded (with its pending audio): the caller abandoned it.
+    pub fn begin_segment(
+        &mut self,
+        video: Option<&VideoConfig>,
+        audio: Option<&AudioConfig>,
+    ) -> Result<(), TsError> {
+        self.segment = None;
+        self.pending_audio = PendingAudio::default();
+        let adts = audio.map(AdtsTemplate::new).transpose()?;
+
+        let mut streams = Vec::with_capacity(2);
+        if video.is_some() {
+            streams.push(EsEntry {
+                pid: self.config.video_pid,
+                stream_type: StreamType::H264,
+            });
+        }
+        if audio.is_some() {
+            streams.push(EsEntry {
+                pid: self.config.audio_pid,
+                stream_type: StreamType::AdtsAac,
+            });
+        }
+        let pcr_pid = if video.is_some() || audio.is_none() {
+            self.config.video_pid
+        } else {
+            self.config.audio_pid
+        };
+
+        let mut out = Vec::with_capacity(64 * 1024);
+        packets::write_pat(
+            &mut out,
+            &mut self.pat_cc,
+            self.config.program_number,
+            self.config.pmt_pid,
+        )?;
+        packets::write_pmt(
+            &mut out,
+            &mut self.pmt_cc,
+            self.config.program_number,
+            self.config.pmt_pid,
+            pcr_pid,
+            &streams,
+        )?;
+        self.segment = Some(Segment {
+            out,
+            video: video.cloned(),
+            audio: adts,
+            audio_sample_rate: audio.map_or(0, |a| a.sample_rate),
+        });
+        Ok(())
+    }
+
+    /// Muxes one frame into the open segment. Video is written at once as one PES; audio is
+    /// held and grouped (see [`AudioInterleave`]). A frame that fails validation (bad NAL
+    /// lengths, oversized AAC frame, track missing) is an error and leaves the segment as it was.
+    pub fn push_frame(&mut self, frame: &MediaFrame) -> Result<(), TsError> {
+        let Some(segment) = self.segment.as_mut() else {
+            return Err(TsError::NoSegment {
+                dts_ms: Some(frame.dts_ms()),
+            });
+        };
+        match frame {
+            MediaFrame::Video {
+                dts_ms,
+                cts_ms,
+                keyframe,
+                data,
+            } => {
+                let Some(video) = segment.video.as_ref() else {
+                    return Err(TsError::NoVideoTrack { dts_ms: *dts_ms });
+                };
+                // Validate and convert before writing anything, so a bad frame leaves the
+                // segment untouched.
+                let payload = annex_b_access_unit(video, data, *keyframe, *dts_ms)?;
+                if payload.is_empty() {
+                    return Ok(());
+                }
+                let flush = !self.pending_audio.data.is_empty()
+                    && match self.config.audio_interleave {
+                        AudioInterleave::EveryVideoFrame => true,
+                        AudioInterleave::Grouped => {
+                            dts_ms.saturating_sub(self.pending_audio.first_dts_ms)
+                                >= i64::from(self.config.audio_group_ms / 2)
+                        }
+                    };
+                if flush {
+                    self.flush_audio()?;
+                }
+                self.write_video(*dts_ms, *cts_ms, *keyframe, payload)
+            }
+            MediaFrame::Audio { dts_ms, data } => {
+                let Some(adts) = segment.audio else {
+                    return Err(TsError::NoAudioTrack { dts_ms: *dts_ms });
+                };
+                let header = adts.header(data.len(), *dts_ms)?;
+                if self.audio_needs_flush_before(*dts_ms, header.len() + data.len()) {
+                    self.flush_audio()?;
+                }
+                let pending = &mut self.pending_audio;
+                if pending.data.is_empty() {
+                    pending.first_dts_ms = *dts_ms;
+                    pending.frames = 0;
+                }
+                pending.data.extend_from_slice(&header);
+                pending.data.extend_from_slice(data);
+                pending.frames += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes pending audio and returns the segment's bytes (a multiple of 188).
+    pub fn finish_segment(&mut self) -> Result<Bytes, TsError> {
+        if self.segment.is_none() {
+            return Err(TsError::NoSegment { dts_ms: None });
+        }
+        let flushed = self.flush_audio();
+        let segment = self.segment.take();
+        flushed?;
+        Ok(segment.map(|s| Bytes::from(s.out)).unwrap_or_default())
+    }
+
+    /// Whether the pending audio must be written before a frame at `dts_ms` of `len` bytes
+    /// (ADTS header included) is added: the group is full (by time or PES size), or the new
+    /// frame does not follow on, in which case the decoder would infer a wrong timestamp for it
+    /// (only the first frame of a PES has an explicit PTS).
+    fn audio_needs_flush_before(&self, dts_ms: i64, len: usize) -> bool {
+        let pending = &self.pending_audio;
+        if pending.data.is_empty() {
+            return false;
+        }
+        let span = dts_ms.saturating_sub(pending.first_dts_ms);
+        if span >= i64::from(self.config.audio_group_ms) || span < 0 {
+            return true;
+        }
+        if pending.data.len() + len > MAX_AUDIO_PES_PAYLOAD {
+            return true;
+        }
+        let sample_rate = self.segment.as_ref().map_or(0, |s| s.audio_sample_rate);
+        if sample_rate > 0 {
+            // 1024 samples per AAC frame (960-sample framing is not used over RTMP).
+            let expected = i64::from(pending.frames) * 1024 * 1000 / i64::from(sample_rate);
+            if (span - expected).abs() > AUDIO_JITTER_MS {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn write_video(
+        &mut self,
+        dts_ms: i64,
+        cts_ms: i32,
+        keyframe: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), TsError> {
+        let Some(segment) = self.segment.as_mut() else {
+            return Err(TsError::NoSegment {
+                dts_ms: Some(dts_ms),
+            });
+        };
+        let dts = ts90(dts_ms);
+        // A negative composition offset would put PTS before DTS, which §2.7.5 forbids; the
+        // frame is then decoded at its presentation time.
+        let pts = if cts_ms > 0 {
+            ts90(dts_ms.saturating_add(i64::from(cts_ms)))
+        } else {
+            dts
+        };
+        let header = PesHeader {
+            stream_id: StreamId::new(StreamId::VIDEO_MIN),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(timestamp(pts, self.config.video_pid)?),
+            dts: if dts != pts {
+                Some(timestamp(dts, self.config.video_pid)?)
+            } else {
+                None
+            },
+            escr: None,
+        };
+        // PCR = DTS: deterministic, monotonic with the decode order, and each access unit
+        // carries one, well within the 100 ms PCR interval of §2.7.2 at any frame rate HLS
+        // uses.
+        let flags = PesStartFlags {
+            pcr: Some(dts * 300),
+            random_access: keyframe,
+        };
+        packets::write_pes(
+            &mut segment.out,
+            self.config.video_pid,
+            &mut self.video_cc,
+            header,
+            0,
+            &Bytes::from(payload),
+            flags,
+        )
+    }
+
+    /// Writes the pending AAC frames as one PES, PTS of the first (§2.7.4: later frames'
+    /// times follow from the 1024-sample frame duration).
+    fn flush_audio(&mut self) -> Result<(), TsError> {
+        if self.pending_audio.data.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending_audio);
+        let Some(segment) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        let pts = ts90(pending.first_dts_ms);
+        let header = PesHeader {
+            stream_id: StreamId::new(StreamId::AUDIO_MIN),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(timestamp(pts, self.config.audio_pid)?),
+            dts: None,
+            escr: None,
+        };
+        // Audio carries the PCR only in an audio-only program; every AAC frame is a random
+        // access point, which matters to a player only when there is no video.
+        let audio_only = segment.video.is_none();
+        let flags = PesStartFlags {
+            pcr: audio_only.then_some(pts * 300),
+            random_access: audio_only,
+        };
+        // Checked by `audio_needs_flush_before`.
+        let pes_packet_len = u16::try_from(pending.data.len() + 8).unwrap_or(0);
+        packets::write_pes(
+            &mut segment.out,
+            self.config.audio_pid,
+            &mut self.audio_cc,
+            header,
+            pes_packet_len,
+            &Bytes::from(pending.data),
+            flags,
+        )
+    }
+}
+
+/// Milliseconds on the encoder timeline to the 90 kHz clock, wrapped to 33 bits (§2.4.3.7).
+fn ts90(ms: i64) -> u64 {
+    // In range: the result is below 2^33.
+    (i128::from(ms) * 90).rem_euclid(TIMESTAMP_MODULO) as u64
+}
+
+fn timestamp(value: u64, pid: u16) -> Result<Timestamp, TsError> {
+    Timestamp::new(value).map_err(|source| TsError::Mux { pid, source })
+}

@@ -1,0 +1,216 @@
+//! Splitting PSI tables and PES packets into 188-byte TS packets with `mpeg2ts`.
+//!
+//! The crate writes one packet at a time and fills any room the payload leaves with
+//! adaptation-field stuffing (ISO/IEC 13818-1 §2.4.3.5), so exact splitting is ours: each
+//! packet gets exactly as many payload bytes as fit after its header, adaptation field and
+//! (in the first packet) the PES header; only the last packet of a PES is stuffed.
+
+use bytes::Bytes as ByteBuf;
+use mpeg2ts::{
+    es::StreamType,
+    pes::PesHeader,
+    time::ClockReference,
+    ts::{
+        AdaptationField, ContinuityCounter, EsInfo, Pid, ProgramAssociation,
+        TransportScramblingControl, TsHeader, TsPacket, TsPacketWriter, TsPayload, VersionNumber,
+        WriteTsPacket,
+        payload::{Bytes, Pat, Pes, Pmt},
+    },
+};
+
+use super::TsError;
+
+/// TS packet payload room after the 4-byte header.
+const PACKET_PAYLOAD: usize = TsPacket::SIZE - 4;
+
+/// One elementary stream in the PMT.
+#[derive(Debug, Clone, Copy)]
+pub struct EsEntry {
+    pub pid: u16,
+    pub stream_type: StreamType,
+}
+
+fn pid(value: u16) -> Result<Pid, TsError> {
+    Pid::new(value).map_err(|source| TsError::Mux { pid: value, source })
+}
+
+fn header(pid_value: u16, cc: ContinuityCounter) -> Result<TsHeader, TsError> {
+    Ok(TsHeader {
+        transport_error_indicator: false,
+        transport_priority: false,
+        pid: pid(pid_value)?,
+        transport_scrambling_control: TransportScramblingControl::NotScrambled,
+        continuity_counter: cc,
+    })
+}
+
+fn write_packet(out: &mut Vec<u8>, packet: &TsPacket) -> Result<(), TsError> {
+    TsPacketWriter::new(out)
+        .write_ts_packet(packet)
+        .map_err(|source| TsError::Mux {
+            pid: packet.header.pid.as_u16(),
+            source,
+        })
+}
+
+/// Writes one PSI packet and advances its continuity counter (§2.4.3.3: the counter counts
+/// packets with payload, per PID).
+fn write_psi(
+    out: &mut Vec<u8>,
+    pid_value: u16,
+    cc: &mut ContinuityCounter,
+    payload: TsPayload,
+) -> Result<(), TsError> {
+    let packet = TsPacket {
+        header: header(pid_value, *cc)?,
+        adaptation_field: None,
+        payload: Some(payload),
+    };
+    write_packet(out, &packet)?;
+    cc.increment();
+    Ok(())
+}
+
+/// PAT with a single program (§2.4.4.3). Version 0 each time: the table never changes within a
+/// publish, and each segment repeats it so a player can start anywhere.
+pub fn write_pat(
+    out: &mut Vec<u8>,
+    cc: &mut ContinuityCounter,
+    program_number: u16,
+    pmt_pid: u16,
+) -> Result<(), TsError> {
+    let pat = Pat {
+        transport_stream_id: 1,
+        version_number: VersionNumber::new(),
+        table: vec![ProgramAssociation {
+            program_num: program_number,
+            program_map_pid: pid(pmt_pid)?,
+        }],
+    };
+    write_psi(out, 0, cc, TsPayload::Pat(pat))
+}
+
+/// PMT listing the tracks present (§2.4.4.8).
+pub fn write_pmt(
+    out: &mut Vec<u8>,
+    cc: &mut ContinuityCounter,
+    program_number: u16,
+    pmt_pid: u16,
+    pcr_pid: u16,
+    streams: &[EsEntry],
+) -> Result<(), TsError> {
+    let es_info = streams
+        .iter()
+        .map(|s| {
+            Ok(EsInfo {
+                stream_type: s.stream_type,
+                elementary_pid: pid(s.pid)?,
+                descriptors: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, TsError>>()?;
+    let pmt = Pmt {
+        program_num: program_number,
+        pcr_pid: Some(pid(pcr_pid)?),
+        version_number: VersionNumber::new(),
+        program_info: Vec::new(),
+        es_info,
+    };
+    write_psi(out, pmt_pid, cc, TsPayload::Pmt(pmt))
+}
+
+/// What goes in the adaptation field of a PES's first packet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PesStartFlags {
+    /// Program clock reference in 27 MHz units (already wrapped to 33+9 bits).
+    pub pcr: Option<u64>,
+    /// §2.4.3.5: the PES starts an access unit a decoder can start from.
+    pub random_access: bool,
+}
+
+/// Size of the adaptation field (with its length byte) carrying `flags`, or 0 if none is needed.
+fn adaptation_field_size(flags: &PesStartFlags) -> usize {
+    if flags.pcr.is_some() {
+        2 + 6
+    } else if flags.random_access {
+        2
+    } else {
+        0
+    }
+}
+
+/// Writes one PES packet (`header` + `payload`) as TS packets on `pid_value`.
+///
+/// `pes_packet_len` is the 16-bit PES_packet_length (§2.4.3.7); 0 ("unbounded") is allowed for
+/// video in a TS.
+pub fn write_pes(
+    out: &mut Vec<u8>,
+    pid_value: u16,
+    cc: &mut ContinuityCounter,
+    header: PesHeader,
+    pes_packet_len: u16,
+    payload: &ByteBuf,
+    flags: PesStartFlags,
+) -> Result<(), TsError> {
+    let pes_header_len = 6
+        + 3
+        + header.pts.map_or(0, |_| 5)
+        + header.dts.map_or(0, |_| 5)
+        + header.escr.map_or(0, |_| 6);
+    let af_size = adaptation_field_size(&flags);
+    let first_room = PACKET_PAYLOAD - af_size - pes_header_len;
+    let first_len = first_room.min(payload.len());
+
+    let adaptation_field = if af_size > 0 {
+        let pcr = flags
+            .pcr
+            .map(ClockReference::new)
+            .transpose()
+            .map_err(|source| TsError::Mux {
+                pid: pid_value,
+                source,
+            })?;
+        Some(AdaptationField {
+            discontinuity_indicator: false,
+            random_access_indicator: flags.random_access,
+            es_priority_indicator: false,
+            pcr,
+            opcr: None,
+            splice_countdown: None,
+            transport_private_data: Vec::new(),
+            extension: None,
+        })
+    } else {
+        None
+    };
+    let data = Bytes::new(&payload[..first_len]).map_err(|source| TsError::Mux {
+        pid: pid_value,
+        source,
+    })?;
+    let packet = TsPacket {
+        header: self::header(pid_value, *cc)?,
+        adaptation_field,
+        payload: Some(TsPayload::PesStart(Pes {
+            header,
+            pes_packet_len,
+            data,
+        })),
+    };
+    write_packet(out, &packet)?;
+    cc.increment();
+
+    for chunk in payload[first_len..].chunks(PACKET_PAYLOAD) {
+        let data = Bytes::new(chunk).map_err(|source| TsError::Mux {
+            pid: pid_value,
+            source,
+        })?;
+        let packet = TsPacket {
+            header: self::header(pid_value, *cc)?,
+            adaptation_field: None,
+            payload: Some(TsPayload::PesContinuation(data)),
+        };
+        write_packet(out, &packet)?;
+        cc.increment();
+    }
+    Ok(())
+}
