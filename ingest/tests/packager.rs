@@ -240,11 +240,23 @@ fn a_late_joiner_takes_its_peers_numbers() {
             PackagerEffect::PutSegment { .. } => None,
         })
         .expect("AZ1 wrote an index in the first half");
-    let late = feed(&mut a, &tags[half..], start());
+    let mut late = feed(&mut a, &tags[half..], start());
+    late.extend(a.finish(start() + Duration::seconds(10)));
     // ...then AZ2 starts, reads AZ1's index, and receives only the second half.
     let join_at = start() + Duration::milliseconds(i64::from(tags[half].timestamp));
     let mut b = packager(Az::Az2, 1000, Some(&peer_index), join_at);
-    let sb = segments(&feed(&mut b, &tags[half..], start()));
+    // A new connection gets the decoder configurations first, then the live frames.
+    let configs = tags.iter().filter(|t| t.kind != FlvTagKind::Script && t.body.get(1) == Some(&0));
+    let joined: Vec<FlvTag> = configs
+        .map(|t| FlvTag {
+            timestamp: tags[half].timestamp,
+            ..t.clone()
+        })
+        .chain(tags[half..].iter().cloned())
+        .collect();
+    let mut effects_b = feed(&mut b, &joined, start());
+    effects_b.extend(b.finish(start() + Duration::seconds(10)));
+    let sb = segments(&effects_b);
     let sa = segments(&late);
     assert!(!sb.is_empty(), "the joiner cut no segment");
     // Every segment the joiner cut has AZ1's number and size for the same timeline (not its

@@ -64,7 +64,11 @@ pub fn make_flv(spec: StreamSpec) -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    let tmp = path.with_extension("tmp.flv");
+    // Tests run in parallel and may make the same file at once: each writes its own temporary
+    // file and the rename is atomic.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}-{n}.tmp.flv", std::process::id()));
     let v = format!("testsrc2=size={}x{}:rate={}", spec.width, spec.height, spec.fps);
     let kbps = format!("{}k", spec.video_kbps);
     let status = Command::new("ffmpeg")
