@@ -12,10 +12,10 @@ pub mod media;
 pub mod metrics;
 pub mod packager;
 pub mod rtmp;
-pub mod ts;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod ts;
 pub mod uploader;
 
 /// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;

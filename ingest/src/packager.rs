@@ -12,7 +12,9 @@ use zonecast_contract::{
 };
 
 use crate::{
-    clock::{ClockAnchor, ClockDecision, FrameMeta, SegmentClock, SegmentClockConfig, TimestampUnwrapper},
+    clock::{
+        ClockAnchor, ClockDecision, FrameMeta, SegmentClock, SegmentClockConfig, TimestampUnwrapper,
+    },
     flv::{FlvDemuxer, FlvError},
     media::{AudioConfig, MediaEvent, MediaFrame, VideoConfig},
     ts::{TsError, TsMuxer, TsMuxerConfig},
@@ -50,6 +52,9 @@ struct OpenSegment {
     program_date_time: DateTime<Utc>,
 }
 
+/// An encoder timestamp (ms) and the wall-clock time it maps to.
+type WallAnchor = (i64, DateTime<Utc>);
+
 pub struct Packager {
     config: PackagerConfig,
     name: StreamName,
@@ -64,10 +69,10 @@ pub struct Packager {
     window: VecDeque<IndexSegment>,
     discontinuity_sequence: u64,
     /// Encoder timeline → wall clock, fixed once per publish session (DESIGN.md §4).
-    wall_anchor: Option<(i64, DateTime<Utc>)>,
+    wall_anchor: Option<WallAnchor>,
     /// What joining a live timeline would inherit (discontinuity count, wall-clock mapping);
     /// applied at the first cut unless the clock fell back to a fresh start.
-    join: Option<(u64, Option<(i64, DateTime<Utc>)>)>,
+    join: Option<(u64, Option<WallAnchor>)>,
     first_cut_done: bool,
     last_dts: Option<i64>,
     /// First and last video dts and the count between them, for FRAME-RATE.
@@ -123,21 +128,40 @@ impl Packager {
 
     /// Carries the discontinuity count (and, when joining, the wall-clock mapping) over from
     /// what was there before.
-    fn inherit(&mut self, own: Option<&StreamIndex>, peer: Option<&StreamIndex>, now: DateTime<Utc>) {
-        let total_discontinuities =
-            |i: &StreamIndex| i.discontinuity_sequence + i.segments.iter().filter(|s| s.discontinuity).count() as u64;
+    fn inherit(
+        &mut self,
+        own: Option<&StreamIndex>,
+        peer: Option<&StreamIndex>,
+        now: DateTime<Utc>,
+    ) {
+        let total_discontinuities = |i: &StreamIndex| {
+            i.discontinuity_sequence + i.segments.iter().filter(|s| s.discontinuity).count() as u64
+        };
         // A new session after an earlier one keeps counting upward; its first segment carries
         // the discontinuity tag.
-        if let Some(prev) = [own, peer].into_iter().flatten().max_by_key(|i| i.last_msn()) {
+        if let Some(prev) = [own, peer]
+            .into_iter()
+            .flatten()
+            .max_by_key(|i| i.last_msn())
+        {
             self.discontinuity_sequence = total_discontinuities(prev);
         }
         // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
         // label the same segment the same way.
         let live = |i: &&StreamIndex| {
-            zonecast_contract::health::health(Some(i), now) == zonecast_contract::health::Health::Live
+            zonecast_contract::health::health(Some(i), now)
+                == zonecast_contract::health::Health::Live
         };
-        if let Some(reference) = [own, peer].into_iter().flatten().filter(live).max_by_key(|i| i.last_msn()) {
-            let wall = reference.segments.last().map(|l| (l.timeline_ms, l.program_date_time));
+        if let Some(reference) = [own, peer]
+            .into_iter()
+            .flatten()
+            .filter(live)
+            .max_by_key(|i| i.last_msn())
+        {
+            let wall = reference
+                .segments
+                .last()
+                .map(|l| (l.timeline_ms, l.program_date_time));
             self.join = Some((total_discontinuities(reference), wall));
         }
     }
@@ -146,19 +170,33 @@ impl Packager {
         &self.name
     }
 
-    pub fn push_video(&mut self, timestamp: u32, body: &[u8], now: DateTime<Utc>) -> Result<Vec<PackagerEffect>, PackagerError> {
+    pub fn push_video(
+        &mut self,
+        timestamp: u32,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);
         let event = self.demuxer.demux_video(dts, body);
         self.on_event(event, now)
     }
 
-    pub fn push_audio(&mut self, timestamp: u32, body: &[u8], now: DateTime<Utc>) -> Result<Vec<PackagerEffect>, PackagerError> {
+    pub fn push_audio(
+        &mut self,
+        timestamp: u32,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);
         let event = self.demuxer.demux_audio(dts, body);
         self.on_event(event, now)
     }
 
-    fn on_event(&mut self, event: Result<MediaEvent, FlvError>, now: DateTime<Utc>) -> Result<Vec<PackagerEffect>, PackagerError> {
+    fn on_event(
+        &mut self,
+        event: Result<MediaEvent, FlvError>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let event = match event {
             Ok(e) => e,
             // A frame before its decoder configuration cannot be muxed; encoders send the
@@ -181,7 +219,11 @@ impl Packager {
         }
     }
 
-    fn on_frame(&mut self, frame: MediaFrame, now: DateTime<Utc>) -> Result<Vec<PackagerEffect>, PackagerError> {
+    fn on_frame(
+        &mut self,
+        frame: MediaFrame,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = frame.dts_ms();
         self.last_dts = Some(self.last_dts.map_or(dts, |d| d.max(dts)));
         if frame.is_video() {
@@ -210,11 +252,19 @@ impl Packager {
                     }
                 }
                 if let (Some(open), Some(closed)) = (self.open.take(), cut.closed) {
-                    self.close_segment(open, closed.duration_ms, StreamState::Live, now, &mut effects)?;
+                    self.close_segment(
+                        open,
+                        closed.duration_ms,
+                        StreamState::Live,
+                        now,
+                        &mut effects,
+                    )?;
                 }
-                let (anchor_ts, anchor_wall) = *self.wall_anchor.get_or_insert((cut.timeline_ms, now));
+                let (anchor_ts, anchor_wall) =
+                    *self.wall_anchor.get_or_insert((cut.timeline_ms, now));
                 let pdt = anchor_wall + chrono::Duration::milliseconds(cut.timeline_ms - anchor_ts);
-                self.muxer.begin_segment(self.video.as_ref(), self.audio.as_ref())?;
+                self.muxer
+                    .begin_segment(self.video.as_ref(), self.audio.as_ref())?;
                 self.open = Some(OpenSegment {
                     msn: cut.msn,
                     timeline_ms: cut.timeline_ms,
@@ -240,7 +290,11 @@ impl Packager {
         let bytes = self.muxer.finish_segment()?;
         // An msn that does not follow the window (a rejoin after a gap) starts a new window:
         // HLS numbers segments by position, so a window cannot have holes.
-        if self.window.back().is_some_and(|last| last.msn + 1 != open.msn) {
+        if self
+            .window
+            .back()
+            .is_some_and(|last| last.msn + 1 != open.msn)
+        {
             for s in self.window.drain(..) {
                 self.discontinuity_sequence += u64::from(s.discontinuity);
             }
@@ -259,7 +313,10 @@ impl Packager {
                 self.discontinuity_sequence += u64::from(s.discontinuity);
             }
         }
-        effects.push(PackagerEffect::PutSegment { msn: open.msn, bytes });
+        effects.push(PackagerEffect::PutSegment {
+            msn: open.msn,
+            bytes,
+        });
         effects.push(PackagerEffect::PutIndex {
             index: self.index(state, now),
         });
@@ -272,7 +329,13 @@ impl Packager {
         let closed = self.clock.finish();
         match (self.open.take(), closed) {
             (Some(open), Some(closed)) => {
-                if let Err(e) = self.close_segment(open, closed.duration_ms, StreamState::Ended, now, &mut effects) {
+                if let Err(e) = self.close_segment(
+                    open,
+                    closed.duration_ms,
+                    StreamState::Ended,
+                    now,
+                    &mut effects,
+                ) {
                     tracing::warn!(stream = %self.name, error = %e, "last segment lost at end of publish");
                 }
             }
@@ -310,17 +373,19 @@ impl Packager {
 
     /// CODECS from the bitstream, bandwidth measured over the window (RFC 8216 §4.3.4.2).
     fn info(&self) -> StreamInfo {
-        let codecs: Vec<&str> = [self.video.as_ref().map(|v| v.codec.as_str()), self.audio.as_ref().map(|a| a.codec.as_str())]
-            .into_iter()
-            .flatten()
-            .collect();
+        let codecs: Vec<&str> = [
+            self.video.as_ref().map(|v| v.codec.as_str()),
+            self.audio.as_ref().map(|a| a.codec.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let rate = |s: &IndexSegment| s.bytes * 8 * 1000 / u64::from(s.duration_ms.max(1));
         let peak = self.window.iter().map(rate).max().unwrap_or(0);
-        let (bytes, ms) = self
-            .window
-            .iter()
-            .fold((0u64, 0u64), |(b, d), s| (b + s.bytes, d + u64::from(s.duration_ms)));
-        let average = if ms > 0 { bytes * 8 * 1000 / ms } else { 0 };
+        let (bytes, ms) = self.window.iter().fold((0u64, 0u64), |(b, d), s| {
+            (b + s.bytes, d + u64::from(s.duration_ms))
+        });
+        let average = (bytes * 8 * 1000).checked_div(ms).unwrap_or(0);
         let resolution = self.video.as_ref().and_then(|v| {
             Some(Resolution {
                 width: v.width?,
@@ -328,7 +393,9 @@ impl Packager {
             })
         });
         let frame_rate = self.video_frames.and_then(|(first, last, n)| {
-            (last > first && n > 1).then(|| ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0)
+            (last > first && n > 1).then(|| {
+                ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0
+            })
         });
         StreamInfo {
             codecs: codecs.join(","),

@@ -100,7 +100,8 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
         tokio::spawn(
             async move {
                 Metrics::inc(&ctx.metrics.connections_open);
-                let handle = tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
+                let handle =
+                    tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
                 match handle.await {
                     Ok(Ok(())) => debug!("connection closed"),
                     Ok(Err(e)) => {
@@ -136,7 +137,7 @@ pub enum ConnectionError {
     Media {
         peer: SocketAddr,
         stream: StreamName,
-        source: crate::packager::PackagerError,
+        source: Box<crate::packager::PackagerError>,
     },
 }
 
@@ -233,12 +234,23 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
             if let Err(e) = check_component("app", &app) {
                 Metrics::inc(&ctx.metrics.publishes_rejected);
                 warn!(error = %e, "refusing connect: bad app name");
-                reply.extend(conn.reject(request_id, "NetConnection.Connect.Rejected", &e.to_string())?);
-                return Err(ConnectionError::Refused { peer, reason: e.to_string() });
+                reply.extend(conn.reject(
+                    request_id,
+                    "NetConnection.Connect.Rejected",
+                    &e.to_string(),
+                )?);
+                return Err(ConnectionError::Refused {
+                    peer,
+                    reason: e.to_string(),
+                });
             }
             reply.extend(conn.accept(request_id)?);
         }
-        RtmpEvent::PublishRequested { request_id, app, stream_key } => {
+        RtmpEvent::PublishRequested {
+            request_id,
+            app,
+            stream_key,
+        } => {
             let refuse = |conn: &mut RtmpConnection, reply: &mut Vec<u8>, reason: String| {
                 Metrics::inc(&ctx.metrics.publishes_rejected);
                 reply.extend(conn.reject(request_id, "NetStream.Publish.BadName", &reason)?);
@@ -266,7 +278,10 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
             *publish = Some(p);
             reply.extend(conn.accept(request_id)?);
         }
-        RtmpEvent::PlayRequested { request_id, stream_key } => {
+        RtmpEvent::PlayRequested {
+            request_id,
+            stream_key,
+        } => {
             warn!(stream_key = %truncate(&stream_key), "refusing play: this is an ingest");
             reply.extend(conn.reject(request_id, "NetStream.Play.Failed", "ingest only")?);
         }
@@ -304,7 +319,7 @@ fn handle_effects<S, R>(
     let effects = effects.map_err(|source| ConnectionError::Media {
         peer,
         stream: p.name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     enqueue(p, effects, ctx);
     Ok(())
@@ -346,7 +361,10 @@ fn register<S, R>(
     ctx: &IngestContext<S, R>,
     name: &StreamName,
 ) -> Result<(Registration, watch::Receiver<bool>), String> {
-    let mut live = ctx.live.lock().map_err(|_| "registry poisoned".to_string())?;
+    let mut live = ctx
+        .live
+        .lock()
+        .map_err(|_| "registry poisoned".to_string())?;
     if let Some((_, stop)) = live.get(name) {
         match ctx.config.duplicate_publish {
             DuplicatePublishPolicy::RejectNew => {
@@ -357,7 +375,9 @@ fn register<S, R>(
             }
         }
     }
-    let id = ctx.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = ctx
+        .next_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = watch::channel(false);
     live.insert(name.clone(), (id, tx));
     Metrics::inc(&ctx.metrics.publishes_active);
@@ -385,7 +405,10 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     let own = own.ok().flatten();
     let peer = peer.ok().flatten();
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    if let (Some(invalidator), Some(paths)) = (&ctx.invalidator, paths_to_invalidate(az, &name, own.as_ref())) {
+    if let (Some(invalidator), Some(paths)) = (
+        &ctx.invalidator,
+        paths_to_invalidate(az, &name, own.as_ref()),
+    ) {
         spawn_invalidation(invalidator.clone(), paths, session.clone(), name.clone());
     }
     let packager = Packager::new(
@@ -412,7 +435,12 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
 
 /// Invalidates an ended stream's cached playlists in the background, a few tries; the publish
 /// does not wait for it (a day-cached `#EXT-X-ENDLIST` chunklist is the only thing at stake).
-fn spawn_invalidation(invalidator: CloudFrontInvalidator, paths: Vec<String>, session: String, name: StreamName) {
+fn spawn_invalidation(
+    invalidator: CloudFrontInvalidator,
+    paths: Vec<String>,
+    session: String,
+    name: StreamName,
+) {
     tokio::spawn(async move {
         for attempt in 1..=5u32 {
             match invalidator.invalidate(paths.clone(), &session).await {

@@ -89,7 +89,10 @@ pub async fn run(
     let invalidator = match &config.distribution_id {
         Some(id) => {
             let shared = sdk_config(&config.region).await;
-            Some(CloudFrontInvalidator::new(aws_sdk_cloudfront::Client::new(&shared), id.clone()))
+            Some(CloudFrontInvalidator::new(
+                aws_sdk_cloudfront::Client::new(&shared),
+                id.clone(),
+            ))
         }
         None => None,
     };

@@ -246,7 +246,9 @@ fn a_late_joiner_takes_its_peers_numbers() {
     let join_at = start() + Duration::milliseconds(i64::from(tags[half].timestamp));
     let mut b = packager(Az::Az2, 1000, Some(&peer_index), join_at);
     // A new connection gets the decoder configurations first, then the live frames.
-    let configs = tags.iter().filter(|t| t.kind != FlvTagKind::Script && t.body.get(1) == Some(&0));
+    let configs = tags
+        .iter()
+        .filter(|t| t.kind != FlvTagKind::Script && t.body.get(1) == Some(&0));
     let joined: Vec<FlvTag> = configs
         .map(|t| FlvTag {
             timestamp: tags[half].timestamp,

@@ -77,7 +77,10 @@ pub fn ttl(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
         }
     }
     let secs = s_maxage.or(max_age);
-    let cacheable = matches!(status.as_u16(), 200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501);
+    let cacheable = matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 404 | 405 | 410 | 414 | 501
+    );
     let error = status.is_client_error() || status.is_server_error();
     match (secs, cacheable, error) {
         (Some(0), ..) => None,
@@ -101,24 +104,43 @@ mod tests {
 
     #[test]
     fn honours_cache_control() {
-        assert_eq!(ttl(StatusCode::OK, &headers("max-age=1")), Some(Duration::from_secs(1)));
+        assert_eq!(
+            ttl(StatusCode::OK, &headers("max-age=1")),
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(
             ttl(StatusCode::OK, &headers("max-age=31536000, immutable")),
             Some(Duration::from_secs(31_536_000))
         );
-        assert_eq!(ttl(StatusCode::OK, &headers("max-age=5, s-maxage=2")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            ttl(StatusCode::OK, &headers("max-age=5, s-maxage=2")),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(ttl(StatusCode::OK, &headers("no-cache")), None);
         assert_eq!(ttl(StatusCode::OK, &HeaderMap::new()), None);
-        assert_eq!(ttl(StatusCode::NOT_FOUND, &headers("max-age=1")), Some(Duration::from_secs(1)));
-        assert_eq!(ttl(StatusCode::SERVICE_UNAVAILABLE, &headers("max-age=1")), Some(Duration::from_secs(1)));
-        assert_eq!(ttl(StatusCode::NOT_FOUND, &HeaderMap::new()), Some(ERROR_CACHING_MIN_TTL));
+        assert_eq!(
+            ttl(StatusCode::NOT_FOUND, &headers("max-age=1")),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            ttl(StatusCode::SERVICE_UNAVAILABLE, &headers("max-age=1")),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            ttl(StatusCode::NOT_FOUND, &HeaderMap::new()),
+            Some(ERROR_CACHING_MIN_TTL)
+        );
     }
 
     #[test]
     fn entries_expire() {
         let mut cache = EdgeCache::default();
         let t0 = Instant::now();
-        let resp = CachedResponse { status: StatusCode::OK, headers: headers("max-age=1"), body: Bytes::from_static(b"x") };
+        let resp = CachedResponse {
+            status: StatusCode::OK,
+            headers: headers("max-age=1"),
+            body: Bytes::from_static(b"x"),
+        };
         cache.put("/a".into(), resp, t0);
         assert!(cache.get("/a", t0 + Duration::from_millis(900)).is_some());
         assert!(cache.get("/a", t0 + Duration::from_millis(1100)).is_none());

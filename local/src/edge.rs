@@ -64,9 +64,12 @@ impl Edge {
             .to_owned();
         let path = req.uri().path().to_owned();
         let mut resp = match (req.method(), path.as_str()) {
-            (&Method::GET | &Method::HEAD, "/" | "/index.html") => {
-                plain(StatusCode::OK, "text/html; charset=utf-8", player::PAGE.into(), "max-age=60")
-            }
+            (&Method::GET | &Method::HEAD, "/" | "/index.html") => plain(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                player::PAGE.into(),
+                "max-age=60",
+            ),
             (&Method::GET | &Method::HEAD, "/hls.min.js") => plain(
                 StatusCode::OK,
                 "application/javascript",
@@ -76,13 +79,21 @@ impl Edge {
             _ => self.cached(req, &host, &path).await,
         };
         let h = resp.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         h.insert("via", HeaderValue::from_static("1.1 zonecast-local-edge"));
         resp
     }
 
     /// The CloudFront part: rewrite, cache lookup, origin.
-    async fn cached(&self, req: Request<Incoming>, host: &str, path: &str) -> Response<Full<Bytes>> {
+    async fn cached(
+        &self,
+        req: Request<Incoming>,
+        host: &str,
+        path: &str,
+    ) -> Response<Full<Bytes>> {
         let origin_path = rewrite(host, path);
         let is_playlist = origin_path.ends_with(".m3u8");
         // Playlists are rendered for the viewer's host, so that host is part of their key.
@@ -92,13 +103,29 @@ impl Edge {
             origin_path.clone()
         };
         if req.method() == Method::OPTIONS {
-            let mut resp = plain(StatusCode::NO_CONTENT, "text/plain", Bytes::new(), "max-age=600");
+            let mut resp = plain(
+                StatusCode::NO_CONTENT,
+                "text/plain",
+                Bytes::new(),
+                "max-age=600",
+            );
             let h = resp.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, OPTIONS"));
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("*"),
+            );
             return resp;
         }
-        if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key, Instant::now())) {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&key, Instant::now()))
+        {
             return to_response(hit, "Hit from zonecast-local-edge");
         }
         let fetched = if is_playlist {
@@ -118,13 +145,23 @@ impl Edge {
         to_response(fetched, "Miss from zonecast-local-edge")
     }
 
-    async fn playlist(&self, req: Request<Incoming>, host: &str, origin_path: &str) -> CachedResponse {
+    async fn playlist(
+        &self,
+        req: Request<Incoming>,
+        host: &str,
+        origin_path: &str,
+    ) -> CachedResponse {
         let (parts, _body) = req.into_parts();
-        let mut builder = http::Request::builder().method(parts.method).uri(origin_path);
+        let mut builder = http::Request::builder()
+            .method(parts.method)
+            .uri(origin_path);
         for (name, value) in parts.headers.iter() {
             // What the edge sets itself is never taken from the viewer (as CloudFront's
             // viewer-request function overwrites it).
-            if name != header::HOST && name != VIEWER_HOST_HEADER && name != "cloudfront-forwarded-proto" {
+            if name != header::HOST
+                && name != VIEWER_HOST_HEADER
+                && name != "cloudfront-forwarded-proto"
+            {
                 builder = builder.header(name, value);
             }
         }
@@ -158,7 +195,14 @@ impl Edge {
     /// The S3 origin: the origin path is the key.
     async fn segment(&self, origin_path: &str) -> CachedResponse {
         let key = origin_path.trim_start_matches('/');
-        match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let content_type = out.content_type().unwrap_or("video/mp2t").to_owned();
                 let cache_control = out.cache_control().unwrap_or("max-age=60").to_owned();
@@ -212,7 +256,12 @@ fn headers_with(content_type: &str, cache_control: &str) -> http::HeaderMap {
     h
 }
 
-fn plain(status: StatusCode, content_type: &str, body: Bytes, cache_control: &str) -> Response<Full<Bytes>> {
+fn plain(
+    status: StatusCode,
+    content_type: &str,
+    body: Bytes,
+    cache_control: &str,
+) -> Response<Full<Bytes>> {
     to_response(
         CachedResponse {
             status,
@@ -228,7 +277,10 @@ fn to_response(cached: CachedResponse, x_cache: &str) -> Response<Full<Bytes>> {
     *resp.status_mut() = cached.status;
     *resp.headers_mut() = cached.headers;
     if !x_cache.is_empty() {
-        resp.headers_mut().insert("x-cache", HeaderValue::from_str(x_cache).unwrap_or(HeaderValue::from_static("")));
+        resp.headers_mut().insert(
+            "x-cache",
+            HeaderValue::from_str(x_cache).unwrap_or(HeaderValue::from_static("")),
+        );
     }
     resp
 }

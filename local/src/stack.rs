@@ -62,7 +62,9 @@ const REGION: &str = "us-east-1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error("binding {what} on {addr}: {source} (is another zonecast-local running? pick another port with --{flag})")]
+    #[error(
+        "binding {what} on {addr}: {source} (is another zonecast-local running? pick another port with --{flag})"
+    )]
     Bind {
         what: &'static str,
         flag: &'static str,
@@ -77,17 +79,33 @@ pub enum StackError {
     Unhealthy { az: Az, addr: SocketAddr },
 }
 
-async fn bind(what: &'static str, flag: &'static str, addr: SocketAddr) -> Result<TcpListener, StackError> {
-    TcpListener::bind(addr).await.map_err(|source| StackError::Bind { what, flag, addr, source })
+async fn bind(
+    what: &'static str,
+    flag: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, StackError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StackError::Bind {
+            what,
+            flag,
+            addr,
+            source,
+        })
 }
 
 /// Runs the stack until Ctrl-C / SIGTERM; children are stopped on the way out.
 pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|source| crate::store::StoreError::DataDir {
-        path: args.data_dir.display().to_string(),
-        source,
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| {
+        crate::store::StoreError::DataDir {
+            path: args.data_dir.display().to_string(),
+            source,
+        }
     })?;
-    let data_dir = args.data_dir.canonicalize().unwrap_or(args.data_dir.clone());
+    let data_dir = args
+        .data_dir
+        .canonicalize()
+        .unwrap_or(args.data_dir.clone());
     let store_listener = bind("the store", "store-listen", args.store_listen).await?;
     let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
     let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
@@ -146,7 +164,14 @@ fn spawn_ingest(
         .args(["--az", az.as_str()])
         .args(["--listen", &listen.to_string()])
         .args(["--health-listen", &health.to_string()])
-        .args(["--bucket", BUCKET, "--region", REGION, "--endpoint", endpoint])
+        .args([
+            "--bucket",
+            BUCKET,
+            "--region",
+            REGION,
+            "--endpoint",
+            endpoint,
+        ])
         .args(["--target-duration-ms", &args.target_duration_ms.to_string()])
         .args(["--window", &args.window.to_string()])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -167,7 +192,9 @@ fn spawn_ingest(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|source| StackError::Spawn { az, source })?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| StackError::Spawn { az, source })?;
     // Prefix the child's log lines with its AZ.
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(az, out));
@@ -209,7 +236,10 @@ async fn stop_child(child: &mut Child) {
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
-        if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_ok() {
+        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }

@@ -28,8 +28,15 @@ fn cpu_ms(pid: u32) -> anyhow::Result<u64> {
 /// Peak resident set size in KiB (VmHWM).
 fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
-    Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?)
 }
 
 /// The az1 ingest: the child of the stack whose command line says `--az az1`.
@@ -41,7 +48,10 @@ fn ingest_pid(stack_pid: u32) -> anyhow::Result<u32> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).unwrap_or("");
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .unwrap_or("");
         let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if ppid == stack_pid.to_string() && cmdline.contains("az1") {
             return Ok(pid);
@@ -53,7 +63,9 @@ fn ingest_pid(stack_pid: u32) -> anyhow::Result<u32> {
 fn quantile(metrics: &str, q: &str) -> Option<u64> {
     metrics
         .lines()
-        .find(|l| l.starts_with("zonecast_cut_to_index_ms") && l.contains(&format!("quantile=\"{q}\"")))
+        .find(|l| {
+            l.starts_with("zonecast_cut_to_index_ms") && l.contains(&format!("quantile=\"{q}\""))
+        })
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
@@ -68,20 +80,27 @@ async fn main() -> anyhow::Result<()> {
     let pid = ingest_pid(stack.pid())?;
     let name = StreamName::new("bench", "720p")?;
     let cpu_before = cpu_ms(pid)?;
-    eprintln!("publishing {} s of 720p to az1 in real time...", spec.seconds);
+    eprintln!(
+        "publishing {} s of 720p to az1 in real time...",
+        spec.seconds
+    );
     let started = Instant::now();
     let mut encoder = publish(&flv, &stack.rtmp_url(Az::Az1, "bench", "720p"), true)?;
     while encoder.try_wait()?.is_none() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        eprint!("\r  {:>4.1} s / {} s", started.elapsed().as_secs_f64(), spec.seconds);
+        eprint!(
+            "\r  {:>4.1} s / {} s",
+            started.elapsed().as_secs_f64(),
+            spec.seconds
+        );
     }
     eprintln!();
     let deadline = Instant::now() + Duration::from_secs(15);
     let index = loop {
-        if let Some(i) = stack.index(Az::Az1, &name).await? {
-            if i.state == StreamState::Ended {
-                break i;
-            }
+        if let Some(i) = stack.index(Az::Az1, &name).await?
+            && i.state == StreamState::Ended
+        {
+            break i;
         }
         if Instant::now() > deadline {
             bail!("the stream never ended; log:\n{}", stack.log_text());
@@ -90,9 +109,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let cpu = cpu_ms(pid)? - cpu_before;
     let rss = peak_rss_kib(pid)?;
-    let metrics = get(stack.health[0], &stack.health[0].to_string(), "/metrics").await?.text();
+    let metrics = get(stack.health[0], &stack.health[0].to_string(), "/metrics")
+        .await?
+        .text();
     let ts_bytes: u64 = index.segments.iter().map(|s| s.bytes).sum();
-    let ts_ms: u64 = index.segments.iter().map(|s| u64::from(s.duration_ms)).sum();
+    let ts_ms: u64 = index
+        .segments
+        .iter()
+        .map(|s| u64::from(s.duration_ms))
+        .sum();
     // The window may not hold the whole run: compare TS bytes with the input's share of it.
     let covered = ts_ms as f64 / (f64::from(spec.seconds) * 1000.0);
     let report = serde_json::json!({

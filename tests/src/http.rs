@@ -19,7 +19,9 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -29,8 +31,12 @@ impl HttpResponse {
 /// GET `path` from `addr` with `Host: host`.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<HttpResponse> {
     let fut = async {
-        let mut s = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: zonecast-tests\r\n\r\n");
+        let mut s = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: zonecast-tests\r\n\r\n"
+        );
         s.write_all(req.as_bytes()).await?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).await?;
@@ -43,17 +49,26 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<Htt
 
 /// GET an absolute `http://host[:port]/path` URL, connecting to `addr` whatever the host says.
 pub async fn get_url(addr: SocketAddr, url: &str) -> anyhow::Result<HttpResponse> {
-    let rest = url.strip_prefix("http://").with_context(|| format!("not an http URL: {url}"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("not an http URL: {url}"))?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     get(addr, host, if path.is_empty() { "/" } else { path }).await
 }
 
 fn parse(raw: &[u8]) -> anyhow::Result<HttpResponse> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").context("no end of headers")?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
     let head = std::str::from_utf8(&raw[..end])?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().context("empty response")?;
-    let status: u16 = status_line.split(' ').nth(1).context("no status")?.parse()?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .context("no status")?
+        .parse()?;
     let mut headers = HashMap::new();
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
@@ -61,17 +76,34 @@ fn parse(raw: &[u8]) -> anyhow::Result<HttpResponse> {
         }
     }
     let mut body = raw[end + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
         body = dechunk(&body)?;
     }
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n").context("bad chunk")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol])?.split(';').next().unwrap_or("").trim(), 16)?;
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk")?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..eol])?
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
+            16,
+        )?;
         data = &data[eol + 2..];
         if size == 0 {
             return Ok(out);

@@ -22,5 +22,7 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("SKIPPED: {tool} is not installed (ZONECAST_SKIP_MISSING_TOOLS=1)");
         return false;
     }
-    panic!("{tool} is not installed: apt-get install -y ffmpeg (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)");
+    panic!(
+        "{tool} is not installed: apt-get install -y ffmpeg (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)"
+    );
 }

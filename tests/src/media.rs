@@ -69,15 +69,53 @@ pub fn make_flv(spec: StreamSpec) -> anyhow::Result<PathBuf> {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("{}-{n}.tmp.flv", std::process::id()));
-    let v = format!("testsrc2=size={}x{}:rate={}", spec.width, spec.height, spec.fps);
+    let v = format!(
+        "testsrc2=size={}x{}:rate={}",
+        spec.width, spec.height, spec.fps
+    );
     let kbps = format!("{}k", spec.video_kbps);
     let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &v, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &v,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+        ])
         .args(["-t", &spec.seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p"])
-        .args(["-g", &spec.gop.to_string(), "-keyint_min", &spec.gop.to_string(), "-sc_threshold", "0"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args([
+            "-g",
+            &spec.gop.to_string(),
+            "-keyint_min",
+            &spec.gop.to_string(),
+            "-sc_threshold",
+            "0",
+        ])
         .args(["-b:v", &kbps, "-maxrate", &kbps, "-bufsize", &kbps])
-        .args(["-c:a", "aac", "-b:a", &format!("{}k", spec.audio_kbps), "-f", "flv"])
+        .args([
+            "-c:a",
+            "aac",
+            "-b:a",
+            &format!("{}k", spec.audio_kbps),
+            "-f",
+            "flv",
+        ])
         .arg(&tmp)
         .status()
         .context("running ffmpeg")?;
@@ -91,7 +129,10 @@ pub fn make_flv(spec: StreamSpec) -> anyhow::Result<PathBuf> {
 /// Publishes `flv` in real time to every URL at once (`-f tee`), like an encoder with two
 /// outputs. The returned child exits when the file is done.
 pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::Child> {
-    let tee: Vec<String> = urls.iter().map(|u| format!("[f=flv:onfail=ignore]{u}")).collect();
+    let tee: Vec<String> = urls
+        .iter()
+        .map(|u| format!("[f=flv:onfail=ignore]{u}"))
+        .collect();
     Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-i"])
         .arg(flv)
@@ -137,7 +178,14 @@ impl Probe {
 /// `ffprobe -v error -show_streams -show_format -of json`.
 pub fn ffprobe(path: &Path) -> anyhow::Result<Probe> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .context("running ffprobe")?;
@@ -145,6 +193,8 @@ pub fn ffprobe(path: &Path) -> anyhow::Result<Probe> {
     Ok(Probe {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         streams: json["streams"].as_array().cloned().unwrap_or_default(),
-        duration: json["format"]["duration"].as_str().and_then(|d| d.parse().ok()),
+        duration: json["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok()),
     })
 }

@@ -127,7 +127,10 @@ impl LocalStack {
             s3: None,
         };
         if ready_rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            bail!("zonecast-local did not come up in 60 s; its log:\n{}", stack.log_text());
+            bail!(
+                "zonecast-local did not come up in 60 s; its log:\n{}",
+                stack.log_text()
+            );
         }
         stack.s3 = None;
         Ok(stack)
@@ -165,7 +168,11 @@ impl LocalStack {
         client
     }
 
-    pub async fn index(&mut self, az: Az, name: &StreamName) -> anyhow::Result<Option<StreamIndex>> {
+    pub async fn index(
+        &mut self,
+        az: Az,
+        name: &StreamName,
+    ) -> anyhow::Result<Option<StreamIndex>> {
         let s3 = self.s3().await;
         Ok(get_index(&s3, BUCKET, az, name).await?)
     }

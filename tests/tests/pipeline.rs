@@ -38,7 +38,10 @@ async fn publish_both_azs_and_play_through_the_edge() {
     let flv = make_flv(StreamSpec::E2E).unwrap();
     let mut stack = LocalStack::start(&[]).unwrap();
     let name = StreamName::new("live", "show").unwrap();
-    let urls = [stack.rtmp_url(Az::Az1, "live", "show"), stack.rtmp_url(Az::Az2, "live", "show")];
+    let urls = [
+        stack.rtmp_url(Az::Az1, "live", "show"),
+        stack.rtmp_url(Az::Az2, "live", "show"),
+    ];
     let mut encoder = publish_tee(&flv, &urls).unwrap();
     let started = Instant::now();
 
@@ -56,16 +59,30 @@ async fn publish_both_azs_and_play_through_the_edge() {
                 seen_live[zonecast_tests::stack::az_index(az)] = true;
                 for seg in &index.segments {
                     let key = keys::segment_key(az, &name, seg.msn);
-                    assert!(stack.exists(&key).await.unwrap(), "{az} index names {key}, which is not in the store");
+                    assert!(
+                        stack.exists(&key).await.unwrap(),
+                        "{az} index names {key}, which is not in the store"
+                    );
                     checks += 1;
                 }
             }
-            let resp = get(stack.edge, &stack.edge.to_string(), &format!("/{az}/live/show/chunklist.m3u8")).await.unwrap();
+            let resp = get(
+                stack.edge,
+                &stack.edge.to_string(),
+                &format!("/{az}/live/show/chunklist.m3u8"),
+            )
+            .await
+            .unwrap();
             if resp.status == 200 {
                 for uri in media_uris(&resp.text()) {
                     let prefix = format!("http://{}/", stack.edge);
-                    let key = uri.strip_prefix(&prefix).unwrap_or_else(|| panic!("{uri} is not on {prefix}"));
-                    assert!(stack.exists(key).await.unwrap(), "{az} chunklist lists {uri}, which is not in the store");
+                    let key = uri
+                        .strip_prefix(&prefix)
+                        .unwrap_or_else(|| panic!("{uri} is not on {prefix}"));
+                    assert!(
+                        stack.exists(key).await.unwrap(),
+                        "{az} chunklist lists {uri}, which is not in the store"
+                    );
                     checks += 1;
                 }
             }
@@ -84,12 +101,23 @@ async fn publish_both_azs_and_play_through_the_edge() {
         if done {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "publishing took too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "publishing took too long"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let encoder_out = encoder.wait_with_output().unwrap();
-    assert!(encoder_out.status.success(), "ffmpeg publish failed: {}", String::from_utf8_lossy(&encoder_out.stderr));
-    assert!(seen_live[0] && seen_live[1], "an AZ never wrote an index; log:\n{}", stack.log_text());
+    assert!(
+        encoder_out.status.success(),
+        "ffmpeg publish failed: {}",
+        String::from_utf8_lossy(&encoder_out.stderr)
+    );
+    assert!(
+        seen_live[0] && seen_live[1],
+        "an AZ never wrote an index; log:\n{}",
+        stack.log_text()
+    );
     assert!(checks > 20, "too few existence checks ({checks})");
 
     // Wait for both ingests to mark the stream ended.
@@ -97,48 +125,97 @@ async fn publish_both_azs_and_play_through_the_edge() {
     let (idx1, idx2) = loop {
         let i1 = stack.index(Az::Az1, &name).await.unwrap().unwrap();
         let i2 = stack.index(Az::Az2, &name).await.unwrap().unwrap();
-        if i1.state == zonecast_contract::StreamState::Ended && i2.state == zonecast_contract::StreamState::Ended {
+        if i1.state == zonecast_contract::StreamState::Ended
+            && i2.state == zonecast_contract::StreamState::Ended
+        {
             break (i1, i2);
         }
-        assert!(Instant::now() < deadline, "streams never ended; log:\n{}", stack.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "streams never ended; log:\n{}",
+            stack.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
     // The live HLS client decoded the whole run without a complaint.
-    let player = player.expect("player never started").wait_with_output().unwrap();
+    let player = player
+        .expect("player never started")
+        .wait_with_output()
+        .unwrap();
     let player_err = String::from_utf8_lossy(&player.stderr);
-    assert!(player.status.success() && player_err.trim().is_empty(), "ffmpeg as HLS client reported:\n{player_err}");
+    assert!(
+        player.status.success() && player_err.trim().is_empty(),
+        "ffmpeg as HLS client reported:\n{player_err}"
+    );
 
     // Same timeline in → same numbers and durations out, in both AZs.
-    let shape = |i: &zonecast_contract::StreamIndex| i.segments.iter().map(|s| (s.msn, s.duration_ms)).collect::<Vec<_>>();
-    assert_eq!(shape(&idx1), shape(&idx2), "AZs disagree on segment numbers/durations");
+    let shape = |i: &zonecast_contract::StreamIndex| {
+        i.segments
+            .iter()
+            .map(|s| (s.msn, s.duration_ms))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shape(&idx1),
+        shape(&idx2),
+        "AZs disagree on segment numbers/durations"
+    );
     assert!(idx1.segments.len() >= 3);
     let mut identical = 0;
     for seg in &idx1.segments {
-        let a = stack.object(&keys::segment_key(Az::Az1, &name, seg.msn)).await.unwrap();
-        let b = stack.object(&keys::segment_key(Az::Az2, &name, seg.msn)).await.unwrap();
+        let a = stack
+            .object(&keys::segment_key(Az::Az1, &name, seg.msn))
+            .await
+            .unwrap();
+        let b = stack
+            .object(&keys::segment_key(Az::Az2, &name, seg.msn))
+            .await
+            .unwrap();
         identical += usize::from(a == b);
     }
-    println!("byte-identical segments across AZs: {identical}/{}", idx1.segments.len());
+    println!(
+        "byte-identical segments across AZs: {identical}/{}",
+        idx1.segments.len()
+    );
 
     // Through the edge on the neutral host: multivariant → chunklists → every segment.
     let neutral = stack.host(None);
-    let master = get(stack.edge, &neutral, "/live/show/playlist.m3u8").await.unwrap();
+    let master = get(stack.edge, &neutral, "/live/show/playlist.m3u8")
+        .await
+        .unwrap();
     assert_eq!(master.status, 200, "{}", master.text());
     assert_eq!(master.header("access-control-allow-origin"), Some("*"));
     let Playlist::MasterPlaylist(mv) = parse_playlist(&master.text()) else {
         panic!("not a multivariant playlist:\n{}", master.text());
     };
-    assert_eq!(mv.variants.len(), 2, "expected the primary and the redundant AZ:\n{}", master.text());
+    assert_eq!(
+        mv.variants.len(),
+        2,
+        "expected the primary and the redundant AZ:\n{}",
+        master.text()
+    );
     let mut by_az = BTreeMap::new();
     for v in &mv.variants {
-        assert!(v.codecs.as_deref().is_some_and(|c| c.contains("avc1.") && c.contains("mp4a.40.2")), "{:?}", v.codecs);
+        assert!(
+            v.codecs
+                .as_deref()
+                .is_some_and(|c| c.contains("avc1.") && c.contains("mp4a.40.2")),
+            "{:?}",
+            v.codecs
+        );
         let res = v.resolution.expect("RESOLUTION");
         assert_eq!((res.width, res.height), (640, 360));
         assert!(v.bandwidth > 100_000, "BANDWIDTH {}", v.bandwidth);
-        let az = if v.uri.starts_with(&format!("http://{}/", stack.host(Some(Az::Az1)))) {
+        let az = if v
+            .uri
+            .starts_with(&format!("http://{}/", stack.host(Some(Az::Az1))))
+        {
             Az::Az1
-        } else if v.uri.starts_with(&format!("http://{}/", stack.host(Some(Az::Az2)))) {
+        } else if v
+            .uri
+            .starts_with(&format!("http://{}/", stack.host(Some(Az::Az2))))
+        {
             Az::Az2
         } else {
             panic!("variant {} is on neither AZ host", v.uri)
@@ -157,26 +234,55 @@ async fn publish_both_azs_and_play_through_the_edge() {
         assert!(!uris.is_empty());
         for uri in uris {
             // Invariant 2: absolute and on this AZ's host.
-            assert!(uri.starts_with(&host_prefix), "{az} chunklist URI {uri} is not on {host_prefix}");
+            assert!(
+                uri.starts_with(&host_prefix),
+                "{az} chunklist URI {uri} is not on {host_prefix}"
+            );
             let seg = get_url(stack.edge, &uri).await.unwrap();
             assert_eq!(seg.status, 200, "{uri}");
-            assert_eq!(seg.header("cache-control"), Some("max-age=31536000, immutable"));
+            assert_eq!(
+                seg.header("cache-control"),
+                Some("max-age=31536000, immutable")
+            );
             let file = seg_dir.join(format!("{az}-{}", uri.rsplit('/').next().unwrap()));
             std::fs::write(&file, &seg.body).unwrap();
             let probe = ffprobe(&file).unwrap();
-            assert!(probe.stderr.trim().is_empty(), "ffprobe on {uri}: {}", probe.stderr);
-            assert!(probe.codec("video").is_some_and(|s| s["codec_name"] == "h264"), "{uri}: no h264 stream");
-            assert!(probe.codec("audio").is_some_and(|s| s["codec_name"] == "aac"), "{uri}: no aac stream");
+            assert!(
+                probe.stderr.trim().is_empty(),
+                "ffprobe on {uri}: {}",
+                probe.stderr
+            );
+            assert!(
+                probe
+                    .codec("video")
+                    .is_some_and(|s| s["codec_name"] == "h264"),
+                "{uri}: no h264 stream"
+            );
+            assert!(
+                probe
+                    .codec("audio")
+                    .is_some_and(|s| s["codec_name"] == "aac"),
+                "{uri}: no aac stream"
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&seg_dir);
 
     // Path mode: every URI carries its /azN/ prefix.
     for az in Az::ALL {
-        let resp = get(stack.edge, &stack.edge.to_string(), &format!("/{az}/live/show/chunklist.m3u8")).await.unwrap();
+        let resp = get(
+            stack.edge,
+            &stack.edge.to_string(),
+            &format!("/{az}/live/show/chunklist.m3u8"),
+        )
+        .await
+        .unwrap();
         let prefix = format!("http://{}/{az}/live/show/", stack.edge);
         for uri in media_uris(&resp.text()) {
-            assert!(uri.starts_with(&prefix), "path mode URI {uri} lacks {prefix}");
+            assert!(
+                uri.starts_with(&prefix),
+                "path mode URI {uri} lacks {prefix}"
+            );
         }
     }
 }
@@ -195,37 +301,75 @@ async fn bad_input_is_refused_and_others_never_notice() {
     // Wait for the good stream to be live.
     let deadline = Instant::now() + Duration::from_secs(20);
     while stack.index(Az::Az1, &good).await.unwrap().is_none() {
-        assert!(Instant::now() < deadline, "good stream never indexed; log:\n{}", stack.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "good stream never indexed; log:\n{}",
+            stack.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let before = stack.index(Az::Az1, &good).await.unwrap().unwrap().last_msn();
+    let before = stack
+        .index(Az::Az1, &good)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_msn();
 
     // Garbage on the RTMP port.
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(stack.rtmp[0]).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("garbage connection not closed");
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("garbage connection not closed");
         assert!(matches!(n, Ok(0) | Err(_)), "server answered garbage");
     }
-    assert!(stack.wait_log("handshake failed", Duration::from_secs(5)), "no log line for garbage:\n{}", stack.log_text());
+    assert!(
+        stack.wait_log("handshake failed", Duration::from_secs(5)),
+        "no log line for garbage:\n{}",
+        stack.log_text()
+    );
 
     // Hostile names: refused at publish, with a clear log line.
     let long = "x".repeat(65);
-    for (app, stream) in [("live", "bad.name"), ("live", long.as_str()), ("li$ve", "show"), ("live", "sh%2F..%2Fow")] {
+    for (app, stream) in [
+        ("live", "bad.name"),
+        ("live", long.as_str()),
+        ("li$ve", "show"),
+        ("live", "sh%2F..%2Fow"),
+    ] {
         let url = format!("rtmp://{}/{app}/{stream}", stack.rtmp[0]);
-        let out = publish(&flv, &url, false).unwrap().wait_with_output().unwrap();
+        let out = publish(&flv, &url, false)
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
         assert!(!out.status.success(), "publish to {url} was accepted");
     }
-    assert!(stack.wait_log("bad stream name", Duration::from_secs(5)) || stack.wait_log("bad app name", Duration::from_secs(1)),
-        "no refusal log line:\n{}", stack.log_text());
+    assert!(
+        stack.wait_log("bad stream name", Duration::from_secs(5))
+            || stack.wait_log("bad app name", Duration::from_secs(1)),
+        "no refusal log line:\n{}",
+        stack.log_text()
+    );
     assert!(!stack.data_dir.join("zonecast/az1/live/bad.name").exists());
 
     // The good stream kept going.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = stack.index(Az::Az1, &good).await.unwrap().unwrap().last_msn();
-    assert!(after > before, "good stream stalled ({before:?} → {after:?}); log:\n{}", stack.log_text());
+    let after = stack
+        .index(Az::Az1, &good)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_msn();
+    assert!(
+        after > before,
+        "good stream stalled ({before:?} → {after:?}); log:\n{}",
+        stack.log_text()
+    );
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
