@@ -125,3 +125,48 @@ impl StreamIndex {
         serde_json::from_slice(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real index document as the ingest writes it (hand-checked; DESIGN.md §3).
+    const SAMPLE: &str = include_str!("../testdata/index_az1_live_show.json");
+
+    #[test]
+    fn sample_document_parses_and_round_trips() {
+        let index = StreamIndex::from_json(SAMPLE.as_bytes()).expect("sample parses");
+        assert_eq!(index.az, Az::Az1);
+        assert_eq!(index.name().unwrap().to_string(), "live/show");
+        assert_eq!(index.media_sequence(), 41);
+        assert_eq!(index.last_msn(), Some(43));
+        assert_eq!(index.playlist_target_duration(), 2);
+        assert!(index.segments[2].discontinuity);
+        assert!(!index.segments[0].discontinuity);
+        let again = StreamIndex::from_json(&index.to_json()).unwrap();
+        assert_eq!(again, index);
+        // The bytes are stable too (ingest output is deterministic).
+        assert_eq!(again.to_json(), index.to_json());
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_are_rejected() {
+        let extra = SAMPLE.replacen("\"version\": 1,", "\"version\": 1, \"surprise\": true,", 1);
+        assert!(StreamIndex::from_json(extra.as_bytes()).is_err());
+        let bad_state = SAMPLE.replacen("\"state\": \"live\"", "\"state\": \"paused\"", 1);
+        assert!(StreamIndex::from_json(bad_state.as_bytes()).is_err());
+        assert!(StreamIndex::from_json(b"{}").is_err());
+        assert!(StreamIndex::from_json(b"").is_err());
+    }
+
+    #[test]
+    fn target_duration_covers_the_longest_segment_and_the_configured_target() {
+        let mut index = StreamIndex::from_json(SAMPLE.as_bytes()).unwrap();
+        index.segments[1].duration_ms = 4_600;
+        assert_eq!(index.playlist_target_duration(), 5);
+        index.segments.clear();
+        assert_eq!(index.playlist_target_duration(), 2);
+        assert_eq!(index.media_sequence(), 0);
+        assert_eq!(index.last_msn(), None);
+    }
+}

@@ -46,7 +46,10 @@ fn respond(req: &Request<Incoming>, az: Az, metrics: &Metrics) -> Response<Full<
             (
                 StatusCode::OK,
                 "application/json",
-                format!("{{\"az\":\"{az}\",\"status\":\"ok\",\"publishes\":{active}}}\n"),
+                format!(
+                    "{{\"az\":\"{az}\",\"status\":\"ok\",\"publishes\":{active},\"pid\":{}}}\n",
+                    std::process::id()
+                ),
             )
         }
         "/metrics" => (

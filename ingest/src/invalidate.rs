@@ -17,8 +17,8 @@ pub fn paths_to_invalidate(
     let ended = own.is_some_and(|i| i.state == StreamState::Ended);
     ended.then(|| {
         vec![
-            format!("/{}chunklist.m3u8", keys::stream_prefix(az, name)),
-            format!("/{}/{}/playlist.m3u8", name.app(), name.stream()),
+            format!("/{}{}", keys::stream_prefix(az, name), keys::CHUNKLIST_FILE),
+            format!("/{}{}", keys::stream_path(name), keys::MULTIVARIANT_FILE),
         ]
     })
 }

@@ -197,18 +197,23 @@ fn spawn_ingest(
         .map_err(|source| StackError::Spawn { az, source })?;
     // Prefix the child's log lines with its AZ.
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(forward_lines(az, out));
+        tokio::spawn(forward_lines(az, out, false));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(forward_lines(az, err));
+        tokio::spawn(forward_lines(az, err, true));
     }
     Ok(child)
 }
 
-async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin) {
+/// `report_exit`: say so when the stream closes, which is when the process is gone (a killed
+/// AZ is worth a line: the other AZ carries on alone).
+async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin, report_exit: bool) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[{az}] {line}");
+    }
+    if report_exit {
+        eprintln!("[{az}] the {az} ingest process has exited; the other AZ carries on");
     }
 }
 

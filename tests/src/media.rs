@@ -39,6 +39,17 @@ impl StreamSpec {
         video_kbps: 800,
         audio_kbps: 96,
     };
+    /// 30 s, small, 1 s GOP: the failover test's stream (long enough to outlive a dead AZ's
+    /// three target durations of grace and the edge's caching).
+    pub const FAILOVER: StreamSpec = StreamSpec {
+        width: 320,
+        height: 180,
+        fps: 30,
+        seconds: 30,
+        gop: 30,
+        video_kbps: 300,
+        audio_kbps: 64,
+    };
     /// 720p at about 3 Mbps: the benchmark's stream.
     pub const BENCH_720P: StreamSpec = StreamSpec {
         width: 1280,

@@ -43,9 +43,21 @@ pub fn local_binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// A port that is free now, below Linux's ephemeral range (32768+): a port the kernel handed
+/// out for port 0 can be taken again by any outgoing connection (the S3 client's, say) before
+/// the stack binds it.
 fn free_port() -> anyhow::Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 7919) % 10_000;
+    for _ in 0..2_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(base + n % 12_000).unwrap_or(20_000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(l.local_addr()?);
+        }
+    }
+    anyhow::bail!("no free port between 20000 and 32000")
 }
 
 /// A running stack. Dropping it stops it (and its ingest children).

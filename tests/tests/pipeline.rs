@@ -373,3 +373,135 @@ async fn bad_input_is_refused_and_others_never_notice() {
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
+
+/// Each AZ's ingest is its own process: kill az1 for real mid-stream. Once its index is older
+/// than 3 target durations, the multivariant playlist lists only az2 and az1's chunklist
+/// answers 503 (players fail over on errors), while az2 goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_az_moves_viewers_to_the_other() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let flv = make_flv(StreamSpec::FAILOVER).unwrap();
+    let mut stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
+    let name = StreamName::new("live", "show").unwrap();
+    let urls = [
+        stack.rtmp_url(Az::Az1, "live", "show"),
+        stack.rtmp_url(Az::Az2, "live", "show"),
+    ];
+    let mut encoder = publish_tee(&flv, &urls).unwrap();
+    let neutral = stack.host(None);
+    let variants = |text: &str| match parse_playlist(text) {
+        Playlist::MasterPlaylist(m) => m.variants.into_iter().map(|v| v.uri).collect::<Vec<_>>(),
+        Playlist::MediaPlaylist(_) => panic!("expected a multivariant playlist:\n{text}"),
+    };
+
+    // Both AZs live, both listed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let both = stack
+            .index(Az::Az1, &name)
+            .await
+            .unwrap()
+            .is_some_and(|i| i.segments.len() >= 2)
+            && stack
+                .index(Az::Az2, &name)
+                .await
+                .unwrap()
+                .is_some_and(|i| i.segments.len() >= 2);
+        if both {
+            let mv = get(stack.edge, &neutral, "/live/show/playlist.m3u8")
+                .await
+                .unwrap();
+            if mv.status == 200 && variants(&mv.text()).len() == 2 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both AZs never went live; log:\n{}",
+            stack.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Kill az1's ingest process (its pid comes from its health endpoint).
+    let health = stack.health[0];
+    let body = get(health, &health.to_string(), "/healthz")
+        .await
+        .unwrap()
+        .text();
+    let pid: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let pid = pid["pid"].as_u64().expect("pid in /healthz").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let killed = Instant::now();
+
+    // Within a few target durations: az1 is stale, az2 live.
+    let az2_prefix = format!("http://{}/", stack.host(Some(Az::Az2)));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mv, chunklist1) = loop {
+        let mv = get(stack.edge, &neutral, "/live/show/playlist.m3u8")
+            .await
+            .unwrap();
+        let c1 = get(
+            stack.edge,
+            &stack.host(Some(Az::Az1)),
+            "/live/show/chunklist.m3u8",
+        )
+        .await
+        .unwrap();
+        if mv.status == 200 && variants(&mv.text()).len() == 1 && c1.status == 503 {
+            break (mv, c1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failover {:?} after killing az1: playlist {} {}, az1 chunklist {}",
+            killed.elapsed(),
+            mv.status,
+            mv.text(),
+            c1.status
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let only = variants(&mv.text());
+    assert!(
+        only[0].starts_with(&az2_prefix),
+        "remaining variant {} is not on az2",
+        only[0]
+    );
+    assert_eq!(chunklist1.header("cache-control"), Some("max-age=1"));
+    assert_eq!(chunklist1.header("access-control-allow-origin"), Some("*"));
+
+    // az2 keeps moving.
+    let last = |text: &str| media_uris(text).last().cloned();
+    let before = get(
+        stack.edge,
+        &stack.host(Some(Az::Az2)),
+        "/live/show/chunklist.m3u8",
+    )
+    .await
+    .unwrap();
+    assert_eq!(before.status, 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = get(
+        stack.edge,
+        &stack.host(Some(Az::Az2)),
+        "/live/show/chunklist.m3u8",
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.status, 200);
+    assert_ne!(
+        last(&before.text()),
+        last(&after.text()),
+        "az2 stopped moving after az1 died"
+    );
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
