@@ -357,6 +357,65 @@ async fn bad_input_is_refused_and_others_never_notice() {
     );
     assert!(!stack.data_dir.join("zonecast/az1/live/bad.name").exists());
 
+    // rml_rtmp panics on a lone `["@setDataFrame"]` data message: replay ffmpeg's captured
+    // publish (as live/boom) to the real ingest, then send that message. The connection is
+    // closed with a log line; the process and the other stream go on.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../ingest/tests/fixtures/");
+        let capture =
+            std::fs::read(format!("{fixtures}ffmpeg5_publish_live_show.rtmp.bin")).unwrap();
+        let sync: Vec<usize> =
+            std::fs::read_to_string(format!("{fixtures}ffmpeg5_publish_live_show.sync.txt"))
+                .unwrap()
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect();
+        let mut publish_bytes = capture[..sync[1]].to_vec();
+        for i in 0..publish_bytes.len().saturating_sub(4) {
+            if &publish_bytes[i..i + 4] == b"show" {
+                publish_bytes[i..i + 4].copy_from_slice(b"boom");
+            }
+        }
+        let mut s = tokio::net::TcpStream::connect(stack.rtmp[0]).await.unwrap();
+        let mut buf = vec![0u8; 16 * 1024];
+        for piece in [&publish_bytes[..sync[0]], &publish_bytes[sync[0]..]] {
+            s.write_all(piece).await.unwrap();
+            // Take the server's answers before sending on, as ffmpeg did.
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await
+            {
+                assert!(
+                    n > 0,
+                    "ingest closed the replayed publish early:\n{}",
+                    stack.log_text()
+                );
+            }
+        }
+        // AMF0 data message (type 18) on message stream 1, chunk stream 4: the string
+        // "@setDataFrame" and nothing else.
+        let mut msg = vec![0x04, 0, 0, 0, 0, 0, 16, 18, 1, 0, 0, 0, 0x02, 0x00, 0x0d];
+        msg.extend_from_slice(b"@setDataFrame");
+        s.write_all(&msg).await.unwrap();
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(_)) => continue,
+                Err(_) => break false,
+            }
+        };
+        assert!(closed, "the connection survived a parser panic");
+    }
+    assert!(
+        stack.wait_log("RTMP parser panicked", Duration::from_secs(5)),
+        "no log line for the contained panic:\n{}",
+        stack.log_text()
+    );
+    let health = get(stack.health[0], &stack.health[0].to_string(), "/healthz")
+        .await
+        .unwrap();
+    assert_eq!(health.status, 200, "the az1 ingest process is gone");
+
     // The good stream kept going.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = stack
