@@ -285,6 +285,45 @@ async fn publish_both_azs_and_play_through_the_edge() {
             );
         }
     }
+
+    // The player page and its hls.js come from the edge itself (no CDN).
+    let page = get(stack.edge, &stack.edge.to_string(), "/").await.unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+    );
+    assert!(
+        page.text().contains("hls.min.js"),
+        "player page does not load hls.js"
+    );
+    let hls = get(stack.edge, &stack.edge.to_string(), "/hls.min.js")
+        .await
+        .unwrap();
+    assert_eq!(hls.status, 200);
+    assert!(
+        hls.body.len() > 100_000,
+        "hls.min.js is {} bytes",
+        hls.body.len()
+    );
+
+    // Each ingest's metrics count what it uploaded.
+    for (i, az) in Az::ALL.iter().enumerate() {
+        let health = stack.health[i];
+        let metrics = get(health, &health.to_string(), "/metrics")
+            .await
+            .unwrap()
+            .text();
+        let uploaded = metrics
+            .lines()
+            .find(|l| l.starts_with("zonecast_segments_uploaded_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(
+            uploaded.is_some_and(|n| n >= 6.0),
+            "{az} metrics: {metrics}"
+        );
+    }
 }
 
 /// Hostile names and garbage are refused with a log line; a good stream next to them goes on.
