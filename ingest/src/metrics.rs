@@ -23,6 +23,8 @@ pub struct Metrics {
     pub segments_uploaded: AtomicU64,
     pub segment_bytes_uploaded: AtomicU64,
     pub indexes_uploaded: AtomicU64,
+    /// Index writes skipped because a newer index of the same stream was already queued.
+    pub indexes_superseded: AtomicU64,
     pub upload_retries: AtomicU64,
     pub uploads_pending: AtomicU64,
     cut_to_index_ms: Mutex<VecDeque<u64>>,
@@ -79,6 +81,10 @@ impl Metrics {
                 &self.segment_bytes_uploaded,
             ),
             ("zonecast_indexes_uploaded_total", &self.indexes_uploaded),
+            (
+                "zonecast_indexes_superseded_total",
+                &self.indexes_superseded,
+            ),
             ("zonecast_upload_retries_total", &self.upload_retries),
             ("zonecast_uploads_pending", &self.uploads_pending),
         ];

@@ -1,8 +1,13 @@
 //! Executes a stream's storage effects in order: each segment, then the index that names it
 //! (invariant 1). A put that fails is kept and retried with backoff until it succeeds, so
 //! nothing is lost and nothing is listed before it exists (invariant 4).
+//!
+//! While S3 is slow, jobs pile up. Every segment is still written, in order, but an index with
+//! a newer index queued behind it is skipped: the newer one names everything the older one
+//! did and is written after all of those segments, so the store catches up with one index
+//! PUT instead of one per segment.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use tokio::{sync::mpsc, time::Instant};
 use tracing::{info, warn};
@@ -52,7 +57,25 @@ async fn run_uploader<S: ObjectStore>(
     stream: String,
     mut rx: mpsc::UnboundedReceiver<UploadJob>,
 ) {
-    while let Some(job) = rx.recv().await {
+    let mut queue = VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            match rx.recv().await {
+                Some(job) => queue.push_back(job),
+                None => break,
+            }
+        }
+        while let Ok(job) = rx.try_recv() {
+            queue.push_back(job);
+        }
+        let Some(job) = queue.pop_front() else {
+            continue;
+        };
+        if job.kind == UploadKind::Index && queue.iter().any(|j| j.kind == UploadKind::Index) {
+            Metrics::dec(&metrics.uploads_pending);
+            Metrics::inc(&metrics.indexes_superseded);
+            continue;
+        }
         put_until_done(&*store, &metrics, &stream, &job.request).await;
         Metrics::dec(&metrics.uploads_pending);
         match job.kind {

@@ -136,48 +136,75 @@ impl ObjectStore for RecordingStore {
     }
 }
 
-#[tokio::test]
-async fn uploader_writes_segments_before_their_index_and_retries_failures() {
-    let name = StreamName::new("live", "show").unwrap();
+/// The fixture's storage jobs, as the server enqueues them, with their keys.
+fn upload_jobs(name: &StreamName) -> Vec<UploadJob> {
     let mut p = packager(Az::Az1, 1000, None, start());
     let mut effects = feed(&mut p, &tags(FIXTURE), start());
     effects.extend(p.finish(start() + Duration::seconds(10)));
-
-    let store = Arc::new(RecordingStore::default());
-    let (tx, task) = spawn_uploader(
-        store.clone(),
-        Arc::new(Metrics::default()),
-        name.to_string(),
-    );
-    let mut expected = Vec::new();
-    for effect in effects {
-        let (request, kind) = match effect {
-            PackagerEffect::PutSegment { msn, bytes } => (
-                PutRequest {
-                    key: keys::segment_key(Az::Az1, &name, msn),
-                    body: bytes,
-                    content_type: keys::headers::SEGMENT_CONTENT_TYPE,
-                    cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
-                },
-                UploadKind::Segment { msn },
-            ),
-            PackagerEffect::PutIndex { index } => (
-                PutRequest {
-                    key: keys::index_key(Az::Az1, &name),
-                    body: index.to_json().into(),
-                    content_type: keys::headers::INDEX_CONTENT_TYPE,
-                    cache_control: keys::headers::INDEX_CACHE_CONTROL,
-                },
-                UploadKind::Index,
-            ),
-        };
-        expected.push(request.key.clone());
-        tx.send(UploadJob {
-            request,
-            kind,
-            cut_at: tokio::time::Instant::now(),
+    effects
+        .into_iter()
+        .map(|effect| {
+            let (request, kind) = match effect {
+                PackagerEffect::PutSegment { msn, bytes } => (
+                    PutRequest {
+                        key: keys::segment_key(Az::Az1, name, msn),
+                        body: bytes,
+                        content_type: keys::headers::SEGMENT_CONTENT_TYPE,
+                        cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
+                    },
+                    UploadKind::Segment { msn },
+                ),
+                PackagerEffect::PutIndex { index } => (
+                    PutRequest {
+                        key: keys::index_key(Az::Az1, name),
+                        body: index.to_json().into(),
+                        content_type: keys::headers::INDEX_CONTENT_TYPE,
+                        cache_control: keys::headers::INDEX_CACHE_CONTROL,
+                    },
+                    UploadKind::Index,
+                ),
+            };
+            UploadJob {
+                request,
+                kind,
+                cut_at: tokio::time::Instant::now(),
+            }
         })
-        .unwrap();
+        .collect()
+}
+
+/// Invariant 1 on what the store received: each index names only segments already written.
+fn assert_segments_before_indexes(puts: &[PutRequest], name: &StreamName) {
+    let mut present = HashSet::new();
+    for put in puts {
+        if put.key.ends_with(".json") {
+            let index = StreamIndex::from_json(&put.body).unwrap();
+            for s in &index.segments {
+                let key = keys::segment_key(Az::Az1, name, s.msn);
+                assert!(present.contains(&key), "{key} listed before it was written");
+            }
+        } else {
+            assert_eq!(put.content_type, "video/mp2t");
+            present.insert(put.key.clone());
+        }
+    }
+}
+
+#[tokio::test]
+async fn uploader_writes_segments_before_their_index_and_retries_failures() {
+    let name = StreamName::new("live", "show").unwrap();
+    let jobs = upload_jobs(&name);
+    let expected: Vec<String> = jobs.iter().map(|j| j.request.key.clone()).collect();
+    let store = Arc::new(RecordingStore::default());
+    let metrics = Arc::new(Metrics::default());
+    let (tx, task) = spawn_uploader(store.clone(), metrics.clone(), name.to_string());
+    // One job at a time, as a publish produces them when S3 keeps up.
+    for job in jobs {
+        Metrics::inc(&metrics.uploads_pending);
+        tx.send(job).unwrap();
+        while metrics.uploads_pending.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
     drop(tx);
     task.await.unwrap();
@@ -192,23 +219,49 @@ async fn uploader_writes_segments_before_their_index_and_retries_failures() {
         !store.failed.lock().unwrap().is_empty(),
         "the retry path never ran"
     );
-    let mut present = HashSet::new();
-    for put in puts.iter() {
-        if put.key.ends_with(".json") {
-            let index = StreamIndex::from_json(&put.body).unwrap();
-            for s in &index.segments {
-                let key = keys::segment_key(Az::Az1, &name, s.msn);
-                assert!(
-                    present.contains(&key),
-                    "{} listed before it was written",
-                    key
-                );
-            }
-        } else {
-            assert_eq!(put.content_type, "video/mp2t");
-            present.insert(put.key.clone());
-        }
+    assert_segments_before_indexes(&puts, &name);
+}
+
+#[tokio::test]
+async fn a_backlog_writes_every_segment_and_only_the_newest_index() {
+    let name = StreamName::new("live", "show").unwrap();
+    let jobs = upload_jobs(&name);
+    let segments: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.kind != UploadKind::Index)
+        .map(|j| j.request.key.clone())
+        .collect();
+    let indexes = jobs.iter().filter(|j| j.kind == UploadKind::Index).count() as u64;
+    let last = jobs.last().map(|j| j.request.body.clone());
+    let store = Arc::new(RecordingStore::default());
+    let metrics = Arc::new(Metrics::default());
+    let (tx, task) = spawn_uploader(store.clone(), metrics.clone(), name.to_string());
+    // Everything queued before the uploader runs: S3 was away for a while.
+    for job in jobs {
+        tx.send(job).unwrap();
     }
+    drop(tx);
+    task.await.unwrap();
+
+    let puts = store.puts.lock().unwrap();
+    let written_segments: Vec<String> = puts
+        .iter()
+        .filter(|p| !p.key.ends_with(".json"))
+        .map(|p| p.key.clone())
+        .collect();
+    assert_eq!(written_segments, segments, "every segment, in order");
+    assert_eq!(
+        puts.last().map(|p| p.body.clone()),
+        last,
+        "the newest (ended) index is written last"
+    );
+    assert_eq!(puts.iter().filter(|p| p.key.ends_with(".json")).count(), 1);
+    assert!(indexes > 1);
+    assert_eq!(
+        metrics.indexes_superseded.load(Ordering::SeqCst),
+        indexes - 1
+    );
+    assert_segments_before_indexes(&puts, &name);
 }
 
 #[test]
