@@ -205,15 +205,15 @@ fn spawn_ingest(
     Ok(child)
 }
 
-/// `report_exit`: say so when the stream closes, which is when the process is gone (a killed
-/// AZ is worth a line: the other AZ carries on alone).
+/// `report_exit`: say so when the stream closes, which is when the process is gone (an AZ
+/// that died is worth a line).
 async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin, report_exit: bool) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[{az}] {line}");
     }
     if report_exit {
-        eprintln!("[{az}] the {az} ingest process has exited; the other AZ carries on");
+        eprintln!("[{az}] the {az} ingest process exited");
     }
 }
 
