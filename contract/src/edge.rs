@@ -10,6 +10,10 @@ use crate::Az;
 /// Host to a Lambda function URL, and the playlist function renders absolute URLs from it.
 pub const VIEWER_HOST_HEADER: &str = "x-zonecast-viewer-host";
 
+/// The header CloudFront sets to the viewer's protocol (`http` or `https`), forwarded to the
+/// playlist function by the origin request policy; the scheme of the URLs it renders.
+pub const FORWARDED_PROTO_HEADER: &str = "cloudfront-forwarded-proto";
+
 /// The AZ a viewer host pins to: first DNS label `media-hls-az1` or `media-hls-az2`,
 /// case-insensitive, port ignored. A bracketed IPv6 literal never matches.
 pub fn az_for_host(host: &str) -> Option<Az> {

@@ -16,8 +16,7 @@ use zonecast_contract::{
     s3::{IndexReadError, get_index},
 };
 
-/// The header the viewer-request function and CloudFront set for the viewer protocol.
-pub const FORWARDED_PROTO_HEADER: &str = "cloudfront-forwarded-proto";
+pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
 /// Methods the function answers (besides the OPTIONS preflight).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 /// Cache lifetime of answers that depend only on the request (400, 404 for a segment path,

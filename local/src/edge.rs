@@ -17,7 +17,7 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
-use zonecast_contract::edge::{VIEWER_HOST_HEADER, rewrite};
+use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, rewrite};
 use zonecast_lambdas::S3IndexStore;
 
 use crate::{
@@ -158,9 +158,7 @@ impl Edge {
         for (name, value) in parts.headers.iter() {
             // What the edge sets itself is never taken from the viewer (as CloudFront's
             // viewer-request function overwrites it).
-            if name != header::HOST
-                && name != VIEWER_HOST_HEADER
-                && name != "cloudfront-forwarded-proto"
+            if name != header::HOST && name != VIEWER_HOST_HEADER && name != FORWARDED_PROTO_HEADER
             {
                 builder = builder.header(name, value);
             }
@@ -168,7 +166,7 @@ impl Edge {
         let lambda_req = builder
             .header(header::HOST, "playlist.lambda-url.localhost")
             .header(VIEWER_HOST_HEADER, host)
-            .header("cloudfront-forwarded-proto", "http")
+            .header(FORWARDED_PROTO_HEADER, "http")
             .body(lambda_http::Body::Empty);
         let Ok(lambda_req) = lambda_req else {
             return CachedResponse {

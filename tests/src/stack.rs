@@ -14,6 +14,7 @@ use zonecast_contract::{
     Az, StreamIndex, StreamName,
     s3::{S3ClientConfig, get_index, s3_client},
 };
+use zonecast_local::store::{ACCESS_KEY, SECRET_KEY};
 
 /// The cargo target dir this test binary was built into (`target/debug/deps/..` → `target`).
 pub fn target_dir() -> PathBuf {
@@ -73,7 +74,7 @@ pub struct LocalStack {
     s3: Option<aws_sdk_s3::Client>,
 }
 
-pub const BUCKET: &str = "zonecast";
+pub use zonecast_local::stack::BUCKET;
 
 impl LocalStack {
     pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
@@ -173,7 +174,7 @@ impl LocalStack {
         let client = s3_client(&S3ClientConfig {
             region: "us-east-1".into(),
             endpoint: Some(format!("http://{}", self.store)),
-            static_credentials: Some(("zonecast-local".into(), "zonecast-local-secret".into())),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
         })
         .await;
         self.s3 = Some(client.clone());
