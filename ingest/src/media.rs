@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 
-/// H.264 decoder configuration, from the AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3).
+/// H.264 decoder configuration, from the AVCDecoderConfigurationRecord (ISO/IEC 14496-15
+/// §5.3.3) or from parameter sets carried in the frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoConfig {
     /// Sequence parameter sets, without start codes or length prefixes.
@@ -68,13 +69,13 @@ impl MediaFrame {
     }
 }
 
-/// What the FLV demuxer yields for one audio or video tag body.
+/// What the FLV demuxer yields for an audio or video tag body; one tag gives zero or more, in
+/// order (a keyframe carrying new parameter sets gives its `VideoConfig`, then its `Frame`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
+    /// The H.264 configuration changed (or arrived first); later video frames use it.
     VideoConfig(VideoConfig),
+    /// The AAC configuration changed (or arrived first); later audio frames use it.
     AudioConfig(AudioConfig),
     Frame(MediaFrame),
-    /// AVC end of sequence, or a tag that carries nothing to mux (empty body, unsupported
-    /// AVCPacketType we skip).
-    Nothing,
 }

@@ -15,9 +15,9 @@ use crate::{
     clock::{
         ClockAnchor, ClockDecision, FrameMeta, SegmentClock, SegmentClockConfig, TimestampUnwrapper,
     },
-    flv::{FlvDemuxer, FlvError},
+    flv::{FlvDemuxer, FlvError, TagContext},
     media::{AudioConfig, MediaEvent, MediaFrame, VideoConfig},
-    ts::{TsError, TsMuxer, TsMuxerConfig},
+    ts::{TsError, TsMuxer, TsMuxerConfig, pes::AdtsTemplate},
 };
 
 #[derive(Debug, Clone)]
@@ -35,12 +35,103 @@ pub enum PackagerEffect {
     PutIndex { index: StreamIndex },
 }
 
+/// Why the packager cannot go on. Nothing a peer sends gives one: a tag with malformed or
+/// unsupported media is dropped and counted in [`PackagerStats`], and every valid stream shape
+/// (tracks that come, go or change) is packaged.
 #[derive(Debug, thiserror::Error)]
 pub enum PackagerError {
+    /// Kept for API stability; the media path drops malformed tags instead of returning it.
     #[error("malformed FLV: {0}")]
     Flv(#[from] FlvError),
+    /// The TS muxer failed on its own (see [`TsError::is_internal`]): a bug, not bad input.
     #[error("muxing TS: {0}")]
     Ts(#[from] TsError),
+}
+
+/// What the packager dropped or changed so far in this publish, for the shell's metrics and
+/// logs. Counters only go up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackagerStats {
+    /// Tags dropped because they were malformed: FLV/AVC/AAC syntax, NAL unit framing, or a
+    /// frame the TS muxer refused (an AAC frame too long for ADTS, say).
+    pub malformed_tags: u64,
+    /// Tags dropped because their codec is not packaged: video other than H.264, audio other
+    /// than AAC, or an AAC configuration ADTS cannot carry.
+    pub unsupported_tags: u64,
+    /// Frames dropped because they came before their decoder configuration.
+    pub frames_before_config: u64,
+    /// Segments that start with other tracks or codec parameters than the one before them
+    /// (tagged `#EXT-X-DISCONTINUITY`, RFC 8216 §4.3.2.3).
+    pub format_changes: u64,
+    /// Times the video stopped while the audio went on, and the stream went on audio-only.
+    pub video_lost: u64,
+}
+
+/// What a decoder must be set up for: the tracks a segment carries and their parameters.
+/// RFC 8216 §4.3.2.3 asks for `#EXT-X-DISCONTINUITY` when the number or type of tracks or the
+/// encoding parameters change.
+#[derive(Debug, Clone, Default)]
+struct Format {
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+}
+
+impl Format {
+    /// How `next` differs from `self` for a decoder, if it does. Only the SPS counts for
+    /// video (a PPS may change between pictures), only what ADTS carries for audio.
+    fn change_to(&self, next: &Format) -> Option<String> {
+        let mut changes = Vec::new();
+        match (&self.video, &next.video) {
+            (None, Some(v)) => changes.push(format!("video track appears ({})", describe_video(v))),
+            (Some(_), None) => changes.push("video track gone".to_owned()),
+            (Some(a), Some(b)) if a.sps != b.sps => changes.push(format!(
+                "video {} -> {}",
+                describe_video(a),
+                describe_video(b)
+            )),
+            _ => {}
+        }
+        match (&self.audio, &next.audio) {
+            (None, Some(a)) => changes.push(format!("audio track appears ({})", describe_audio(a))),
+            (Some(_), None) => changes.push("audio track gone".to_owned()),
+            (Some(a), Some(b)) if adts_params(a) != adts_params(b) => changes.push(format!(
+                "audio {} -> {}",
+                describe_audio(a),
+                describe_audio(b)
+            )),
+            _ => {}
+        }
+        (!changes.is_empty()).then(|| changes.join(", "))
+    }
+}
+
+fn describe_video(v: &VideoConfig) -> String {
+    match (v.width, v.height) {
+        (Some(w), Some(h)) => format!("{} {w}x{h}", v.codec),
+        _ => v.codec.clone(),
+    }
+}
+
+fn describe_audio(a: &AudioConfig) -> String {
+    format!("{} {} Hz {} ch", a.codec, a.sample_rate, a.channels)
+}
+
+/// The AAC parameters that ADTS headers, and so the decoder, see.
+fn adts_params(a: &AudioConfig) -> (u8, u8, u8) {
+    (a.object_type, a.sampling_frequency_index, a.channels)
+}
+
+/// Audio that goes on this long (encoder timeline) after the last video frame means the video
+/// track is gone: the stream goes on audio-only. Three targets, at least 6 s: far beyond any
+/// audio/video interleaving skew.
+fn video_gone_ms(target_ms: u32) -> i64 {
+    (3 * i64::from(target_ms)).max(6000)
+}
+
+/// Log the first few drops of a kind, then every 1000th, so garbage at frame rate does not
+/// flood the log while every kind still shows up.
+fn should_log(count: u64) -> bool {
+    count <= 5 || count.is_multiple_of(1000)
 }
 
 /// The segment being written.
@@ -50,6 +141,8 @@ struct OpenSegment {
     timeline_ms: i64,
     discontinuity: bool,
     program_date_time: DateTime<Utc>,
+    /// The tracks it may carry, each with its configuration where that track starts in it.
+    format: Format,
 }
 
 /// An encoder timestamp (ms) and the wall-clock time it maps to.
@@ -75,8 +168,19 @@ pub struct Packager {
     join: Option<(u64, Option<WallAnchor>)>,
     first_cut_done: bool,
     last_dts: Option<i64>,
-    /// First and last video dts and the count between them, for FRAME-RATE.
+    /// First and last video dts and the count between them, for FRAME-RATE; restarted at
+    /// every discontinuity.
     video_frames: Option<(i64, i64, u64)>,
+    /// Why the open segment must end at the next frame that can start one (codec parameters
+    /// changed under it).
+    pending_cut: Option<String>,
+    /// Format of the newest closed segment: the next one is compared with it.
+    last_format: Option<Format>,
+    /// Where the newest closed segment ends on the wall clock (its PDT plus its duration).
+    last_end: Option<DateTime<Utc>>,
+    /// Dts of the newest video frame on the segment clock's current run.
+    last_video_dts: Option<i64>,
+    stats: PackagerStats,
 }
 
 impl Packager {
@@ -120,6 +224,11 @@ impl Packager {
             first_cut_done: false,
             last_dts: None,
             video_frames: None,
+            pending_cut: None,
+            last_format: None,
+            last_end: None,
+            last_video_dts: None,
+            stats: PackagerStats::default(),
             config,
         };
         packager.inherit(own, peer, now);
@@ -170,6 +279,13 @@ impl Packager {
         &self.name
     }
 
+    /// What was dropped or changed so far (see [`PackagerStats`]).
+    pub fn stats(&self) -> PackagerStats {
+        self.stats
+    }
+
+    /// Packages one RTMP video message (an FLV VIDEODATA body). A malformed or unsupported
+    /// tag is dropped, counted and logged; `Err` only for a muxer bug.
     pub fn push_video(
         &mut self,
         timestamp: u32,
@@ -177,10 +293,11 @@ impl Packager {
         now: DateTime<Utc>,
     ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);
-        let event = self.demuxer.demux_video(dts, body);
-        self.on_event(event, now)
+        let events = self.demuxer.demux_video(dts, body);
+        self.on_tag(TagContext::Video, timestamp, events, now)
     }
 
+    /// Packages one RTMP audio message (an FLV AUDIODATA body); see [`Packager::push_video`].
     pub fn push_audio(
         &mut self,
         timestamp: u32,
@@ -188,34 +305,111 @@ impl Packager {
         now: DateTime<Utc>,
     ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);
-        let event = self.demuxer.demux_audio(dts, body);
-        self.on_event(event, now)
+        let events = self.demuxer.demux_audio(dts, body);
+        self.on_tag(TagContext::Audio, timestamp, events, now)
     }
 
-    fn on_event(
+    fn on_tag(
         &mut self,
-        event: Result<MediaEvent, FlvError>,
+        kind: TagContext,
+        timestamp: u32,
+        events: Result<Vec<MediaEvent>, FlvError>,
         now: DateTime<Utc>,
     ) -> Result<Vec<PackagerEffect>, PackagerError> {
-        let event = match event {
-            Ok(e) => e,
-            // A frame before its decoder configuration cannot be muxed; encoders send the
-            // configuration first, so this is at most a frame or two at the start.
-            Err(e) if e.is_missing_config() => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+        let events = match events {
+            Ok(events) => events,
+            Err(e) => {
+                self.drop_tag(kind, timestamp, &e);
+                return Ok(Vec::new());
+            }
         };
-        match event {
-            MediaEvent::VideoConfig(c) => {
-                self.clock.expect_video();
-                self.video = Some(c);
-                Ok(Vec::new())
+        let mut effects = Vec::new();
+        for event in events {
+            match event {
+                MediaEvent::VideoConfig(c) => self.on_video_config(c),
+                MediaEvent::AudioConfig(c) => self.on_audio_config(c),
+                MediaEvent::Frame(frame) => self.on_frame(frame, now, &mut effects)?,
             }
-            MediaEvent::AudioConfig(c) => {
-                self.audio = Some(c);
-                Ok(Vec::new())
+        }
+        Ok(effects)
+    }
+
+    /// Drops a tag the demuxer refused: counted, and logged with what finds it in a capture
+    /// (stream, RTMP timestamp; the error has the dts and the body offset).
+    fn drop_tag(&mut self, kind: TagContext, timestamp: u32, e: &FlvError) {
+        let (counter, what) = if e.is_missing_config() {
+            // Encoders send the configuration first; at most a frame or two at the start.
+            (
+                &mut self.stats.frames_before_config,
+                "frame before its configuration",
+            )
+        } else if e.is_unsupported_codec() {
+            (&mut self.stats.unsupported_tags, "unsupported codec")
+        } else {
+            (&mut self.stats.malformed_tags, "malformed tag")
+        };
+        *counter += 1;
+        let count = *counter;
+        if should_log(count) {
+            tracing::warn!(
+                stream = %self.name, %kind, timestamp, error = %e, dropped = count,
+                "{what} dropped; the stream goes on"
+            );
+        }
+    }
+
+    fn on_video_config(&mut self, config: VideoConfig) {
+        self.clock.expect_video();
+        let sps_changed = self.video.as_ref().is_some_and(|v| v.sps != config.sps);
+        if self.open.as_ref().is_some_and(|o| o.format.video.is_some()) {
+            // Frames from here on use it (NAL length size, PPS before keyframes); a new SPS
+            // starts a new coded video sequence, which gets its own segment.
+            let _ = self.muxer.set_video_config(&config);
+            if sps_changed {
+                self.pending_cut = Some(format!(
+                    "video parameters changed ({})",
+                    describe_video(&config)
+                ));
             }
-            MediaEvent::Frame(frame) => self.on_frame(frame, now),
-            MediaEvent::Nothing => Ok(Vec::new()),
+        }
+        self.video = Some(config);
+    }
+
+    fn on_audio_config(&mut self, config: AudioConfig) {
+        if let Err(e) = AdtsTemplate::new(&config) {
+            self.stats.unsupported_tags += 1;
+            tracing::warn!(
+                stream = %self.name, audio = %describe_audio(&config), error = %e,
+                "AAC configuration cannot be carried in MPEG-TS; audio is dropped until a usable one"
+            );
+            self.audio = None;
+            return;
+        }
+        let changed = self
+            .audio
+            .as_ref()
+            .is_some_and(|a| adts_params(a) != adts_params(&config));
+        if self.open.is_some() {
+            // The track joins the open segment, or its later frames get the new ADTS header;
+            // the PMT written at the end lists it.
+            let _ = self.muxer.set_audio_config(&config);
+            if changed && self.muxer.carried().audio && self.pending_cut.is_none() {
+                self.pending_cut = Some(format!(
+                    "audio parameters changed ({})",
+                    describe_audio(&config)
+                ));
+            }
+        }
+        self.audio = Some(config);
+    }
+
+    /// Whether `frame` can start a segment under the clock's rules: a keyframe when the stream
+    /// has video, any audio frame when it is audio-only.
+    fn can_start_segment(&self, frame: &MediaFrame) -> bool {
+        if self.clock.has_video() {
+            frame.is_keyframe()
+        } else {
+            !frame.is_video()
         }
     }
 
@@ -223,23 +417,34 @@ impl Packager {
         &mut self,
         frame: MediaFrame,
         now: DateTime<Utc>,
-    ) -> Result<Vec<PackagerEffect>, PackagerError> {
+        effects: &mut Vec<PackagerEffect>,
+    ) -> Result<(), PackagerError> {
         let dts = frame.dts_ms();
+        if !frame.is_video() && self.audio.is_none() {
+            // Its configuration could not be carried (counted when it came).
+            return Ok(());
+        }
         self.last_dts = Some(self.last_dts.map_or(dts, |d| d.max(dts)));
         if frame.is_video() {
-            self.video_frames = Some(match self.video_frames {
-                None => (dts, dts, 1),
-                Some((first, last, n)) => (first, last.max(dts), n + 1),
-            });
+            self.last_video_dts = Some(dts);
+        } else if self.clock.has_video()
+            && self.open.is_some()
+            && self
+                .last_video_dts
+                .is_some_and(|v| dts.saturating_sub(v) > video_gone_ms(self.config.target_ms))
+        {
+            self.lose_video(dts, now, effects)?;
+        }
+        if self.pending_cut.is_some() && self.open.is_some() && self.can_start_segment(&frame) {
+            self.cut_for_new_parameters(dts, now, effects)?;
         }
         let meta = FrameMeta {
             dts_ms: dts,
             is_video: frame.is_video(),
             keyframe: frame.is_keyframe(),
         };
-        let mut effects = Vec::new();
         match self.clock.push(meta) {
-            ClockDecision::Drop => return Ok(effects),
+            ClockDecision::Drop => return Ok(()),
             ClockDecision::Continue => {}
             ClockDecision::Cut(cut) => {
                 if !self.first_cut_done {
@@ -252,31 +457,135 @@ impl Packager {
                     }
                 }
                 if let (Some(open), Some(closed)) = (self.open.take(), cut.closed) {
-                    self.close_segment(
-                        open,
-                        closed.duration_ms,
-                        StreamState::Live,
-                        now,
-                        &mut effects,
-                    )?;
+                    self.close_segment(open, closed.duration_ms, StreamState::Live, now, effects)?;
                 }
-                let (anchor_ts, anchor_wall) =
-                    *self.wall_anchor.get_or_insert((cut.timeline_ms, now));
-                let pdt = anchor_wall + chrono::Duration::milliseconds(cut.timeline_ms - anchor_ts);
-                self.muxer
-                    .begin_segment(self.video.as_ref(), self.audio.as_ref())?;
-                self.open = Some(OpenSegment {
-                    msn: cut.msn,
-                    timeline_ms: cut.timeline_ms,
-                    discontinuity: cut.discontinuity,
-                    program_date_time: pdt,
-                });
+                self.open_segment(cut.msn, cut.timeline_ms, cut.discontinuity, now)?;
             }
         }
-        if self.open.is_some() {
-            self.muxer.push_frame(&frame)?;
+        if frame.is_video() {
+            self.video_frames = Some(match self.video_frames {
+                None => (dts, dts, 1),
+                Some((first, last, n)) => (first, last.max(dts), n + 1),
+            });
         }
-        Ok(effects)
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        if !frame.is_video() && open.format.audio.is_none() {
+            open.format.audio = self.audio.clone();
+        }
+        match self.muxer.push_frame(&frame) {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_internal() => Err(e.into()),
+            Err(e) => {
+                self.stats.malformed_tags += 1;
+                if should_log(self.stats.malformed_tags) {
+                    tracing::warn!(
+                        stream = %self.name, dts_ms = dts, error = %e,
+                        dropped = self.stats.malformed_tags,
+                        "frame the TS muxer refused dropped; the stream goes on"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts segment `msn` at `timeline_ms` with the tracks known now.
+    fn open_segment(
+        &mut self,
+        msn: u64,
+        timeline_ms: i64,
+        discontinuity: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), PackagerError> {
+        // After a discontinuity (the encoder's timeline jumped, or parameters changed) the
+        // wall clock carries on from where the last segment ended: deterministic, so both AZs
+        // agree, and never backwards, whatever the new timestamps are.
+        if let (true, Some(end)) = (discontinuity, self.last_end) {
+            self.wall_anchor = Some((timeline_ms, end));
+        }
+        let (anchor_ts, anchor_wall) = *self.wall_anchor.get_or_insert((timeline_ms, now));
+        let pdt = anchor_wall + chrono::Duration::milliseconds(timeline_ms - anchor_ts);
+        if discontinuity {
+            self.video_frames = None;
+        }
+        let video = self.video.as_ref().filter(|_| self.clock.has_video());
+        self.muxer.begin_segment(video, self.audio.as_ref())?;
+        self.pending_cut = None;
+        self.open = Some(OpenSegment {
+            msn,
+            timeline_ms,
+            discontinuity,
+            program_date_time: pdt,
+            format: Format {
+                video: video.cloned(),
+                audio: None,
+            },
+        });
+        Ok(())
+    }
+
+    /// Codec parameters changed under the open segment: it ends here, at a frame that can
+    /// start one, and the next segment (numbered on, with a discontinuity) starts with the new
+    /// parameters. The segment clock's `finish` closes it and starts its numbering over at
+    /// msn + 1 with a discontinuity, exactly as for a timeline jump.
+    fn cut_for_new_parameters(
+        &mut self,
+        dts: i64,
+        now: DateTime<Utc>,
+        effects: &mut Vec<PackagerEffect>,
+    ) -> Result<(), PackagerError> {
+        let reason = self.pending_cut.take().unwrap_or_default();
+        let (Some(open), Some(closed)) = (self.open.take(), self.clock.finish()) else {
+            return Ok(());
+        };
+        tracing::info!(
+            stream = %self.name, msn = open.msn, dts_ms = dts, %reason,
+            "cutting a new segment for new codec parameters"
+        );
+        // Up to this frame, like any cut; the clock's estimate if the timeline jumped too.
+        let exact = dts.saturating_sub(open.timeline_ms);
+        let duration = u32::try_from(exact)
+            .ok()
+            .filter(|d| *d <= closed.duration_ms.saturating_add(self.config.target_ms))
+            .unwrap_or(closed.duration_ms);
+        self.close_segment(open, duration, StreamState::Live, now, effects)
+    }
+
+    /// The video stopped while the audio goes on: the open segment ends, and a fresh segment
+    /// clock (numbering on, with a discontinuity) decides from the audio alone. Video that
+    /// comes back makes the stream a video stream again at its first keyframe.
+    fn lose_video(
+        &mut self,
+        dts: i64,
+        now: DateTime<Utc>,
+        effects: &mut Vec<PackagerEffect>,
+    ) -> Result<(), PackagerError> {
+        let (Some(open), Some(closed)) = (self.open.take(), self.clock.finish()) else {
+            return Ok(());
+        };
+        self.stats.video_lost += 1;
+        tracing::warn!(
+            stream = %self.name, msn = open.msn, dts_ms = dts,
+            last_video_dts_ms = ?self.last_video_dts,
+            "video stopped while audio goes on; continuing audio-only"
+        );
+        let next = open.msn.saturating_add(1);
+        self.close_segment(open, closed.duration_ms, StreamState::Live, now, effects)?;
+        self.clock = SegmentClock::new(
+            SegmentClockConfig {
+                target_ms: self.config.target_ms,
+                ..SegmentClockConfig::default()
+            },
+            ClockAnchor::Fresh {
+                first_msn: next,
+                discontinuity: true,
+            },
+        );
+        self.last_video_dts = None;
+        self.pending_cut = None;
+        Ok(())
     }
 
     fn close_segment(
@@ -287,7 +596,29 @@ impl Packager {
         now: DateTime<Utc>,
         effects: &mut Vec<PackagerEffect>,
     ) -> Result<(), PackagerError> {
+        let carried = self.muxer.carried();
         let bytes = self.muxer.finish_segment()?;
+        // What the segment really carries decides its format, and a format unlike the last
+        // segment's gets a discontinuity (RFC 8216 §4.3.2.3), logged once here.
+        let format = Format {
+            video: open.format.video.filter(|_| carried.video),
+            audio: open.format.audio.filter(|_| carried.audio),
+        };
+        let change = self
+            .last_format
+            .as_ref()
+            .and_then(|last| last.change_to(&format));
+        if let Some(change) = &change {
+            self.stats.format_changes += 1;
+            tracing::info!(
+                stream = %self.name, msn = open.msn, %change,
+                "stream format changed: segment marked #EXT-X-DISCONTINUITY"
+            );
+        }
+        let discontinuity = open.discontinuity || change.is_some();
+        self.last_format = Some(format);
+        self.last_end =
+            Some(open.program_date_time + chrono::Duration::milliseconds(i64::from(duration_ms)));
         // An msn that does not follow the window (a rejoin after a gap) starts a new window:
         // HLS numbers segments by position, so a window cannot have holes.
         if self
@@ -304,7 +635,7 @@ impl Packager {
             duration_ms,
             timeline_ms: open.timeline_ms,
             program_date_time: open.program_date_time,
-            discontinuity: open.discontinuity,
+            discontinuity,
             bytes: bytes.len() as u64,
         });
         // RFC 8216 §6.2.2: removing a segment with a discontinuity tag bumps the sequence.
@@ -373,9 +704,14 @@ impl Packager {
 
     /// CODECS from the bitstream, bandwidth measured over the window (RFC 8216 §4.3.4.2).
     fn info(&self) -> StreamInfo {
+        // What the newest segment carries; before any, what the stream announced.
+        let (video, audio) = match &self.last_format {
+            Some(f) => (f.video.as_ref(), f.audio.as_ref()),
+            None => (self.video.as_ref(), self.audio.as_ref()),
+        };
         let codecs: Vec<&str> = [
-            self.video.as_ref().map(|v| v.codec.as_str()),
-            self.audio.as_ref().map(|a| a.codec.as_str()),
+            video.map(|v| v.codec.as_str()),
+            audio.map(|a| a.codec.as_str()),
         ]
         .into_iter()
         .flatten()
@@ -386,7 +722,7 @@ impl Packager {
             (b + s.bytes, d + u64::from(s.duration_ms))
         });
         let average = (bytes * 8 * 1000).checked_div(ms).unwrap_or(0);
-        let resolution = self.video.as_ref().and_then(|v| {
+        let resolution = video.and_then(|v| {
             Some(Resolution {
                 width: v.width?,
                 height: v.height?,

@@ -57,12 +57,13 @@ fn demux(name: &str) -> Demuxed {
                 continue;
             }
         };
-        match event.unwrap_or_else(|e| panic!("{name}: {e}")) {
-            MediaEvent::VideoConfig(c) => out.video = Some(c),
-            MediaEvent::AudioConfig(c) => out.audio = Some(c),
-            MediaEvent::Frame(f @ MediaFrame::Video { .. }) => out.video_frames.push(f),
-            MediaEvent::Frame(MediaFrame::Audio { .. }) => out.audio_frames += 1,
-            MediaEvent::Nothing => {}
+        for event in event.unwrap_or_else(|e| panic!("{name}: {e}")) {
+            match event {
+                MediaEvent::VideoConfig(c) => out.video = Some(c),
+                MediaEvent::AudioConfig(c) => out.audio = Some(c),
+                MediaEvent::Frame(f @ MediaFrame::Video { .. }) => out.video_frames.push(f),
+                MediaEvent::Frame(MediaFrame::Audio { .. }) => out.audio_frames += 1,
+            }
         }
     }
     out

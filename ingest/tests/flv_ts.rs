@@ -50,16 +50,21 @@ fn mux_fixture(flv: &[u8]) -> Muxed {
     let mut segments = Vec::new();
     let mut media_bytes = 0;
     let mut open_at: Option<i64> = None;
+    let mut frames = Vec::new();
     while let Some(tag) = reader.pull().unwrap() {
         let dts = i64::from(tag.timestamp);
-        let event = match tag.kind {
+        let events = match tag.kind {
             FlvTagKind::Video => demuxer.demux_video(dts, &tag.body).unwrap(),
             FlvTagKind::Audio => demuxer.demux_audio(dts, &tag.body).unwrap(),
             FlvTagKind::Script => continue,
         };
-        let MediaEvent::Frame(frame) = event else {
-            continue;
-        };
+        frames.extend(events.into_iter().filter_map(|e| match e {
+            MediaEvent::Frame(frame) => Some(frame),
+            MediaEvent::VideoConfig(_) | MediaEvent::AudioConfig(_) => None,
+        }));
+    }
+    for frame in frames {
+        let dts = frame.dts_ms();
         let cut = frame.is_keyframe() && open_at.is_none_or(|start| dts - start >= SEGMENT_MS);
         if cut {
             if open_at.is_some() {

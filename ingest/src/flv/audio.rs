@@ -2,7 +2,11 @@
 
 use bytes::Bytes;
 
-use super::{FlvError, SpsError, TagContext, sps::BitReader, take_array};
+use super::{
+    FlvError, TagContext,
+    bits::{BitReader, Truncated},
+    take_array,
+};
 use crate::media::{AudioConfig, MediaEvent, MediaFrame};
 
 const KIND: TagContext = TagContext::Audio;
@@ -16,11 +20,13 @@ const SAMPLE_RATES: [u32; 13] = [
     96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
 ];
 
+/// Demuxes one AUDIODATA body. A sequence header yields an [`MediaEvent::AudioConfig`] only
+/// when it differs from the configuration in force (encoders and relays repeat it).
 pub(super) fn demux(
     config: &mut Option<AudioConfig>,
     dts_ms: i64,
     body: &[u8],
-) -> Result<MediaEvent, FlvError> {
+) -> Result<Vec<MediaEvent>, FlvError> {
     let Some(&byte0) = body.first() else {
         return Err(FlvError::EmptyBody { kind: KIND, dts_ms });
     };
@@ -38,23 +44,26 @@ pub(super) fn demux(
     match packet_type {
         0 => {
             let parsed = parse_asc(dts_ms, rest)?;
+            if config.as_ref() == Some(&parsed) {
+                return Ok(Vec::new());
+            }
             *config = Some(parsed.clone());
-            Ok(MediaEvent::AudioConfig(parsed))
+            Ok(vec![MediaEvent::AudioConfig(parsed)])
         }
         1 => {
             if rest.is_empty() {
-                return Ok(MediaEvent::Nothing);
+                return Ok(Vec::new());
             }
             if config.is_none() {
                 return Err(FlvError::MissingAudioConfig { dts_ms });
             }
-            Ok(MediaEvent::Frame(MediaFrame::Audio {
+            Ok(vec![MediaEvent::Frame(MediaFrame::Audio {
                 dts_ms,
                 data: Bytes::copy_from_slice(rest),
-            }))
+            })])
         }
         // Undefined AACPacketType: nothing we can mux.
-        _ => Ok(MediaEvent::Nothing),
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -69,15 +78,12 @@ fn parse_asc(dts_ms: i64, asc: &[u8]) -> Result<AudioConfig, FlvError> {
         reason,
     };
     // The only error the reader returns for fixed-width reads is running out of bits.
-    let truncated = |e: SpsError| FlvError::Truncated {
+    let truncated = |Truncated { bit }| FlvError::Truncated {
         kind: KIND,
         dts_ms,
         what: "AudioSpecificConfig",
         offset: AAC_HEADER_LEN,
-        needed: match e {
-            SpsError::Truncated { bit } => bit / 8 + 1,
-            _ => asc.len() + 1,
-        },
+        needed: bit / 8 + 1,
         available: asc.len(),
     };
     // §1.6.2.1 GetAudioObjectType(): 31 escapes to 32 + 6 more bits.

@@ -5,8 +5,9 @@
 //! live ingest and file-based tests. Everything here is sans-IO: bytes in, events out.
 
 mod audio;
+mod bits;
+pub mod h264;
 mod reader;
-mod sps;
 mod video;
 
 #[cfg(test)]
@@ -14,25 +15,30 @@ mod tests;
 
 use std::fmt;
 
+pub use h264::{Sps, SpsError, parse_sps};
 pub use reader::{FlvReader, FlvTag, FlvTagKind};
-pub use sps::{Sps, SpsError, parse_sps};
 
 use crate::media::{AudioConfig, MediaEvent, VideoConfig};
 
 /// Turns RTMP video/audio message bodies into decoder configurations and frames.
 ///
-/// Keeps the latest AVC and AAC configuration, because frames can only be interpreted (NAL
-/// length size) or muxed (ADTS header) once their sequence header has been seen.
+/// Keeps the AVC and AAC configuration in force, because frames can only be interpreted (NAL
+/// length size) or muxed (ADTS header) with it, and reports a configuration only when it
+/// changes: encoders and relays repeat sequence headers, and x264 without global headers
+/// repeats its SPS/PPS before every keyframe.
+///
+/// Each tag gives zero or more events, in order; an error means that one tag is unusable and
+/// leaves the state as it was, so the caller can drop the tag and go on.
 #[derive(Debug, Default)]
 pub struct FlvDemuxer {
-    video: Option<VideoConfig>,
+    video: video::VideoState,
     audio: Option<AudioConfig>,
 }
 
 impl FlvDemuxer {
-    /// The last AVC sequence header seen, if any.
+    /// The AVC configuration in force (from a sequence header or in-band parameter sets).
     pub fn video_config(&self) -> Option<&VideoConfig> {
-        self.video.as_ref()
+        self.video.config.as_ref()
     }
 
     /// The last AAC sequence header seen, if any.
@@ -41,12 +47,12 @@ impl FlvDemuxer {
     }
 
     /// Demuxes one VIDEODATA tag body (§E.4.3). `dts_ms` is the unwrapped RTMP timestamp.
-    pub fn demux_video(&mut self, dts_ms: i64, body: &[u8]) -> Result<MediaEvent, FlvError> {
+    pub fn demux_video(&mut self, dts_ms: i64, body: &[u8]) -> Result<Vec<MediaEvent>, FlvError> {
         video::demux(&mut self.video, dts_ms, body)
     }
 
     /// Demuxes one AUDIODATA tag body (§E.4.2). `dts_ms` is the unwrapped RTMP timestamp.
-    pub fn demux_audio(&mut self, dts_ms: i64, body: &[u8]) -> Result<MediaEvent, FlvError> {
+    pub fn demux_audio(&mut self, dts_ms: i64, body: &[u8]) -> Result<Vec<MediaEvent>, FlvError> {
         audio::demux(&mut self.audio, dts_ms, body)
     }
 }
@@ -132,6 +138,15 @@ pub enum FlvError {
         reason: String,
     },
 
+    /// A frame whose NAL units cannot be delimited (bad AVCC lengths, and no Annex B start
+    /// code either).
+    #[error("video tag at dts {dts_ms} ms: bad NAL units at body offset {offset}: {reason}")]
+    InvalidNalUnits {
+        dts_ms: i64,
+        offset: usize,
+        reason: String,
+    },
+
     /// A malformed AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).
     #[error(
         "audio tag at dts {dts_ms} ms: bad AudioSpecificConfig at body offset {offset}: {reason}"
@@ -171,6 +186,35 @@ impl FlvError {
             self,
             FlvError::MissingVideoConfig { .. } | FlvError::MissingAudioConfig { .. }
         )
+    }
+
+    /// True for valid media in a codec ZoneCast does not package (not H.264, not AAC).
+    pub fn is_unsupported_codec(&self) -> bool {
+        matches!(
+            self,
+            FlvError::UnsupportedVideoCodec { .. } | FlvError::UnsupportedAudioCodec { .. }
+        )
+    }
+
+    /// The tag's timestamp on the encoder timeline, for a demux error (not for file errors).
+    pub fn dts_ms(&self) -> Option<i64> {
+        match self {
+            FlvError::EmptyBody { dts_ms, .. }
+            | FlvError::Truncated { dts_ms, .. }
+            | FlvError::UnsupportedVideoCodec { dts_ms, .. }
+            | FlvError::InvalidVideoFrameType { dts_ms, .. }
+            | FlvError::UnsupportedAudioCodec { dts_ms, .. }
+            | FlvError::MissingVideoConfig { dts_ms }
+            | FlvError::MissingAudioConfig { dts_ms }
+            | FlvError::InvalidAvcConfig { dts_ms, .. }
+            | FlvError::InvalidNalUnits { dts_ms, .. }
+            | FlvError::InvalidAudioConfig { dts_ms, .. } => Some(*dts_ms),
+            FlvError::BadSignature { .. }
+            | FlvError::UnsupportedVersion { .. }
+            | FlvError::BadDataOffset { .. }
+            | FlvError::UnknownTagType { .. }
+            | FlvError::EncryptedTag { .. } => None,
+        }
     }
 }
 

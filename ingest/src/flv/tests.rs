@@ -30,6 +30,13 @@ fn avc_seq_header(length_size_minus_one: u8, sps: &[&[u8]], pps: &[&[u8]]) -> Ve
     b
 }
 
+/// The only event of a tag that must give exactly one.
+fn one(events: Result<Vec<MediaEvent>, FlvError>) -> MediaEvent {
+    let mut events = events.expect("demuxes");
+    assert_eq!(events.len(), 1, "{events:?}");
+    events.remove(0)
+}
+
 fn configured() -> FlvDemuxer {
     let mut d = FlvDemuxer::default();
     d.demux_video(0, &avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]))
@@ -42,7 +49,7 @@ fn configured() -> FlvDemuxer {
 fn video_sequence_header_gives_config_with_cropped_size() {
     let mut d = FlvDemuxer::default();
     let body = avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]);
-    let MediaEvent::VideoConfig(c) = d.demux_video(40, &body).expect("config") else {
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(40, &body)) else {
         panic!("expected VideoConfig");
     };
     assert_eq!(c.codec, "avc1.42c015");
@@ -57,7 +64,7 @@ fn video_sequence_header_gives_config_with_cropped_size() {
 fn new_sequence_header_replaces_config() {
     let mut d = configured();
     let body = avc_seq_header(1, &[SPS_BASELINE_426X240], &[PPS, PPS]);
-    let MediaEvent::VideoConfig(c) = d.demux_video(1000, &body).expect("config") else {
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(1000, &body)) else {
         panic!("expected VideoConfig");
     };
     assert_eq!(c.nal_length_size, 2);
@@ -69,9 +76,7 @@ fn new_sequence_header_replaces_config() {
 fn unparsable_sps_keeps_config_without_size() {
     let mut d = FlvDemuxer::default();
     let sps: &[u8] = &[0x67, 0x64, 0x00, 0x1f];
-    let MediaEvent::VideoConfig(c) = d
-        .demux_video(0, &avc_seq_header(3, &[sps], &[PPS]))
-        .expect("config")
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(0, &avc_seq_header(3, &[sps], &[PPS])))
     else {
         panic!("expected VideoConfig");
     };
@@ -83,7 +88,7 @@ fn unparsable_sps_keeps_config_without_size() {
 fn nalu_frame_has_signed_cts_and_keyframe_flag() {
     let mut d = configured();
     let body = [0x17, 1, 0xff, 0xff, 0xd8, 0, 0, 0, 1, 0x65];
-    let ev = d.demux_video(80, &body).expect("frame");
+    let ev = one(d.demux_video(80, &body));
     assert_eq!(
         ev,
         MediaEvent::Frame(MediaFrame::Video {
@@ -96,7 +101,7 @@ fn nalu_frame_has_signed_cts_and_keyframe_flag() {
     let body = [0x27, 1, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0x41];
     let MediaEvent::Frame(MediaFrame::Video {
         cts_ms, keyframe, ..
-    }) = d.demux_video(120, &body).expect("frame")
+    }) = one(d.demux_video(120, &body))
     else {
         panic!("expected video frame");
     };
@@ -106,16 +111,16 @@ fn nalu_frame_has_signed_cts_and_keyframe_flag() {
 #[test]
 fn nothing_for_info_frames_end_of_sequence_and_empty_nalu() {
     let mut d = configured();
-    assert_eq!(d.demux_video(0, &[0x57, 0]), Ok(MediaEvent::Nothing));
+    assert_eq!(d.demux_video(0, &[0x57, 0]), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &[0x17, 2, 0, 0, 0]), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &[0x17, 1, 0, 0, 0]), Ok(vec![]));
+    assert_eq!(d.demux_audio(0, &[0xaf, 1]), Ok(vec![]));
+    // A repeated sequence header changes nothing.
     assert_eq!(
-        d.demux_video(0, &[0x17, 2, 0, 0, 0]),
-        Ok(MediaEvent::Nothing)
+        d.demux_video(0, &avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS])),
+        Ok(vec![])
     );
-    assert_eq!(
-        d.demux_video(0, &[0x17, 1, 0, 0, 0]),
-        Ok(MediaEvent::Nothing)
-    );
-    assert_eq!(d.demux_audio(0, &[0xaf, 1]), Ok(MediaEvent::Nothing));
+    assert_eq!(d.demux_audio(0, &[0xaf, 0x00, 0x12, 0x10]), Ok(vec![]));
 }
 
 #[test]
@@ -178,13 +183,24 @@ fn malformed_video_bodies_are_errors() {
         d.demux_video(0, &[0x07, 0, 0, 0, 0]),
         Err(FlvError::InvalidVideoFrameType { frame_type: 0, .. })
     ));
-    // Every truncation of a valid sequence header.
+    // Every truncation of a valid sequence header: one too short to hold a parameter set
+    // announces in-band parameter sets (ffmpeg's tee sends 5 bytes), a longer one is
+    // truncated.
     for cut in 1..good.len() {
-        let err = d.demux_video(0, &good[..cut]).unwrap_err();
-        assert!(
-            matches!(err, FlvError::Truncated { .. }),
-            "cut {cut}: {err}"
-        );
+        let result = d.demux_video(0, &good[..cut]);
+        if cut < 5 {
+            assert!(
+                matches!(result, Err(FlvError::Truncated { .. })),
+                "cut {cut}"
+            );
+        } else if cut < 5 + 6 {
+            assert_eq!(result, Ok(vec![]), "cut {cut}");
+        } else {
+            assert!(
+                matches!(result, Err(FlvError::Truncated { .. })),
+                "cut {cut}: {result:?}"
+            );
+        }
     }
     // lengthSizeMinusOne = 2 (3-byte NAL lengths) is not allowed.
     let err = d
@@ -223,17 +239,17 @@ fn malformed_video_bodies_are_errors() {
             available: good.len() - 13,
         }
     );
-    // configurationVersion 0 and zero SPS.
+    // configurationVersion 0; zero SPS means the parameter sets come in band.
     let mut body = good.clone();
     body[5] = 0;
     assert!(matches!(
         d.demux_video(0, &body),
         Err(FlvError::InvalidAvcConfig { offset: 5, .. })
     ));
-    assert!(matches!(
+    assert_eq!(
         d.demux_video(0, &avc_seq_header(3, &[], &[PPS])),
-        Err(FlvError::InvalidAvcConfig { offset: 10, .. })
-    ));
+        Ok(vec![])
+    );
     assert!(d.video_config().is_none(), "no bad header may set a config");
 }
 
@@ -241,7 +257,7 @@ fn malformed_video_bodies_are_errors() {
 fn audio_specific_config_fields() {
     let mut d = FlvDemuxer::default();
     // AAC-LC, 44.1 kHz (index 4), mono.
-    let MediaEvent::AudioConfig(c) = d.demux_audio(0, &[0xaf, 0, 0x12, 0x08]).expect("asc") else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &[0xaf, 0, 0x12, 0x08])) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -256,7 +272,7 @@ fn audio_specific_config_fields() {
     );
     assert_eq!(c.asc.as_ref(), &[0x12, 0x08]);
     // HE-AAC (5), 24 kHz (index 6), stereo.
-    let MediaEvent::AudioConfig(c) = d.demux_audio(0, &[0xaf, 0, 0x2b, 0x10]).expect("asc") else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &[0xaf, 0, 0x2b, 0x10])) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -279,7 +295,7 @@ fn audio_specific_config_fields() {
         .collect();
     let mut body = vec![0xaf, 0];
     body.extend_from_slice(&bytes);
-    let MediaEvent::AudioConfig(c) = d.demux_audio(0, &body).expect("asc") else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &body)) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -331,39 +347,18 @@ fn frames_pass_through_after_config() {
     let mut d = configured();
     assert_eq!(
         d.demux_audio(21, &[0xaf, 1, 0x21, 0x10, 0x05]),
-        Ok(MediaEvent::Frame(MediaFrame::Audio {
+        Ok(vec![MediaEvent::Frame(MediaFrame::Audio {
             dts_ms: 21,
             data: bytes::Bytes::from_static(&[0x21, 0x10, 0x05]),
-        }))
-    );
-}
-
-#[test]
-fn exp_golomb_reader_is_bounded() {
-    let mut r = sps::BitReader::new(&[0b0010_0000]);
-    assert_eq!(r.read_ue(), Ok(3));
-    // 40 zero bits: longer than any valid code.
-    let mut r = sps::BitReader::new(&[0, 0, 0, 0, 0]);
-    assert!(matches!(
-        r.read_ue(),
-        Err(SpsError::ExpGolombTooLong { .. })
-    ));
-    // Truncated: leading zeros with no terminating one.
-    let mut r = sps::BitReader::new(&[0]);
-    assert_eq!(r.read_ue(), Err(SpsError::Truncated { bit: 8 }));
-    // se(v): 1 -> 0, 010 -> 1, 011 -> -1.
-    let mut r = sps::BitReader::new(&[0b1010_0110]);
-    assert_eq!(
-        (r.read_se(), r.read_se(), r.read_se()),
-        (Ok(0), Ok(1), Ok(-1))
+        })])
     );
 }
 
 #[test]
 fn sps_parser_rejects_non_sps_and_truncation() {
     assert_eq!(parse_sps(PPS), Err(SpsError::NotSps { found: 8 }));
-    // The fields we read end in byte 8 (the VUI after them is not parsed).
-    for cut in 0..9 {
+    // h264-reader reads the whole SPS, VUI and trailing bits included.
+    for cut in 0..SPS_BASELINE_426X240.len() {
         assert!(
             parse_sps(&SPS_BASELINE_426X240[..cut]).is_err(),
             "cut {cut}"
@@ -424,6 +419,201 @@ fn reader_reads_extended_timestamp_and_buffers_partial_tags() {
     assert_eq!(tag.offset, 13);
     assert_eq!(tag.body.as_ref(), &[0x17, 2, 0]);
     assert_eq!(r.pull(), Ok(None));
+}
+
+/// A second SPS (the high-profile 320x240 fixture's), to change parameters mid-stream.
+const SPS_HIGH_320X240: &[u8] = &[
+    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+    0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+];
+const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00, 0x21];
+const SLICE: &[u8] = &[0x41, 0x9a, 0x24, 0x18];
+
+fn annex_b(nals: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, nal) in nals.iter().enumerate() {
+        // Both start code forms, as encoders mix them.
+        out.extend_from_slice(if i % 2 == 0 {
+            &[0, 0, 0, 1]
+        } else {
+            &[0, 0, 1]
+        });
+        out.extend_from_slice(nal);
+    }
+    out
+}
+
+fn avcc(nals: &[&[u8]]) -> Vec<u8> {
+    h264::to_avcc(nals, 4).expect("fits")
+}
+
+fn video_tag(keyframe: bool, data: &[u8]) -> Vec<u8> {
+    let mut body = vec![if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    body.extend_from_slice(data);
+    body
+}
+
+#[test]
+fn empty_sequence_header_then_in_band_parameter_sets_in_annex_b() {
+    // ffmpeg's FLV muxer in `-f tee` without global headers: a 5-byte sequence header, then
+    // Annex B frames with the SPS/PPS before each keyframe.
+    let mut d = FlvDemuxer::default();
+    assert_eq!(d.demux_video(0, &[0x17, 0, 0, 0, 0]), Ok(vec![]));
+    let events = d
+        .demux_video(
+            0,
+            &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, PPS, IDR])),
+        )
+        .expect("keyframe");
+    let [
+        MediaEvent::VideoConfig(c),
+        MediaEvent::Frame(MediaFrame::Video { data, .. }),
+    ] = &events[..]
+    else {
+        panic!("expected config then frame: {events:?}");
+    };
+    assert_eq!(c.codec, "avc1.42c015");
+    assert_eq!((c.width, c.height), (Some(426), Some(240)));
+    assert_eq!(c.nal_length_size, 4);
+    // The frame comes out as AVCC, its own parameter sets kept.
+    assert_eq!(data.as_ref(), avcc(&[SPS_BASELINE_426X240, PPS, IDR]));
+    // The same parameter sets again: no new config; a non-keyframe converts the same way.
+    let events = d
+        .demux_video(
+            40,
+            &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, PPS, IDR])),
+        )
+        .expect("keyframe");
+    assert!(matches!(&events[..], [MediaEvent::Frame(_)]), "{events:?}");
+    let MediaEvent::Frame(MediaFrame::Video { data, .. }) =
+        one(d.demux_video(80, &video_tag(false, &annex_b(&[SLICE]))))
+    else {
+        panic!("expected a frame");
+    };
+    assert_eq!(data.as_ref(), avcc(&[SLICE]));
+}
+
+#[test]
+fn frames_without_any_parameter_set_wait_for_one() {
+    let mut d = FlvDemuxer::default();
+    assert_eq!(d.demux_video(0, &[0x17, 0, 0, 0, 0]), Ok(vec![]));
+    let err = d
+        .demux_video(0, &video_tag(true, &annex_b(&[IDR])))
+        .unwrap_err();
+    assert!(err.is_missing_config(), "{err}");
+    // An SPS alone is not enough to decode; the PPS completes it later.
+    let err = d
+        .demux_video(40, &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, IDR])))
+        .unwrap_err();
+    assert!(err.is_missing_config(), "{err}");
+    let events = d
+        .demux_video(
+            80,
+            &video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR])),
+        )
+        .expect("keyframe");
+    assert_eq!(events.len(), 2, "{events:?}");
+}
+
+#[test]
+fn in_band_sps_change_gives_a_new_config() {
+    // A resolution switch copied from a concat input: the record had the first SPS, the
+    // second part's keyframes carry theirs in band.
+    let mut d = configured();
+    let events = d
+        .demux_video(
+            40,
+            &video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR])),
+        )
+        .expect("same SPS");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let events = d
+        .demux_video(2000, &video_tag(true, &avcc(&[SPS_HIGH_320X240, PPS, IDR])))
+        .expect("new SPS");
+    let [MediaEvent::VideoConfig(c), MediaEvent::Frame(_)] = &events[..] else {
+        panic!("expected config then frame: {events:?}");
+    };
+    assert_eq!(c.codec, "avc1.64000d");
+    assert_eq!((c.width, c.height), (Some(320), Some(240)));
+    // The PPS in force is kept when the frame brings only an SPS.
+    assert_eq!(c.pps, vec![bytes::Bytes::from_static(PPS)]);
+}
+
+#[test]
+fn bad_nal_framing_drops_the_tag_with_its_offset() {
+    let mut d = configured();
+    // A 4-byte length of 0x40 with 2 bytes behind it, and no start code to fall back to.
+    let err = d
+        .demux_video(66, &video_tag(false, &[0, 0, 0, 0x40, 0x41, 0x9a]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FlvError::InvalidNalUnits {
+                dts_ms: 66,
+                offset: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_missing_config() && !err.is_unsupported_codec());
+    // The state is untouched: the next good frame goes through.
+    assert!(
+        d.demux_video(100, &video_tag(false, &avcc(&[SLICE])))
+            .is_ok()
+    );
+}
+
+#[test]
+fn mislabelled_annex_b_frames_fall_back_from_avcc() {
+    let mut d = configured();
+    let MediaEvent::Frame(MediaFrame::Video { data, .. }) =
+        one(d.demux_video(40, &video_tag(false, &annex_b(&[SLICE, SLICE]))))
+    else {
+        panic!("expected a frame");
+    };
+    assert_eq!(data.as_ref(), avcc(&[SLICE, SLICE]));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// NAL units survive AVCC (every length size) and Annex B framing unchanged, whatever
+    /// start code forms and trailing zeros the byte stream uses.
+    #[test]
+    fn nal_framing_round_trips(
+        nals in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 1..40).prop_map(|mut n| {
+                // A NAL unit neither contains a start code nor ends in a zero byte.
+                n[0] = 0x41;
+                for i in 2..n.len() {
+                    if n[i - 2] == 0 && n[i - 1] == 0 && n[i] <= 3 {
+                        n[i] = 4;
+                    }
+                }
+                if let Some(last) = n.last_mut() { if *last == 0 { *last = 0x80; } }
+                n
+            }),
+            1..6,
+        ),
+        four_byte in proptest::collection::vec(any::<bool>(), 6),
+        trailing_zeros in 0usize..3,
+    ) {
+        let refs: Vec<&[u8]> = nals.iter().map(Vec::as_slice).collect();
+        for size in [1u8, 2, 4] {
+            let framed = h264::to_avcc(&refs, size).expect("short NAL units fit");
+            prop_assert_eq!(h264::split_avcc(&framed, size).expect("splits"), refs.clone());
+        }
+        let mut stream = Vec::new();
+        for (i, nal) in refs.iter().enumerate() {
+            if four_byte[i] { stream.push(0); }
+            stream.extend_from_slice(&[0, 0, 1]);
+            stream.extend_from_slice(nal);
+            stream.extend(std::iter::repeat_n(0, trailing_zeros));
+        }
+        prop_assert_eq!(h264::split_annex_b(&stream).expect("starts with a start code"), refs);
+    }
 }
 
 proptest! {

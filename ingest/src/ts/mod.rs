@@ -139,6 +139,9 @@ pub enum TsError {
     /// An AAC frame longer than ADTS's 13-bit frame_length allows.
     #[error("audio frame at dts {dts_ms} ms is {len} bytes, too large for ADTS")]
     AudioFrameTooLarge { dts_ms: i64, len: usize },
+    /// The PAT and PMT did not come out as one TS packet each (a bug here, not bad input).
+    #[error("PAT + PMT took {len} bytes instead of 376")]
+    PsiSize { len: usize },
     /// The `mpeg2ts` crate refused a packet (a bug here rather than bad input).
     #[error("writing TS packet on PID {pid:#x}: {source}")]
     Mux {
@@ -148,12 +151,33 @@ pub enum TsError {
     },
 }
 
-/// The open segment: its bytes so far and the tracks it was begun with.
+/// Room for the PAT and the PMT at the start of a segment: one TS packet each.
+const PSI_LEN: usize = 2 * 188;
+
+/// Which tracks a segment has packets for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SegmentTracks {
+    pub video: bool,
+    pub audio: bool,
+}
+
+impl TsError {
+    /// True for errors that are bugs in the muxer rather than properties of the input: the
+    /// segment being written can no longer be trusted. Every other error refuses one frame (or
+    /// one configuration) and leaves the segment as it was.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, TsError::PsiSize { .. } | TsError::Mux { .. })
+    }
+}
+
+/// The open segment: its bytes so far (after room for the PAT and PMT), the tracks it may
+/// carry and those it did.
 struct Segment {
     out: Vec<u8>,
     video: Option<VideoConfig>,
     audio: Option<AdtsTemplate>,
     audio_sample_rate: u32,
+    carried: SegmentTracks,
 }
 
 /// AAC frames waiting to be written as one PES.
@@ -190,8 +214,12 @@ impl TsMuxer {
         }
     }
 
-    /// Starts a segment: writes PAT + PMT for the tracks present. Configs are cloned/kept for
-    /// the segment.
+    /// Starts a segment with the tracks it may carry. Configs are cloned for the segment.
+    ///
+    /// The PAT and PMT go first in the segment but are written by [`TsMuxer::finish_segment`]
+    /// into room kept for them, so that the PMT lists the tracks the segment actually carries:
+    /// a track whose frames stopped, or one that joined mid-segment (see
+    /// [`TsMuxer::set_audio_config`]), is listed exactly when it has packets.
     ///
     /// A segment still open is discarded (with its pending audio): the caller abandoned it.
     pub fn begin_segment(
@@ -202,48 +230,49 @@ impl TsMuxer {
         self.segment = None;
         self.pending_audio = PendingAudio::default();
         let adts = audio.map(AdtsTemplate::new).transpose()?;
-
-        let mut streams = Vec::with_capacity(2);
-        if video.is_some() {
-            streams.push(EsEntry {
-                pid: self.config.video_pid,
-                stream_type: StreamType::H264,
-            });
-        }
-        if audio.is_some() {
-            streams.push(EsEntry {
-                pid: self.config.audio_pid,
-                stream_type: StreamType::AdtsAac,
-            });
-        }
-        let pcr_pid = if video.is_some() || audio.is_none() {
-            self.config.video_pid
-        } else {
-            self.config.audio_pid
-        };
-
         let mut out = Vec::with_capacity(64 * 1024);
-        packets::write_pat(
-            &mut out,
-            &mut self.pat_cc,
-            self.config.program_number,
-            self.config.pmt_pid,
-        )?;
-        packets::write_pmt(
-            &mut out,
-            &mut self.pmt_cc,
-            self.config.program_number,
-            self.config.pmt_pid,
-            pcr_pid,
-            &streams,
-        )?;
+        out.resize(PSI_LEN, 0);
         self.segment = Some(Segment {
             out,
             video: video.cloned(),
             audio: adts,
             audio_sample_rate: audio.map_or(0, |a| a.sample_rate),
+            carried: SegmentTracks::default(),
         });
         Ok(())
+    }
+
+    /// Replaces the open segment's video configuration: the SPS/PPS repeated before its next
+    /// keyframes. For a PPS that changed mid-segment; a new SPS should start a new segment.
+    pub fn set_video_config(&mut self, video: &VideoConfig) -> Result<(), TsError> {
+        let Some(segment) = self.segment.as_mut() else {
+            return Err(TsError::NoSegment { dts_ms: None });
+        };
+        segment.video = Some(video.clone());
+        Ok(())
+    }
+
+    /// Gives the open segment an audio track with this configuration, or changes the one it
+    /// has: audio pending under the old configuration is written first, and later frames get
+    /// ADTS headers for the new one (ADTS is self-describing, frame by frame).
+    pub fn set_audio_config(&mut self, audio: &AudioConfig) -> Result<(), TsError> {
+        let adts = AdtsTemplate::new(audio)?;
+        if self.segment.is_none() {
+            return Err(TsError::NoSegment { dts_ms: None });
+        }
+        self.flush_audio()?;
+        if let Some(segment) = self.segment.as_mut() {
+            segment.audio = Some(adts);
+            segment.audio_sample_rate = audio.sample_rate;
+        }
+        Ok(())
+    }
+
+    /// Which tracks the open segment has carried so far (empty without an open segment).
+    pub fn carried(&self) -> SegmentTracks {
+        self.segment
+            .as_ref()
+            .map_or_else(SegmentTracks::default, |s| s.carried)
     }
 
     /// Muxes one frame into the open segment. Video is written at once as one PES; audio is
@@ -282,7 +311,11 @@ impl TsMuxer {
                 if flush {
                     self.flush_audio()?;
                 }
-                self.write_video(*dts_ms, *cts_ms, *keyframe, payload)
+                self.write_video(*dts_ms, *cts_ms, *keyframe, payload)?;
+                if let Some(segment) = self.segment.as_mut() {
+                    segment.carried.video = true;
+                }
+                Ok(())
             }
             MediaFrame::Audio { dts_ms, data } => {
                 let Some(adts) = segment.audio else {
@@ -300,12 +333,20 @@ impl TsMuxer {
                 pending.data.extend_from_slice(&header);
                 pending.data.extend_from_slice(data);
                 pending.frames += 1;
+                if let Some(segment) = self.segment.as_mut() {
+                    segment.carried.audio = true;
+                }
                 Ok(())
             }
         }
     }
 
-    /// Flushes pending audio and returns the segment's bytes (a multiple of 188).
+    /// Flushes pending audio, writes the PAT and PMT at the start, and returns the segment's
+    /// bytes (a multiple of 188).
+    ///
+    /// The PMT lists the tracks that have packets in the segment; a segment without any frame
+    /// lists the tracks it was begun with. The PCR is on the video PID when video is listed,
+    /// else on the audio PID (whose PES then carry it, see `flush_audio`).
     pub fn finish_segment(&mut self) -> Result<Bytes, TsError> {
         if self.segment.is_none() {
             return Err(TsError::NoSegment { dts_ms: None });
@@ -313,7 +354,56 @@ impl TsMuxer {
         let flushed = self.flush_audio();
         let segment = self.segment.take();
         flushed?;
-        Ok(segment.map(|s| Bytes::from(s.out)).unwrap_or_default())
+        let Some(mut segment) = segment else {
+            return Ok(Bytes::new());
+        };
+        let carried = segment.carried;
+        let (video, audio) = if carried.video || carried.audio {
+            (carried.video, carried.audio)
+        } else {
+            (segment.video.is_some(), segment.audio.is_some())
+        };
+        let mut streams = Vec::with_capacity(2);
+        if video {
+            streams.push(EsEntry {
+                pid: self.config.video_pid,
+                stream_type: StreamType::H264,
+            });
+        }
+        if audio {
+            streams.push(EsEntry {
+                pid: self.config.audio_pid,
+                stream_type: StreamType::AdtsAac,
+            });
+        }
+        let pcr_pid = if video || !audio {
+            self.config.video_pid
+        } else {
+            self.config.audio_pid
+        };
+        let mut psi = Vec::with_capacity(PSI_LEN);
+        packets::write_pat(
+            &mut psi,
+            &mut self.pat_cc,
+            self.config.program_number,
+            self.config.pmt_pid,
+        )?;
+        packets::write_pmt(
+            &mut psi,
+            &mut self.pmt_cc,
+            self.config.program_number,
+            self.config.pmt_pid,
+            pcr_pid,
+            &streams,
+        )?;
+        match segment.out.get_mut(..PSI_LEN) {
+            Some(room) if psi.len() == PSI_LEN => room.copy_from_slice(&psi),
+            // One packet each, always; anything else is a bug in the packet writer.
+            _ => {
+                return Err(TsError::PsiSize { len: psi.len() });
+            }
+        }
+        Ok(Bytes::from(segment.out))
     }
 
     /// Whether the pending audio must be written before a frame at `dts_ms` of `len` bytes
@@ -416,9 +506,10 @@ impl TsMuxer {
             dts: None,
             escr: None,
         };
-        // Audio carries the PCR only in an audio-only program; every AAC frame is a random
-        // access point, which matters to a player only when there is no video.
-        let audio_only = segment.video.is_none();
+        // Audio carries the PCR only in an audio-only program (no video packet in the segment:
+        // a video segment starts with its keyframe); every AAC frame is a random access point,
+        // which matters to a player only when there is no video.
+        let audio_only = !segment.carried.video;
         let flags = PesStartFlags {
             pcr: audio_only.then_some(pts * 300),
             random_access: audio_only,

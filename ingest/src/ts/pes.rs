@@ -19,6 +19,7 @@ const START_CODE: [u8; 4] = [0, 0, 0, 1];
 pub const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
 
 const NAL_TYPE_SPS: u8 = 7;
+const NAL_TYPE_PPS: u8 = 8;
 const NAL_TYPE_AUD: u8 = 9;
 
 /// Size of an ADTS header without CRC (`protection_absent = 1`).
@@ -76,8 +77,8 @@ fn nal_type(nal: &[u8]) -> u8 {
 /// Converts one AVCC access unit to Annex B, ready to be the payload of a video PES.
 ///
 /// - An AUD goes first unless the frame already starts with one.
-/// - Before a keyframe the SPS and PPS from `config` are repeated (unless the frame carries an
-///   SPS itself), right after the AUD, so every segment starting on a keyframe is decodable on
+/// - Before a keyframe the SPS and PPS from `config` are repeated (unless the frame carries
+///   both an SPS and a PPS itself), right after the AUD, so every segment starting on a keyframe is decodable on
 ///   its own (RFC 8216 §6.2.2 `EXT-X-INDEPENDENT-SEGMENTS`; RTMP sends them only once).
 ///
 /// Returns an empty vector for a frame without NAL units: there is nothing to decode.
@@ -93,7 +94,8 @@ pub fn annex_b_access_unit(
     }
     let has_aud = nal_type(nals[0]) == NAL_TYPE_AUD;
     let has_sps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_SPS);
-    let param_sets: usize = if keyframe && !has_sps {
+    let has_pps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_PPS);
+    let param_sets: usize = if keyframe && !(has_sps && has_pps) {
         config
             .sps
             .iter()

@@ -5,7 +5,7 @@ use mpeg2ts::{
 };
 use proptest::prelude::*;
 
-use super::pes::{AdtsTemplate, annex_b_access_unit, split_avcc};
+use super::pes::{AUD, AdtsTemplate, annex_b_access_unit, split_avcc};
 use super::*;
 
 const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
@@ -278,6 +278,102 @@ fn audio_only_segment_uses_audio_pcr() {
     assert_eq!(audio_start.adaptation.as_ref().unwrap()[0] & 0x50, 0x50);
 }
 
+/// The elementary PIDs the PMT (the segment's second packet) lists.
+fn pmt_streams(segment: &[u8]) -> Vec<u16> {
+    let p = &segment[188..376];
+    let mut at = 4;
+    if p[3] & 0x20 != 0 {
+        at += 1 + usize::from(p[4]);
+    }
+    let section = &p[at + 1 + usize::from(p[at])..];
+    let section_len = (usize::from(section[1] & 0x0f) << 8) | usize::from(section[2]);
+    let info_len = (usize::from(section[10] & 0x0f) << 8) | usize::from(section[11]);
+    // After the 12-byte header and program info, up to the 4-byte CRC.
+    let mut es = &section[12 + info_len..3 + section_len - 4];
+    let mut pids = Vec::new();
+    while es.len() >= 5 {
+        pids.push((u16::from(es[1] & 0x1f) << 8) | u16::from(es[2]));
+        let len = (usize::from(es[3] & 0x0f) << 8) | usize::from(es[4]);
+        es = &es[5 + len..];
+    }
+    pids
+}
+
+#[test]
+fn pmt_lists_the_tracks_the_segment_carries() {
+    let mut muxer = TsMuxer::new(TsMuxerConfig::default());
+    // Begun with both, only video came: the PMT lists video alone.
+    muxer
+        .begin_segment(Some(&video_config()), Some(&audio_config()))
+        .unwrap();
+    muxer.push_frame(&video(0, 0, true, 500)).unwrap();
+    muxer.push_frame(&video(40, 0, false, 200)).unwrap();
+    assert_eq!(
+        muxer.carried(),
+        SegmentTracks {
+            video: true,
+            audio: false
+        }
+    );
+    let seg = muxer.finish_segment().unwrap();
+    assert_eq!(pmt_streams(&seg), [VIDEO_PID]);
+    assert_eq!(pmt_pcr_pid(&seg), VIDEO_PID);
+    // Begun with video only, audio joined mid-segment: both listed.
+    muxer.begin_segment(Some(&video_config()), None).unwrap();
+    muxer.push_frame(&video(80, 0, true, 500)).unwrap();
+    assert!(muxer.push_frame(&audio(90, 100)).is_err());
+    muxer.set_audio_config(&audio_config()).unwrap();
+    for i in 0..10 {
+        muxer.push_frame(&audio(90 + i * 21, 100)).unwrap();
+    }
+    let seg = muxer.finish_segment().unwrap();
+    assert_eq!(pmt_streams(&seg), [VIDEO_PID, AUDIO_PID]);
+    // Nothing at all: the tracks it was begun with.
+    muxer
+        .begin_segment(Some(&video_config()), Some(&audio_config()))
+        .unwrap();
+    let seg = muxer.finish_segment().unwrap();
+    assert_eq!(seg.len(), 2 * 188);
+    assert_eq!(pmt_streams(&seg), [VIDEO_PID, AUDIO_PID]);
+}
+
+#[test]
+fn audio_config_change_mid_segment_rewrites_the_adts_headers() {
+    let mut muxer = TsMuxer::new(TsMuxerConfig::default());
+    muxer.begin_segment(None, Some(&audio_config())).unwrap();
+    muxer.push_frame(&audio(0, 50)).unwrap();
+    let mono_44k = AudioConfig {
+        asc: Bytes::from_static(&[0x12, 0x08]),
+        sampling_frequency_index: 4,
+        sample_rate: 44_100,
+        channels: 1,
+        ..audio_config()
+    };
+    muxer.set_audio_config(&mono_44k).unwrap();
+    muxer.push_frame(&audio(21, 50)).unwrap();
+    let seg = muxer.finish_segment().unwrap();
+    // Two ADTS headers: 48 kHz stereo, then 44.1 kHz mono.
+    let headers: Vec<_> = seg
+        .windows(3)
+        .filter(|w| w[0] == 0xff && w[1] == 0xf1)
+        .map(|w| ((w[2] >> 2) & 0x0f, w[2] & 1))
+        .collect();
+    assert_eq!(headers, [(3, 0), (4, 0)]);
+    let channels: Vec<_> = seg
+        .windows(4)
+        .filter(|w| w[0] == 0xff && w[1] == 0xf1)
+        .map(|w| ((w[2] & 1) << 2) | (w[3] >> 6))
+        .collect();
+    assert_eq!(channels, [2, 1]);
+    // A configuration ADTS cannot carry is refused and changes nothing.
+    let usac = AudioConfig {
+        object_type: 42,
+        ..audio_config()
+    };
+    muxer.begin_segment(None, Some(&audio_config())).unwrap();
+    assert!(muxer.set_audio_config(&usac).is_err());
+}
+
 #[test]
 fn adts_header_aac_lc_48k_stereo() {
     let adts = AdtsTemplate::new(&audio_config()).unwrap();
@@ -332,10 +428,11 @@ fn annex_b_adds_aud_and_parameter_sets_before_keyframes() {
 }
 
 #[test]
-fn annex_b_keeps_the_frames_own_aud_and_sps() {
+fn annex_b_keeps_the_frames_own_aud_and_parameter_sets() {
     let vc = video_config();
     let aud: &[u8] = &[0x09, 0x10];
     let sps: &[u8] = &[0x67, 0x42];
+    let pps: &[u8] = &[0x68, 0xce];
     let idr: &[u8] = &[0x65, 0x01];
     // Own AUD first, then the config's parameter sets, then the rest.
     let out = annex_b_access_unit(&vc, &avcc(&[aud, idr]), true, 0).unwrap();
@@ -345,14 +442,24 @@ fn annex_b_keeps_the_frames_own_aud_and_sps() {
     expected.extend_from_slice(PPS);
     expected.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x01]);
     assert_eq!(out, expected);
-    // Own SPS: nothing inserted but the AUD.
-    let out = annex_b_access_unit(&vc, &avcc(&[sps, idr]), true, 0).unwrap();
+    // Own SPS and PPS (in-band parameter sets): nothing inserted but the AUD.
+    let out = annex_b_access_unit(&vc, &avcc(&[sps, pps, idr]), true, 0).unwrap();
     assert_eq!(
         out,
         [
-            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x65, 0x01
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1,
+            0x65, 0x01
         ]
     );
+    // Own SPS without a PPS: the config's SPS and PPS go first, so the PPS never comes before
+    // an SPS it refers to.
+    let out = annex_b_access_unit(&vc, &avcc(&[sps, idr]), true, 0).unwrap();
+    let mut expected = AUD.to_vec();
+    for nal in [SPS, PPS, sps, idr] {
+        expected.extend_from_slice(&[0, 0, 0, 1]);
+        expected.extend_from_slice(nal);
+    }
+    assert_eq!(out, expected);
 }
 
 #[test]
