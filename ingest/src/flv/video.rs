@@ -40,9 +40,9 @@ const RECORD_FIXED_LEN: usize = 6;
 pub(super) struct VideoState {
     /// The configuration in force.
     pub(super) config: Option<VideoConfig>,
-    /// NAL length size announced by the last AVCDecoderConfigurationRecord; `None` when the
-    /// sequence header carried no usable record, in which case frames are expected in Annex B
-    /// (what ffmpeg sends then) or AVCC with 4-byte lengths.
+    /// NAL length size announced by the last AVCDecoderConfigurationRecord that had one;
+    /// `None` before any, when frames are read as AVCC with 4-byte lengths or Annex B (what
+    /// ffmpeg sends after an empty record).
     record_nal_length_size: Option<u8>,
 }
 
@@ -95,11 +95,14 @@ fn sequence_header(
     // NAL length size if the record got that far and it is usable.
     let sps_count = record.get(5).map_or(0, |b| b & 0x1f);
     if record.len() < RECORD_FIXED_LEN || sps_count == 0 {
-        state.record_nal_length_size = record
+        if let Some(n) = record
             .get(4)
             .filter(|_| record.first() == Some(&1))
             .map(|b| (b & 0x03) + 1)
-            .filter(|n| *n != 3);
+            .filter(|n| *n != 3)
+        {
+            state.record_nal_length_size = Some(n);
+        }
         return Ok(Vec::new());
     }
     let (nal_length_size, parsed) = parse_avc_config(dts_ms, body, AVC_HEADER_LEN)?;
@@ -127,20 +130,16 @@ fn frame(
         offset: AVC_HEADER_LEN + e.offset(),
         reason: e.to_string(),
     };
-    // Which framing: the record's, with Annex B as a fallback for an encoder that mislabels;
-    // without a record, Annex B first (ffmpeg's tee case), then AVCC with 4-byte lengths.
-    let (nals, was_avcc_with) = match state.record_nal_length_size {
-        Some(n) => match h264::split_avcc(data, n) {
-            Ok(nals) => (nals, Some(n)),
-            Err(e) => (h264::split_annex_b(data).ok_or_else(|| bad(e))?, None),
-        },
-        None => match h264::split_annex_b(data) {
-            Some(nals) => (nals, None),
-            None => (
-                h264::split_avcc(data, DEFAULT_NAL_LENGTH_SIZE).map_err(bad)?,
-                Some(DEFAULT_NAL_LENGTH_SIZE),
-            ),
-        },
+    // AVCC with the record's length size (4 without a record), else Annex B: ffmpeg's tee
+    // case, or an encoder that mislabels. AVCC first because Annex B data essentially never
+    // parses as a chain of lengths covering the frame exactly, while AVCC data whose first
+    // NAL unit is 256..511 bytes long does begin like a start code.
+    let size = state
+        .record_nal_length_size
+        .unwrap_or(DEFAULT_NAL_LENGTH_SIZE);
+    let (nals, was_avcc_with) = match h264::split_avcc(data, size) {
+        Ok(nals) => (nals, Some(size)),
+        Err(e) => (h264::split_annex_b(data).ok_or_else(|| bad(e))?, None),
     };
     if nals.is_empty() {
         return Ok(Vec::new());
