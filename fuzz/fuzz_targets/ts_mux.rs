@@ -1,5 +1,6 @@
 //! The TS muxer never panics on hostile frames (bad NAL lengths, huge or empty AAC frames,
-//! timestamps anywhere), and every segment it returns is whole 188-byte packets.
+//! timestamps anywhere) or configurations changing mid-segment, and every segment it returns
+//! is whole 188-byte packets.
 #![no_main]
 
 use bytes::Bytes;
@@ -38,7 +39,27 @@ fuzz_target!(|data: &[u8]| {
         let (body, tail) = tail.split_at(len);
         rest = tail;
         let dts_ms = i64::from(i16::from_be_bytes([head[1], head[2]])) * 7;
-        let frame = match head[0] % 4 {
+        let frame = match head[0] % 6 {
+            4 => {
+                // The audio configuration changes (or the track joins) mid-segment; an object
+                // type ADTS cannot carry must be refused without harm.
+                let changed = AudioConfig {
+                    object_type: head[1] % 8,
+                    sampling_frequency_index: head[2] % 16,
+                    channels: head[3] % 9,
+                    sample_rate: 44_100,
+                    ..audio.clone()
+                };
+                let _ = mux.set_audio_config(&changed);
+                continue;
+            }
+            5 => {
+                let _ = mux.set_video_config(&VideoConfig {
+                    nal_length_size: [1, 2, 4][usize::from(head[1] % 3)],
+                    ..video.clone()
+                });
+                continue;
+            }
             0 => MediaFrame::Audio {
                 dts_ms,
                 data: Bytes::copy_from_slice(body),

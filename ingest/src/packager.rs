@@ -40,9 +40,6 @@ pub enum PackagerEffect {
 /// (tracks that come, go or change) is packaged.
 #[derive(Debug, thiserror::Error)]
 pub enum PackagerError {
-    /// Kept for API stability; the media path drops malformed tags instead of returning it.
-    #[error("malformed FLV: {0}")]
-    Flv(#[from] FlvError),
     /// The TS muxer failed on its own (see [`TsError::is_internal`]): a bug, not bad input.
     #[error("muxing TS: {0}")]
     Ts(#[from] TsError),
@@ -421,7 +418,8 @@ impl Packager {
     ) -> Result<(), PackagerError> {
         let dts = frame.dts_ms();
         if !frame.is_video() && self.audio.is_none() {
-            // Its configuration could not be carried (counted when it came).
+            // Its configuration cannot be carried in MPEG-TS (logged when it came).
+            self.stats.unsupported_tags += 1;
             return Ok(());
         }
         self.last_dts = Some(self.last_dts.map_or(dts, |d| d.max(dts)));

@@ -544,3 +544,75 @@ fn malformed_and_unsupported_tags_are_dropped_and_counted() {
     assert!(run.discontinuities().is_empty());
     assert_eq!(run.segments.len(), 3);
 }
+
+#[test]
+fn an_aac_configuration_adts_cannot_carry_leaves_the_video() {
+    // AAC-LC at an explicit 44100 Hz (samplingFrequencyIndex 15): valid, but not in ADTS.
+    let mut tags = tags(HIGH_48K);
+    for t in tags.iter_mut() {
+        if t.kind == FlvTagKind::Audio && is_sequence_header(t) {
+            // 00010 1111 000000001010110001000100 0010 -> AOT 2, index 15, 44100, stereo.
+            t.body = Bytes::from_static(&[0xaf, 0x00, 0x17, 0x80, 0x56, 0x22, 0x20]);
+        }
+    }
+    let run = run(&tags, 1000);
+    assert_eq!(run.index.info.codecs, "avc1.64000d");
+    // The config and every frame after it.
+    assert_eq!(run.stats.unsupported_tags, 1 + 142);
+    if have_ffprobe() {
+        for streams in probe_all("explicit-rate", &run) {
+            assert_eq!(streams, [("h264".to_owned(), "320x240".to_owned())]);
+        }
+    }
+}
+
+mod never_gives_up {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A tag from the fixture, mangled or not, at a timestamp that may jump.
+    fn mangled(base: &[FlvTag]) -> impl Strategy<Value = (usize, u8, usize, u8, i64)> + use<> {
+        let n = base.len();
+        (0..n, any::<u8>(), 0usize..64, 0u8..4, -5000i64..5000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Real tags with random bytes flipped, dropped, swapped and timestamps moved: the
+        /// packager never returns an error, and both AZs still agree byte for byte.
+        #[test]
+        fn on_mangled_real_streams(edits in proptest::collection::vec(mangled(&tags(HIGH_48K)), 0..24)) {
+            let mut tags = tags(HIGH_48K);
+            for (i, byte, pos, op, shift) in edits {
+                let i = i % tags.len();
+                match op {
+                    0 => {
+                        let mut body = tags[i].body.to_vec();
+                        if !body.is_empty() {
+                            let p = pos % body.len();
+                            body[p] ^= byte | 1;
+                        }
+                        tags[i].body = Bytes::from(body);
+                    }
+                    1 => {
+                        tags.remove(i);
+                        if tags.is_empty() { break; }
+                    }
+                    2 => {
+                        let j = (i + pos) % tags.len();
+                        tags.swap(i, j);
+                    }
+                    _ => {
+                        let ts = i64::from(tags[i].timestamp) + shift;
+                        tags[i].timestamp = u32::try_from(ts.max(0)).unwrap_or(0);
+                    }
+                }
+            }
+            let a = run_az(Az::Az1, &tags, 1000);
+            let b = run_az(Az::Az2, &tags, 1000);
+            prop_assert_eq!(a.segments, b.segments);
+        }
+    }
+}

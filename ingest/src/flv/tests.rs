@@ -592,7 +592,7 @@ proptest! {
                         n[i] = 4;
                     }
                 }
-                if let Some(last) = n.last_mut() { if *last == 0 { *last = 0x80; } }
+                if let Some(last) = n.last_mut() && *last == 0 { *last = 0x80; }
                 n
             }),
             1..6,
