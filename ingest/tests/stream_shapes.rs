@@ -566,6 +566,77 @@ fn an_aac_configuration_adts_cannot_carry_leaves_the_video() {
     }
 }
 
+#[test]
+fn video_config_after_the_audio_starts() {
+    // The reverse order: audio from 0, the AVC sequence header and the first keyframe at 1 s.
+    let tags: Vec<FlvTag> = tags(HIGH_48K)
+        .into_iter()
+        .filter_map(|t| match t.kind {
+            FlvTagKind::Video if is_sequence_header(&t) => Some(FlvTag {
+                timestamp: 1000,
+                ..t
+            }),
+            FlvTagKind::Video if t.timestamp < 1000 => None,
+            _ => Some(t),
+        })
+        .collect();
+    let mut tags = tags;
+    // Keep arrival order by timestamp, the header before the keyframe it configures.
+    tags.sort_by_key(|t| (t.timestamp, !is_sequence_header(t)));
+    let run = run(&tags, 1000);
+    assert!(run.discontinuities().is_empty(), "{:?}", run.index.segments);
+    assert_eq!(run.index.segments[0].timeline_ms, 1000);
+    assert_eq!(run.index.info.codecs, "avc1.64000d,mp4a.40.2");
+    if have_ffprobe() {
+        for streams in probe_all("video-late", &run) {
+            assert_eq!(streams, av("320x240", "48000/2"));
+        }
+    }
+}
+
+#[test]
+fn video_that_joins_an_audio_only_stream() {
+    // Audio alone for 5.5 s (two boundaries make it audio-only), then video from 5.5 s on
+    // (mid-segment: video that starts a few ms after an audio-only cut makes that segment one
+    // audio frame long, which ffprobe finds too short to probe).
+    let all = tags(HIGH_48K);
+    let audio: Vec<FlvTag> = all
+        .iter()
+        .filter(|t| t.kind == FlvTagKind::Audio)
+        .cloned()
+        .collect();
+    let video: Vec<FlvTag> = all
+        .iter()
+        .filter(|t| t.kind == FlvTagKind::Video)
+        .cloned()
+        .collect();
+    let mut tags = audio.clone();
+    for k in 1..3 {
+        tags.extend(
+            shifted(&audio, k * 3000)
+                .into_iter()
+                .filter(|t| !is_sequence_header(t)),
+        );
+    }
+    tags.extend(shifted(&video, 5500));
+    tags.sort_by_key(|t| (t.timestamp, !is_sequence_header(t)));
+    let run = run(&tags, 1000);
+    assert_eq!(run.discontinuities().len(), 1, "{:?}", run.index.segments);
+    assert_eq!(run.stats.format_changes, 1);
+    assert_eq!(run.index.info.codecs, "avc1.64000d,mp4a.40.2");
+    if have_ffprobe() {
+        let probes = probe_all("video-joins", &run);
+        let switch = run
+            .index
+            .segments
+            .iter()
+            .position(|s| s.discontinuity)
+            .unwrap();
+        assert_eq!(probes[0], [("aac".to_owned(), "48000/2".to_owned())]);
+        assert_eq!(probes[switch], av("320x240", "48000/2"));
+    }
+}
+
 mod never_gives_up {
     use proptest::prelude::*;
 
