@@ -219,6 +219,15 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
         idx1.segments
     );
     assert_eq!(idx1.info.codecs.contains("avc1."), !expect.sizes.is_empty());
+    // 4:2:0 profiles only (Baseline, Main, High: avc1.42/4d/64), which every player decodes.
+    assert!(
+        idx1.info.codecs.split(',').all(|c| !c.starts_with("avc1.")
+            || ["avc1.42", "avc1.4d", "avc1.64"]
+                .iter()
+                .any(|p| c.starts_with(p))),
+        "{case}: CODECS {}",
+        idx1.info.codecs
+    );
     assert_eq!(idx1.info.codecs.contains("mp4a.40."), expect.audio);
 
     // ffprobe on every listed segment of both AZs.
@@ -449,6 +458,8 @@ async fn gstreamer_rtmp2sink() {
                 "!",
                 "videoconvert",
             ])
+            // 4:2:0, or x264enc picks 4:4:4 from videotestsrc (High 4:4:4: browsers do not play it).
+            .args(["!", "video/x-raw,format=I420"])
             // zerolatency (no B-frames), as live GStreamer senders use it: with B-frames, flvmux's
             // millisecond timestamps of a live source give two frames one time, and ffmpeg
             // complains decoding the FLV itself, before any packaging.
