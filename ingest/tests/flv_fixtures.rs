@@ -39,6 +39,8 @@ struct Demuxed {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     video_frames: Vec<MediaFrame>,
+    /// How many times the video configuration changed (the first one included).
+    video_configs: usize,
     audio_frames: usize,
     script_tags: usize,
 }
@@ -59,7 +61,10 @@ fn demux(name: &str) -> Demuxed {
         };
         for event in event.unwrap_or_else(|e| panic!("{name}: {e}")) {
             match event {
-                MediaEvent::VideoConfig(c) => out.video = Some(c),
+                MediaEvent::VideoConfig(c) => {
+                    out.video = Some(c);
+                    out.video_configs += 1;
+                }
                 MediaEvent::AudioConfig(c) => out.audio = Some(c),
                 MediaEvent::Frame(f @ MediaFrame::Video { .. }) => out.video_frames.push(f),
                 MediaEvent::Frame(MediaFrame::Audio { .. }) => out.audio_frames += 1,
@@ -129,6 +134,27 @@ fn high_profile_320x240_stereo_48k() {
 }
 
 #[test]
+fn tee_without_global_header_takes_parameter_sets_from_the_keyframes() {
+    // ffprobe: h264 High level 13, 320x240, 75 packets; aac LC 48000 Hz, 2 ch, 142 packets.
+    // Empty sequence header; Annex B frames with SPS/PPS before every keyframe, which repeat
+    // the same configuration (one change: the first).
+    let d = demux("ffmpeg5_tee_no_global_header_h264_aac_320x240.flv");
+    assert_video(&d, "avc1.64000d", 320, 240, 75);
+    assert_audio(&d, 48000, 2, 142);
+    assert_eq!(d.video_configs, 1);
+}
+
+#[test]
+fn concat_copy_switches_resolution_in_band() {
+    // ffprobe (which reads the first configuration only): 100 video packets, 190 audio. The
+    // second part's SPS (160x120, level 1.2) arrives in band at its first keyframe.
+    let d = demux("ffmpeg5_concat_copy_h264_320x240_then_160x120.flv");
+    assert_video(&d, "avc1.64000c", 160, 120, 100);
+    assert_audio(&d, 48000, 2, 190);
+    assert_eq!(d.video_configs, 2);
+}
+
+#[test]
 fn baseline_426x240_is_cropped() {
     // ffprobe: h264 Constrained Baseline level 21, 426x240, 75 packets; aac LC 48000 Hz, 2 ch, 142.
     let d = demux("ffmpeg5_h264_baseline_aac_426x240_25fps.flv");
@@ -194,7 +220,16 @@ fn tag_offsets_and_timestamps() {
 /// 97th, to keep the runtime low), as retina's round-trip fuzz target does.
 #[test]
 fn reader_is_split_point_independent() {
-    let data = fixture("ffmpeg5_h264_main_aac_mono_44100hz.flv");
+    for name in [
+        "ffmpeg5_h264_main_aac_mono_44100hz.flv",
+        "ffmpeg5_tee_no_global_header_h264_aac_320x240.flv",
+    ] {
+        reader_split_points(name);
+    }
+}
+
+fn reader_split_points(name: &str) {
+    let data = fixture(name);
     let whole = tags(&data);
     let cuts = (0..2000.min(data.len())).chain((2000..data.len()).step_by(97));
     for cut in cuts {
