@@ -364,11 +364,14 @@ impl Packager {
                 height: v.height?,
             })
         });
-        let frame_rate = self.video_frames.and_then(|(first, last, n)| {
-            (last > first && n > 1).then(|| {
-                ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0
-            })
-        });
+        let frame_rate =
+            self.video_frames
+                .filter(|_| video.is_some())
+                .and_then(|(first, last, n)| {
+                    (last > first && n > 1).then(|| {
+                        ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0
+                    })
+                });
         StreamInfo {
             codecs: codecs.join(","),
             resolution,

@@ -491,6 +491,10 @@ fn video_that_stops_while_audio_goes_on() {
     let run = run(&tags, 1000);
     assert_eq!(run.stats.video_lost, 1);
     assert_eq!(run.index.info.codecs, "mp4a.40.2");
+    assert_eq!(
+        (run.index.info.resolution, run.index.info.frame_rate),
+        (None, None)
+    );
     let last = run.index.segments.last().expect("segments");
     assert!(last.timeline_ms >= 9000, "{:?}", run.index.segments);
     if have_ffprobe() {
