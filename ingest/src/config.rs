@@ -20,6 +20,21 @@ pub enum DuplicatePublishPolicy {
     ReplaceOld,
 }
 
+/// What an explicit unpublish (`FCUnpublish` / `deleteStream` before closing) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnpublishPolicy {
+    /// Treat it like a dropped connection: the stream waits for the encoder for the grace
+    /// period, then ends. ffmpeg and OBS unpublish on every normal stop, also when they are
+    /// about to reconnect (an operator restarting the encoder), so this keeps viewers playing
+    /// through a restart, at the price of the end of a show reaching players a grace period
+    /// late.
+    Grace,
+    /// End the stream at once (`#EXT-X-ENDLIST`): players stop as soon as the encoder says it
+    /// is done; a restart of the encoder ends the show for everyone watching.
+    End,
+}
+
 /// The ingest's settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -49,6 +64,18 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// At most this many RTMP connections at once; more are closed on accept.
     pub max_connections: usize,
+    /// How long a stream whose publisher went away stays live (no ENDLIST, index kept fresh)
+    /// waiting for the encoder to come back; only then is it `ended` (DESIGN.md §4).
+    pub reconnect_grace_secs: u64,
+    /// See [`UnpublishPolicy`].
+    pub on_unpublish: UnpublishPolicy,
+    /// On SIGTERM: how long to close and upload open segments and write the final `draining`
+    /// indexes before exiting anyway. The systemd unit's `TimeoutStopSec` exceeds it.
+    pub drain_timeout_secs: u64,
+    /// The local edge's purge endpoint (`http://127.0.0.1:8080/_zonecast/invalidate`), used
+    /// like a CloudFront invalidation when an ended stream starts again; `zonecast-local` sets
+    /// it.
+    pub edge_purge_url: Option<String>,
 }
 
 impl Default for IngestConfig {
@@ -66,6 +93,10 @@ impl Default for IngestConfig {
             duplicate_publish: DuplicatePublishPolicy::RejectNew,
             idle_timeout_secs: 30,
             max_connections: 256,
+            reconnect_grace_secs: 10,
+            on_unpublish: UnpublishPolicy::Grace,
+            drain_timeout_secs: 10,
+            edge_purge_url: None,
         }
     }
 }
@@ -106,6 +137,14 @@ pub struct IngestArgs {
     pub idle_timeout_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    #[arg(long, env = "ZONECAST_RECONNECT_GRACE_SECS")]
+    pub reconnect_grace_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_ON_UNPUBLISH", value_enum)]
+    pub on_unpublish: Option<UnpublishPolicy>,
+    #[arg(long, env = "ZONECAST_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_EDGE_PURGE_URL")]
+    pub edge_purge_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +183,14 @@ impl IngestArgs {
             window,
             duplicate_publish,
             idle_timeout_secs,
-            max_connections
+            max_connections,
+            reconnect_grace_secs,
+            on_unpublish,
+            drain_timeout_secs
         );
+        if self.edge_purge_url.is_some() {
+            config.edge_purge_url = self.edge_purge_url;
+        }
         if self.endpoint.is_some() {
             config.endpoint = self.endpoint;
         }
@@ -182,6 +227,18 @@ impl IngestConfig {
                 self.window
             )));
         }
+        if self.reconnect_grace_secs > 3600 {
+            return Err(ConfigError::Invalid(format!(
+                "reconnect_grace_secs {} is more than an hour",
+                self.reconnect_grace_secs
+            )));
+        }
+        if !(1..=600).contains(&self.drain_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "drain_timeout_secs {} is outside 1..=600",
+                self.drain_timeout_secs
+            )));
+        }
         if self.bucket.is_empty() {
             return Err(ConfigError::Invalid("bucket is empty".into()));
         }
@@ -200,7 +257,7 @@ mod tests {
         let path = dir.join("ingest.toml");
         std::fs::write(
             &path,
-            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"replace-old\"\n",
+            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"replace-old\"\non_unpublish = \"end\"\nreconnect_grace_secs = 4\n",
         )
         .unwrap();
         let args = IngestArgs {
@@ -213,6 +270,9 @@ mod tests {
         assert_eq!(config.window, 10);
         assert_eq!(config.duplicate_publish, DuplicatePublishPolicy::ReplaceOld);
         assert_eq!(config.target_duration_ms, 2000);
+        assert_eq!(config.on_unpublish, UnpublishPolicy::End);
+        assert_eq!(config.reconnect_grace_secs, 4);
+        assert_eq!(config.drain_timeout_secs, 10);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! ZoneCast ingest: RTMP in, MPEG-TS segments and an index out, to S3.
 //!
 //! The media core (`flv`, `clock`, `ts`, `packager`) is sans-IO and deterministic; `server`,
-//! `uploader`, `store` and `service` are the thin async shell around it.
+//! `uploader`, `waiting`, `store` and `service` are the thin async shell around it.
 
 pub mod clock;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod service;
 pub mod store;
 pub mod ts;
 pub mod uploader;
+pub mod waiting;
 
 /// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;
 /// filtered by `RUST_LOG` (default `info`).

@@ -9,7 +9,11 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::{
@@ -24,6 +28,9 @@ pub struct UploadJob {
     pub kind: UploadKind,
     /// When the segment was cut (for an index: when the newest segment it names was cut).
     pub cut_at: Instant,
+    /// Told once the object is written (for an index: this one or a newer one that
+    /// superseded it).
+    pub done: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +46,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Sends jobs to one stream's uploader task.
 pub type UploadSender = mpsc::UnboundedSender<UploadJob>;
 
-/// Starts the uploader task of one stream. It ends once every sender is dropped and the queue
-/// is drained.
+/// Starts the uploader task of one stream on `tasks` (so a draining ingest waits for it). It
+/// ends once every sender is dropped and the queue is drained.
 pub fn spawn_uploader<S: ObjectStore>(
+    tasks: &TaskTracker,
     store: Arc<S>,
     metrics: Arc<Metrics>,
     stream: String,
-) -> (UploadSender, tokio::task::JoinHandle<()>) {
+) -> UploadSender {
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = tokio::spawn(run_uploader(store, metrics, stream, rx));
-    (tx, handle)
+    tasks.spawn(run_uploader(store, metrics, stream, rx));
+    tx
 }
 
 async fn run_uploader<S: ObjectStore>(
@@ -68,16 +76,26 @@ async fn run_uploader<S: ObjectStore>(
         while let Ok(job) = rx.try_recv() {
             queue.push_back(job);
         }
-        let Some(job) = queue.pop_front() else {
+        let Some(mut job) = queue.pop_front() else {
             continue;
         };
-        if job.kind == UploadKind::Index && queue.iter().any(|j| j.kind == UploadKind::Index) {
+        if job.kind == UploadKind::Index
+            && let Some(newer) = queue.iter_mut().find(|j| j.kind == UploadKind::Index)
+        {
+            // The newer index names everything this one did; whoever waits for this one
+            // waits for that one now.
+            if newer.done.is_none() {
+                newer.done = job.done.take();
+            }
             Metrics::dec(&metrics.uploads_pending);
             Metrics::inc(&metrics.indexes_superseded);
             continue;
         }
         put_until_done(&*store, &metrics, &stream, &job.request).await;
         Metrics::dec(&metrics.uploads_pending);
+        if let Some(done) = job.done.take() {
+            let _ = done.send(());
+        }
         match job.kind {
             UploadKind::Segment { .. } => {
                 Metrics::inc(&metrics.segments_uploaded);

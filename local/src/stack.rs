@@ -55,6 +55,10 @@ pub struct StackArgs {
     /// Live window in segments, passed to both ingests.
     #[arg(long, default_value_t = 6)]
     pub window: usize,
+    /// How long a stream whose encoder went away stays live waiting for it, passed to both
+    /// ingests.
+    #[arg(long, default_value_t = 10)]
+    pub reconnect_grace_secs: u64,
 }
 
 pub const BUCKET: &str = "zonecast";
@@ -114,12 +118,15 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     tokio::spawn(store);
     let endpoint = format!("http://{store_addr}");
 
+    let purge_url = format!("http://{edge_addr}{}", crate::edge::PURGE_PATH);
     let mut children = Vec::new();
     for (az, listen, health) in [
         (Az::Az1, args.az1_listen, args.az1_health),
         (Az::Az2, args.az2_listen, args.az2_health),
     ] {
-        children.push(spawn_ingest(az, listen, health, &endpoint, &args)?);
+        children.push(spawn_ingest(
+            az, listen, health, &endpoint, &purge_url, &args,
+        )?);
     }
     let children = Arc::new(Mutex::new(children));
 
@@ -156,6 +163,7 @@ fn spawn_ingest(
     listen: SocketAddr,
     health: SocketAddr,
     endpoint: &str,
+    purge_url: &str,
     args: &StackArgs,
 ) -> Result<Child, StackError> {
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
@@ -174,6 +182,11 @@ fn spawn_ingest(
         ])
         .args(["--target-duration-ms", &args.target_duration_ms.to_string()])
         .args(["--window", &args.window.to_string()])
+        .args([
+            "--reconnect-grace-secs",
+            &args.reconnect_grace_secs.to_string(),
+        ])
+        .args(["--edge-purge-url", purge_url])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_SESSION_TOKEN")
@@ -237,11 +250,11 @@ async fn wait_healthy(az: Az, addr: SocketAddr) -> Result<(), StackError> {
 
 async fn stop_child(child: &mut Child) {
     if let Some(pid) = child.id() {
-        // SIGTERM first so the ingest can log its exit.
+        // SIGTERM first: the ingest drains (its own deadline is 10 s) and exits.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
-        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+        if tokio::time::timeout(Duration::from_secs(12), child.wait())
             .await
             .is_ok()
         {
