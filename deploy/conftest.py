@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -349,7 +350,7 @@ def fake(tmp_path, layer_zip) -> Iterator[Fake]:
 
 def have(tool: str) -> str:
     """Path of a tool, next to this Python first (.venv/bin), then on PATH."""
-    beside = Path(os.sys.executable).parent / tool
+    beside = Path(sys.executable).parent / tool
     if beside.exists():
         return str(beside)
     found = shutil.which(tool)

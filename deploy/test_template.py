@@ -627,3 +627,26 @@ def test_readme_sam_local_invoke_command_uses_the_real_output_and_env_file(templ
     assert "OutputKey=='BucketName'" in readme
     assert re.search(r"sam local invoke PlaylistFunction .*--env-vars \S+", readme)
     assert "events/sam-local/env-vars.json" in readme
+
+
+def test_the_readme_figures_are_the_scripts_figures(resources):
+    """The numbers README.md ("What a deploy, an instance loss and a failed boot do") states."""
+    deploy = ROOT / "deploy"
+    header = user_data_parts(resources, "Az1")[0]
+    boot = (deploy / "boot.sh").read_text(encoding="utf-8")
+    watch = (deploy / "zonecast-eip-watch.sh").read_text(encoding="utf-8")
+    check = (deploy / "zonecast-healthcheck.sh").read_text(encoding="utf-8")
+    unit = (deploy / "zonecast-ingest.service").read_text(encoding="utf-8")
+    assert re.search(r"^ZONECAST_REJOIN_TIMEOUT_SECS=120$", header, re.M)
+    assert re.search(r"^ZONECAST_DRAIN_TIMEOUT_SECS=10$", header, re.M)
+    assert "ZONECAST_HEALTH_TIMEOUT_SECS:-120}" in boot
+    assert "ZONECAST_EIP_WATCH_SECS:-3}" in watch
+    assert "ZONECAST_STALL_SECS:-60}" in check and "ZONECAST_HEALTH_GRACE_SECS:-20}" in check
+    assert re.search(r"^TimeoutStopSec=15$", unit, re.M) and re.search(r"^RestartSec=1$", unit, re.M)
+    assert re.search(r"^StartLimitIntervalSec=0$", unit, re.M)
+    timer = (deploy / "zonecast-healthcheck.timer").read_text(encoding="utf-8")
+    assert re.search(r"^OnUnitActiveSec=10s$", timer, re.M)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for phrase in ("at most 120 s", "within about 3 s", "systemd allows it 15 s", "the drain takes at most 10 s",
+                   "for 60 s", "never within 20 s of a start", "runs every 10 s"):
+        assert phrase in readme, phrase
