@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 use zonecast_contract::{
     Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
     playlist::{render_chunklist, render_multivariant, render_steering},
-    s3::{IndexReadError, get_index},
+    s3::{DeniedMeans, IndexReadError, get_index_with},
 };
 
 pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
@@ -65,7 +65,9 @@ impl S3IndexStore {
 
 impl IndexStore for S3IndexStore {
     async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
-        Ok(get_index(&self.client, &self.bucket, az, name).await?)
+        // The function's role holds s3:ListBucket (template.yaml): a missing index is a 404
+        // NoSuchKey, and a 403 is a real permission problem, not an absent stream.
+        Ok(get_index_with(&self.client, &self.bucket, az, name, DeniedMeans::Denied).await?)
     }
 }
 
@@ -278,6 +280,13 @@ async fn chunklist(
 
 fn store_failed(az: Az, name: &StreamName, e: &IndexStoreError) -> Rendered {
     error!(%az, stream = %name, error = %e, "reading index");
+    if matches!(e, IndexStoreError::S3(IndexReadError::Denied { .. })) {
+        // A deployment problem (wrong bucket, missing permission), not an absent stream: say
+        // so, and let nothing cache it.
+        let mut r = Rendered::error(500, "storage access denied (see function logs)");
+        r.cache_control = "no-store".to_owned();
+        return r;
+    }
     Rendered::error(502, "bad gateway: the index store is unavailable")
 }
 

@@ -495,3 +495,31 @@ async fn raw_path_is_routed_not_the_normalised_uri() {
         .with_raw_http_path("/az1/live/x/../show/chunklist.m3u8");
     assert_eq!(call(req, &both_live()).await.status, 400);
 }
+
+/// S3 refusing the function's read is a deployment problem: a distinct, uncached 500, not a
+/// quiet "no stream".
+#[tokio::test]
+async fn access_denied_is_a_distinct_uncached_500() {
+    struct Denied;
+    impl IndexStore for Denied {
+        async fn get(
+            &self,
+            az: Az,
+            name: &StreamName,
+        ) -> Result<Option<StreamIndex>, IndexStoreError> {
+            Err(IndexStoreError::S3(IndexReadError::Denied {
+                bucket: "MediaBucket".into(),
+                key: zonecast_contract::keys::index_key(az, name),
+                message: "AccessDenied".into(),
+            }))
+        }
+    }
+    for (path, host) in [
+        ("/live/show/playlist.m3u8", "media-hls.example.com"),
+        ("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
+    ] {
+        let a = call(get(path, host), &Denied).await;
+        assert_eq!((a.status, a.cache_control.as_str()), (500, "no-store"));
+        assert!(a.body.contains("access denied"), "{}", a.body);
+    }
+}
