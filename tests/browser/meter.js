@@ -123,8 +123,12 @@ export class PlaybackMeter {
     this.prev = { now, currentTime };
     if (!prev) return;
     const dMedia = currentTime - prev.currentTime;
+    const dWallS = ((now - prev.now) / 1000) * playbackRate;
     if (!this.started) {
-      if (!paused && dMedia > FROZEN_EPSILON_S) this.start(prev.now);
+      // Playing means advancing at about wall speed: the player's seek to its start position
+      // (the live sync point) is neither playback nor a skip.
+      const advancing = dMedia > FROZEN_EPSILON_S && dMedia <= dWallS + JUMP_TOLERANCE_S;
+      if (!paused && advancing) this.start(prev.now);
       else return;
     }
     if (Number.isFinite(latencyS) && latencyS > this.maxLatencyS) this.maxLatencyS = latencyS;
@@ -133,7 +137,6 @@ export class PlaybackMeter {
       this.updateEpisode();
       return;
     }
-    const dWallS = ((now - prev.now) / 1000) * playbackRate;
     if (dMedia <= FROZEN_EPSILON_S) {
       // Not advancing while it should be: stalled for this whole sample period. A backwards
       // move (dMedia < 0) is a seek back, not content played.

@@ -9,14 +9,13 @@
 //
 // Usage: node tests/browser/play.mjs URL [--seconds N] [--chromium PATH]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The page's own origin: answered by play.mjs itself, never by the network. */
-const ORIGIN = "http://zonecast-harness.localhost";
 const CODECS = 'video/mp4; codecs="avc1.64001f,mp4a.40.2"';
 
 function die(message, code = 2) {
@@ -60,6 +59,22 @@ try {
   die(`playwright-core is missing (${e.message}): run \`npm ci --prefix tests/browser\``);
 }
 
+// The page's own origin, served by us on loopback: Chromium's Local Network Access lets only a
+// page in the loopback address space fetch from loopback (the edge), as the player page does.
+const files = {
+  "/": ["text/html", '<!doctype html><meta charset="utf-8"><video></video>'],
+  "/hls.min.js": ["text/javascript", hlsJs],
+  "/meter.js": ["text/javascript", readFileSync(join(here, "meter.js"))],
+  "/page.js": ["text/javascript", readFileSync(join(here, "page.js"))],
+};
+const server = createServer((req, res) => {
+  const file = files[new URL(req.url, "http://x").pathname];
+  res.writeHead(file ? 200 : 404, { "content-type": file ? file[0] : "text/plain" });
+  res.end(file ? file[1] : "not found");
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://zonecast-harness.localhost:${server.address().port}`;
+
 const profile = mkdtempSync(join(tmpdir(), "zonecast-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: args.chromium,
@@ -82,6 +97,7 @@ async function finish(code = 0, summary = null) {
   finished = true;
   if (summary) process.stdout.write(`${JSON.stringify({ event: "summary", t: Date.now(), ...summary })}\n`);
   await context.close().catch(() => {});
+  server.close();
   rmSync(profile, { recursive: true, force: true });
   process.exit(code);
 }
@@ -95,19 +111,8 @@ page.on("pageerror", (e) => process.stderr.write(`play.mjs: page error: ${e.mess
 await page.exposeFunction("zcEmit", (obj) => {
   if (!finished) process.stdout.write(`${JSON.stringify(obj)}\n`);
 });
-const files = {
-  "/": ["text/html", '<!doctype html><meta charset="utf-8"><video></video>'],
-  "/hls.min.js": ["text/javascript", hlsJs],
-  "/meter.js": ["text/javascript", readFileSync(join(here, "meter.js"))],
-  "/page.js": ["text/javascript", readFileSync(join(here, "page.js"))],
-};
-await page.route(`${ORIGIN}/**`, (route) => {
-  const file = files[new URL(route.request().url()).pathname];
-  if (!file) return route.fulfill({ status: 404 });
-  return route.fulfill({ status: 200, contentType: file[0], body: file[1] });
-});
-await page.goto(`${ORIGIN}/`);
-await page.addScriptTag({ url: `${ORIGIN}/hls.min.js` });
+await page.goto(`${origin}/`);
+await page.addScriptTag({ url: `${origin}/hls.min.js` });
 
 const support = await page.evaluate((codecs) => ({
   userAgent: navigator.userAgent,

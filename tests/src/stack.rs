@@ -221,6 +221,26 @@ impl LocalStack {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The pid of `az`'s ingest process, from its `/healthz` (`{"pid": P, ...}`).
+    pub async fn ingest_pid(&self, az: Az) -> anyhow::Result<i32> {
+        let addr = self.health[az_index(az)];
+        let resp = crate::http::get(addr, &addr.to_string(), "/healthz").await?;
+        let body: serde_json::Value = serde_json::from_slice(&resp.body)
+            .with_context(|| format!("{az} /healthz is not JSON: {}", resp.text()))?;
+        let pid = body["pid"]
+            .as_i64()
+            .with_context(|| format!("no pid in {az} /healthz: {body}"))?;
+        Ok(i32::try_from(pid)?)
+    }
+}
+
+/// Sends `signal` (`libc::SIGKILL`, `SIGSTOP`, ...) to `pid`.
+pub fn send_signal(pid: i32, signal: i32) -> anyhow::Result<()> {
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        bail!("kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn az_index(az: Az) -> usize {

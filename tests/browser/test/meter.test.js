@@ -89,6 +89,18 @@ test("a sequence gap on a continuous timeline is skipped content", () => {
   assert.deepEqual(s.azs_played.map((r) => r.az), ["az1", "az2"]);
 });
 
+test("the seek to the start position before playback is not a skip", () => {
+  const m = new PlaybackMeter();
+  m.sample({ now: 0, currentTime: 0, paused: false, ended: false });
+  m.sample({ now: 100, currentTime: 2.07, paused: false, ended: false });
+  assert.equal(m.started, false);
+  run(m, 200, 1200, (t) => 2.07 + (t - 100) / 1000);
+  const s = m.summary(1200);
+  assert.equal(m.started, true);
+  assert.equal(s.skipped_s, 0);
+  assert.ok(Math.abs(s.played_s - 1.1) < 1e-6, s.played_s); // from 100 ms on
+});
+
 test("nothing counts before playback starts; ENDLIST and fatal errors are kept", () => {
   const m = new PlaybackMeter();
   run(m, 0, 3000, () => 0);
