@@ -49,7 +49,8 @@ export class PlaybackMeter {
     this.waitingSince = null;
     this.frozenSince = null;
     this.episodeStart = null; // start of the stall now open, waiting or frozen
-    this.episodes = []; // finished stalls: { start, end, ms }
+    this.episodes = []; // finished stalls not yet taken: { start, end, ms }
+    this.stallsMs = []; // every finished stall's length
     this.jumps = []; // { at, from, to, skipped_s }
     this.snGaps = []; // { at, from_sn, to_sn, skipped_s }
     this.lastFrag = null;
@@ -108,6 +109,7 @@ export class PlaybackMeter {
       const start = this.episodeStart;
       const end = Math.max(start, ...this.stallIntervals.map((i) => i[1]).slice(-4));
       this.episodes.push({ start, end, ms: Math.round(end - start) });
+      this.stallsMs.push(Math.round(end - start));
       this.episodeStart = null;
     }
   }
@@ -211,11 +213,12 @@ export class PlaybackMeter {
       started: this.started,
       played_s: round(this.playedS, 3),
       rebuffer_ms: Math.round(this.rebufferMs(now)),
+      stalls_ms: this.episodeStart === null ? this.stallsMs : [...this.stallsMs, Math.round(now - this.episodeStart)],
       skipped_s: round(this.skippedS(), 3),
       jumps: this.jumps,
       sn_gaps: this.snGaps,
       fatal_errors: this.errors.filter((e) => e.fatal),
-      errors: this.errors.length,
+      errors: this.errors,
       azs_played: this.azRuns.map((r) => ({ az: r.az, seconds: round(r.seconds, 3) })),
       saw_endlist: this.sawEndlist,
       max_latency_s: round(this.maxLatencyS, 3),

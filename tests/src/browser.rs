@@ -68,14 +68,16 @@ pub struct PlaybackSummary {
     /// Time stalled after playback first started (`waiting`→`playing`, and currentTime not
     /// advancing while neither paused nor ended).
     pub rebuffer_ms: u64,
+    /// Each stall's length, in order (the last one may still be open).
+    pub stalls_ms: Vec<u64>,
     /// Content skipped: forward jumps of currentTime beyond the wall time elapsed, and gaps in
     /// the sequence numbers of the fragments played.
     pub skipped_s: f64,
     pub jumps: Vec<Value>,
     pub sn_gaps: Vec<Value>,
     pub fatal_errors: Vec<Value>,
-    /// All hls.js errors, fatal or not.
-    pub errors: usize,
+    /// Every hls.js error, fatal or not: `type`, `details`, `fatal`, `code`, `url`.
+    pub errors: Vec<Value>,
     pub azs_played: Vec<AzRun>,
     /// Any media playlist loaded with `#EXT-X-ENDLIST`.
     pub saw_endlist: bool,
@@ -96,26 +98,76 @@ impl fmt::Display for PlaybackSummary {
             .iter()
             .map(|r| format!("{} {:.1} s", r.az, r.seconds))
             .collect();
-        let fatal: Vec<String> = self
-            .fatal_errors
+        let errors: Vec<String> = self
+            .errors
             .iter()
-            .map(|e| format!("{}/{}", e["type"], e["details"]).replace('"', ""))
+            .map(|e| {
+                let fatal = if e["fatal"] == true { "fatal " } else { "" };
+                let code = e["code"]
+                    .as_u64()
+                    .map_or(String::new(), |c| format!(" {c}"));
+                format!("{fatal}{}{code}", e["details"].as_str().unwrap_or("?"))
+            })
             .collect();
         write!(
             f,
-            "played {:.1} s, rebuffering {} ms, skipped {:.3} s, fatal errors {} {:?}, \
-             errors {}, AZs played [{}], max latency {:.1} s, endlist seen {}",
+            "played {:.1} s, rebuffering {} ms (stalls {:?}), skipped {:.3} s, fatal errors {}, \
+             AZs played [{}], max latency {:.1} s, endlist seen {}, hls.js errors [{}]",
             self.played_s,
             self.rebuffer_ms,
+            self.stalls_ms,
             self.skipped_s,
             self.fatal_errors.len(),
-            fatal,
-            self.errors,
             azs.join(" → "),
             self.max_latency_s,
-            self.saw_endlist
+            self.saw_endlist,
+            errors.join(", ")
         )
     }
+}
+
+/// Milliseconds since the Unix epoch: the clock of the harness's `t` fields.
+pub fn epoch_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// What happened from `since_ms` (epoch ms) on, one line: errors, level switches, stalls,
+/// ENDLIST, and the fragments where the AZ changed, each at its offset in seconds.
+pub fn timeline(events: &[Value], since_ms: f64) -> String {
+    let mut out = Vec::new();
+    let mut frag_az = None;
+    for e in events {
+        let at = (e["t"].as_f64().unwrap_or(0.0) - since_ms) / 1e3;
+        let text = match e["event"].as_str().unwrap_or("") {
+            "frag" => {
+                let az = e["az"].as_str().map(str::to_owned);
+                let changed = frag_az.is_some() && frag_az != az;
+                frag_az = az;
+                if !changed {
+                    continue;
+                }
+                format!("frag {} from {}", e["sn"], e["az"].as_str().unwrap_or("?"))
+            }
+            "error" => format!(
+                "{}{}{}",
+                if e["fatal"] == true { "fatal " } else { "" },
+                e["details"].as_str().unwrap_or("?"),
+                e["code"]
+                    .as_u64()
+                    .map_or(String::new(), |c| format!(" {c}"))
+            ),
+            "level" => format!("level {} ({})", e["level"], e["az"].as_str().unwrap_or("?")),
+            "stall" => format!("stall of {} ms ended", e["ms"]),
+            "endlist" => "ENDLIST".to_owned(),
+            _ => continue,
+        };
+        if at >= 0.0 {
+            out.push(format!("{at:+.1} s {text}"));
+        }
+    }
+    out.join(", ")
 }
 
 /// A running harness: Chromium playing one URL.

@@ -27,8 +27,16 @@ pub fn target_dir() -> PathBuf {
     dir.parent().map(PathBuf::from).unwrap_or(dir)
 }
 
-/// The `zonecast-local` binary of the same profile as this test.
+/// The `zonecast-local` binary of the same profile as this test, or `ZONECAST_LOCAL_BIN` (useful
+/// when several checkouts share one cargo target dir and so one `target/debug/zonecast-local`).
 pub fn local_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("ZONECAST_LOCAL_BIN") {
+        let bin = PathBuf::from(bin);
+        if !bin.exists() {
+            bail!("ZONECAST_LOCAL_BIN={} does not exist", bin.display());
+        }
+        return Ok(bin);
+    }
     let exe = std::env::current_exe()?;
     let mut dir = exe.parent().context("no exe dir")?.to_path_buf();
     if dir.ends_with("deps") {

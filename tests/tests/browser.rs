@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zonecast_contract::Az;
 use zonecast_tests::{
-    browser::{PlaybackSummary, Player, require_browser},
+    browser::{PlaybackSummary, Player, epoch_ms, require_browser, timeline},
     http::get,
     media::{StreamSpec, make_flv, publish_tee},
     require_tool,
@@ -106,6 +106,7 @@ async fn failover(signal: i32, signal_name: &str) {
     let az: Az = progress["az"].as_str().unwrap().parse().unwrap();
     let played_before = progress["played_s"].as_f64().unwrap();
     let pid = stack.ingest_pid(az).await.unwrap();
+    let signalled_ms = epoch_ms();
     send_signal(pid, signal).unwrap();
     let _cont = ContinueOnDrop((signal == libc::SIGSTOP).then_some(pid));
     let signalled = Instant::now();
@@ -116,13 +117,15 @@ async fn failover(signal: i32, signal_name: &str) {
         })
         .await
         .unwrap();
+    let events = player.events();
     let summary = player.stop().await.unwrap();
     let _ = encoder.kill();
     let _ = encoder.wait();
     println!(
         "browser failover, {signal_name} of the {az} ingest (pid {pid}) after {played_before:.1} s \
-         played, stopped {:.1} s later: {summary}",
-        signalled.elapsed().as_secs_f64()
+         played, stopped {:.1} s later: {summary}\n  after {signal_name}: {}",
+        signalled.elapsed().as_secs_f64(),
+        timeline(&events, signalled_ms)
     );
     assert_viewer_saw_no_failure(&summary);
     assert!(
@@ -213,6 +216,7 @@ async fn encoder_reconnect_within_the_grace_period_plays_on() {
         assert!(Instant::now() < deadline, "the first publish did not end");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let left_ms = epoch_ms();
     tokio::time::sleep(GAP).await;
     let mut encoder = publish_tee(&second, &rtmp_urls(&stack)).unwrap();
 
@@ -223,10 +227,15 @@ async fn encoder_reconnect_within_the_grace_period_plays_on() {
             .filter(|e| e["event"] == "frag" && e["cc"].as_u64() > Some(first_cc))
             .count()
     };
+    // A player that saw ENDLIST never reloads: no use waiting for it then.
     let played_new = player
-        .wait_for(Duration::from_secs(45), |ev| new_frags(ev) >= 5)
+        .wait_for(Duration::from_secs(45), |ev| {
+            new_frags(ev) >= 5 || ev.iter().any(|e| e["event"] == "endlist")
+        })
         .await
-        .unwrap();
+        .unwrap()
+        && new_frags(&player.events()) >= 5;
+    let events = player.events();
     let frags = player.events_of("frag");
     let summary = player.stop().await.unwrap();
     let _ = encoder.kill();
@@ -246,10 +255,11 @@ async fn encoder_reconnect_within_the_grace_period_plays_on() {
         _ => None,
     };
     println!(
-        "browser reconnect after a {} s gap: new publish playing {}, interruption {}: {summary}",
+        "browser reconnect after a {} s gap: new publish played {played_new}, interruption {}: \
+         {summary}\n  after the first publish ended: {}",
         GAP.as_secs(),
-        played_new,
-        interruption_s.map_or("none measured".into(), |s| format!("{s:.1} s"))
+        interruption_s.map_or("none measured".into(), |s| format!("{s:.1} s")),
+        timeline(&events, left_ms)
     );
     assert_viewer_saw_no_failure(&summary);
     assert!(
