@@ -160,6 +160,43 @@ fn assert_viewer_saw_no_failure(summary: &PlaybackSummary) {
     );
 }
 
+/// The control: nothing fails, so the harness must see 20 s played from one AZ with no stall
+/// and nothing skipped (a harness that reports stalls here is measuring itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "browser: tests/run runs these with --ignored --test-threads=1"]
+async fn undisturbed_playback_has_no_stall_and_no_skip() {
+    if !require_tool("ffmpeg") || !require_browser() {
+        return;
+    }
+    let flv = make_flv(StreamSpec::BROWSER).unwrap();
+    let stack = LocalStack::start(&[]).unwrap();
+    let mut encoder = publish_tee(&flv, &rtmp_urls(&stack)).unwrap();
+    wait_both_azs_listed(&stack).await;
+    let mut player = Player::start(&multivariant_url(&stack)).unwrap();
+    let played = player
+        .wait_for(Duration::from_secs(45), |ev| {
+            progress_f64(ev, "played_s").is_some_and(|s| s >= 20.0)
+        })
+        .await
+        .unwrap();
+    let summary = player.stop().await.unwrap();
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    println!("browser, nothing failing: {summary}");
+    assert_viewer_saw_no_failure(&summary);
+    assert!(played, "played less than 20 s in 45 s: {summary}");
+    assert!(
+        summary.rebuffer_ms < 500,
+        "{} ms of rebuffering with nothing failing",
+        summary.rebuffer_ms
+    );
+    assert_eq!(
+        summary.azs_played.len(),
+        1,
+        "the player changed AZ with nothing failing"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "browser: tests/run runs these with --ignored --test-threads=1"]
 async fn sigkill_of_the_playing_az_goes_unnoticed() {
