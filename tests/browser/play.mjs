@@ -76,21 +76,23 @@ await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const origin = `http://zonecast-harness.localhost:${server.address().port}`;
 
 const profile = mkdtempSync(join(tmpdir(), "zonecast-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: args.chromium,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--host-resolver-rules=MAP *.localhost 127.0.0.1",
-  ],
-});
+const launchArgs = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--autoplay-policy=no-user-gesture-required",
+  "--host-resolver-rules=MAP *.localhost 127.0.0.1",
+];
+const context = await chromium
+  .launchPersistentContext(profile, { executablePath: args.chromium, headless: true, args: launchArgs })
+  .catch((e) => {
+    rmSync(profile, { recursive: true, force: true });
+    die(`cannot start ${args.chromium}: ${e.message}`);
+  });
 let finished = false;
 async function finish(code = 0, summary = null) {
   if (finished) return;
