@@ -1,7 +1,8 @@
 //! Harness for ZoneCast's end-to-end tests and benchmark: starts the real `zonecast-local`
 //! binary (store, two ingest processes, edge), makes fixtures and publishes with the real
-//! ffmpeg, talks HTTP to the edge and S3 to the store.
+//! ffmpeg, talks HTTP to the edge and S3 to the store, and plays with hls.js in Chromium.
 
+pub mod browser;
 pub mod http;
 pub mod media;
 pub mod stack;
