@@ -140,7 +140,8 @@ pub async fn get_index_with(
     let out = match client.get_object().bucket(bucket).key(&key).send().await {
         Ok(out) => out,
         Err(err) => {
-            let forbidden = matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 403);
+            let forbidden =
+                matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 403);
             if forbidden && denied == DeniedMeans::Denied {
                 return Err(IndexReadError::Denied {
                     bucket: bucket.to_owned(),
