@@ -80,6 +80,50 @@ impl Exposition {
     }
 }
 
+impl Exposition {
+    /// The q-quantile of histogram `family` (series with `labels`), estimated as Prometheus'
+    /// `histogram_quantile` does: linear within the bucket that holds it. `None` while empty.
+    pub fn histogram_quantile(&self, family: &str, labels: &[(&str, &str)], q: f64) -> Option<f64> {
+        let bucket_name = format!("{family}_bucket");
+        let mut buckets: Vec<(f64, f64)> = self
+            .families
+            .get(family)?
+            .samples
+            .iter()
+            .filter(|s| {
+                s.name == bucket_name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).is_some_and(|x| x == v))
+            })
+            .filter_map(|s| Some((parse_value(s.labels.get("le")?).ok()?, s.value)))
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total = buckets.last()?.1;
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = q * total;
+        let mut lower = (0.0, 0.0);
+        for (le, count) in buckets {
+            if count >= rank {
+                if le.is_infinite() {
+                    return Some(lower.0);
+                }
+                let within = count - lower.1;
+                let fraction = if within > 0.0 {
+                    (rank - lower.1) / within
+                } else {
+                    1.0
+                };
+                return Some(lower.0 + (le - lower.0) * fraction);
+            }
+            lower = (le, count);
+        }
+        None
+    }
+}
+
 fn same_label(key: &str, a: &str, b: &str) -> bool {
     if key == "le"
         && let (Ok(x), Ok(y)) = (parse_value(a), parse_value(b))
@@ -404,10 +448,10 @@ fn cross_check(text: &str, exposition: &Exposition) -> anyhow::Result<()> {
                     family.samples.len()
                 );
                 for s in parsed {
-                    let ok = match (&s.value, kind) {
-                        (Value::Counter(_), "counter") | (Value::Gauge(_), "gauge") => true,
-                        _ => false,
-                    };
+                    let ok = matches!(
+                        (&s.value, kind),
+                        (Value::Counter(_), "counter") | (Value::Gauge(_), "gauge")
+                    );
                     ensure!(ok, "{}: prometheus-parse read {:?}", family.name, s.value);
                 }
             }

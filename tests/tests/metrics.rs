@@ -113,6 +113,11 @@ fn both_formats_pass_the_checker_with_the_values_recorded() {
             .unwrap(),
             1.0
         );
+        // 6 samples: 1, 7, 40, 300, 1500 ms and 70 s; the median lies in (0.025, 0.05].
+        let p50 = e
+            .histogram_quantile("zonecast_cut_to_index_seconds", &[az], 0.5)
+            .unwrap();
+        assert!(0.025 < p50 && p50 <= 0.05, "{p50}");
         for family in e.families.values() {
             assert!(family.help.len() > 10, "{}: {:?}", family.name, family.help);
         }

@@ -148,7 +148,7 @@ fn malformed_tokens_are_refused_without_panicking() {
         ".".into(),
         format!(".{signature}"),
         format!("{expiry}."),
-        format!("{expiry}"),
+        expiry.to_string(),
         format!("-1.{signature}"),
         format!("+{expiry}.{signature}"),
         format!("1e9.{signature}"),
