@@ -254,9 +254,14 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
                     on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await
                 {
                     // A refusal's status goes out before the connection closes, so the encoder
-                    // shows why (ffmpeg: "Server error: <description>").
-                    if !reply.is_empty() && socket.write_all(&reply).await.is_ok() {
-                        let _ = socket.shutdown().await;
+                    // shows why (ffmpeg: "Server error: <description>"); a peer that does not
+                    // read gets a second.
+                    if !reply.is_empty() {
+                        let flush = async {
+                            socket.write_all(&reply).await?;
+                            socket.shutdown().await
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
                     }
                     return Err(e);
                 }
