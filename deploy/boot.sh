@@ -4,11 +4,13 @@
 # /etc/zonecast/boot.env (regenerate with `python3 deploy/embed.py`; deploy/test_template.py
 # fails while the two differ). boot.env holds ZONECAST_REGION, ZONECAST_AZ,
 # ZONECAST_STACK_NAME, ZONECAST_LAYER_ARN, ZONECAST_EIP_ALLOCATION_ID,
-# ZONECAST_SIGNAL_RESOURCE (the Auto Scaling group's logical id) and
-# ZONECAST_REJOIN_TIMEOUT_SECS.
+# ZONECAST_SIGNAL_RESOURCE (the Auto Scaling group's logical id),
+# ZONECAST_REJOIN_TIMEOUT_SECS, ZONECAST_PUBLISH_AUTH and ZONECAST_PUBLISH_SECRET_PARAMETER.
 #
 #  1. download the ingest layer version named in boot.env into /opt/zonecast;
-#  2. install the binary, the helper scripts and the systemd units; start the ingest, its health
+#  2. install the binary, the helper scripts and the systemd units; with publish auth required,
+#     fetch the publish token secret from SSM Parameter Store into a root-only file that systemd
+#     hands to the ingest as a credential; start the ingest, its health
 #     check and its metrics timer; wait for GET /healthz (at most ZONECAST_HEALTH_TIMEOUT_SECS).
 #     This instance does not hold the AZ's address yet: encoders still publish to the instance
 #     being replaced, if there is one;
@@ -144,6 +146,34 @@ for unit in "${UNITS[@]}"; do
   install -m 0644 "$LAYER/deploy/$unit" "$UNIT_DIR/$unit" || fail "install: the layer has no deploy/$unit"
 done
 "$BIN" --version >&2 || fail "install: the ingest binary does not run"
+
+# The publish token secret (README.md, "Publish auth"): from SSM Parameter Store (SecureString)
+# into a root-only file that systemd passes to the ingest's dynamic user as a credential
+# (LoadCredential). Never on a command line, in an environment file or in a log. Fetched once,
+# here: a boot without it fails before the address moves.
+if [ "${ZONECAST_PUBLISH_AUTH:-off}" = required ]; then
+  secret=$CONF/publish-secret
+  rm -f "$secret.new"
+  if ! ssm_error=$( (umask 077 && aws ssm get-parameter --region "$ZONECAST_REGION" \
+    --name "$ZONECAST_PUBLISH_SECRET_PARAMETER" --with-decryption \
+    --query Parameter.Value --output text >"$secret.new") 2>&1); then
+    rm -f "$secret.new"
+    fail "publish secret: ssm get-parameter $ZONECAST_PUBLISH_SECRET_PARAMETER failed: ${ssm_error//$'\n'/ }"
+  fi
+  if [ "$(tr -d '[:space:]' <"$secret.new" | wc -c)" -lt 16 ]; then
+    rm -f "$secret.new"
+    fail "publish secret: $ZONECAST_PUBLISH_SECRET_PARAMETER holds fewer than 16 characters"
+  fi
+  chmod 0600 "$secret.new"
+  mv "$secret.new" "$secret"
+  install -d -m 0755 "$UNIT_DIR/zonecast-ingest.service.d"
+  cat >"$UNIT_DIR/zonecast-ingest.service.d/publish-secret.conf" <<DROPIN
+[Service]
+LoadCredential=publish-secret:${secret#"$ROOT"}
+Environment=ZONECAST_PUBLISH_SECRET_FILE=%d/publish-secret
+DROPIN
+  log "publish auth required: secret from $ZONECAST_PUBLISH_SECRET_PARAMETER"
+fi
 printf 'ZONECAST_INSTANCE_ID=%s\nZONECAST_EIP_PRIVATE_IP=%s\n' "$instance_id" "$address_ip" >"$CONF/instance.env"
 systemctl daemon-reload
 systemctl enable --now "${SERVICES[@]}" || fail "systemctl could not start the ingest"

@@ -35,6 +35,8 @@ OLD = "i-0old00000000000001"
 MAC = "0a:1b:2c:3d:4e:5f"
 ALLOCATION = "eipalloc-0123456789abcdef0"
 TOKEN = "imds-v2-token"
+PUBLISH_SECRET_PARAMETER = "/zonecast/publish-secret"
+PUBLISH_SECRET = "boot-test-secret-0123456789abcdef"
 
 STUB_AWS = r'''#!/usr/bin/env python3
 """Stub AWS CLI: logs the call, answers from the shared state file."""
@@ -79,6 +81,15 @@ elif op == "cloudformation signal-resource":
         sys.stderr.write("\nAn error occurred (ValidationError) when calling the SignalResource "
                          "operation: Resource is in CREATE_COMPLETE state and cannot be signaled\n")
         sys.exit(254)
+elif op == "ssm get-parameter":
+    name = opt("--name")
+    value = state.get("ssm_parameters", {}).get(name)
+    if value is None:
+        sys.stderr.write(f"\nAn error occurred (ParameterNotFound) when calling the GetParameter operation: {name}\n")
+        sys.exit(254)
+    if "--with-decryption" not in argv:
+        value = "AQICAHencryptedblob"
+    print(value)
 elif op in ("autoscaling set-instance-health", "cloudwatch put-metric-data"):
     pass
 else:
@@ -153,6 +164,7 @@ class Fake:
                 "holder_ip": None,
                 "signal": "accept",
                 "fail": {},
+                "ssm_parameters": {PUBLISH_SECRET_PARAMETER: PUBLISH_SECRET},
                 "me": {"up": True, "publishes": 0, "publishes_when_holding": 0, "metrics": ""},
                 "old": {"up": True, "publishes": 0},
                 "unit": {"ActiveState": "active", "ActiveEnterTimestampMonotonic": "0"},

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from cfnlint.decode import cfn_yaml
-from conftest import ALLOCATION, DEPLOY, NEW, OLD, ROOT
+from conftest import ALLOCATION, DEPLOY, NEW, OLD, PUBLISH_SECRET, PUBLISH_SECRET_PARAMETER, ROOT
 
 BOOT = DEPLOY / "boot.sh"
 WATCH = DEPLOY / "zonecast-eip-watch.sh"
@@ -31,6 +31,8 @@ SUBSTITUTIONS = {
     "Distribution": "E2EXAMPLE",
     "TargetDurationMs": "2000",
     "Window": "6",
+    "PublishAuth": "required",
+    "PublishSecretParameter": PUBLISH_SECRET_PARAMETER,
 }
 
 
@@ -46,10 +48,9 @@ def user_data_file(name: str) -> str:
     return body + "\n"
 
 
-def boot(fake, rejoin_secs: int = 3, **env):
-    (fake.root / "etc/zonecast/boot.env").write_text(
-        user_data_file("boot.env") + f"ZONECAST_REJOIN_TIMEOUT_SECS={rejoin_secs}\n"
-    )
+def boot(fake, rejoin_secs: int = 3, publish_auth: str = "required", **env):
+    boot_env = user_data_file("boot.env").replace("ZONECAST_PUBLISH_AUTH=required", f"ZONECAST_PUBLISH_AUTH={publish_auth}")
+    (fake.root / "etc/zonecast/boot.env").write_text(boot_env + f"ZONECAST_REJOIN_TIMEOUT_SECS={rejoin_secs}\n")
     result = fake.run(BOOT, **env)
     print(result.stderr)
     return result
@@ -379,3 +380,61 @@ def test_metrics_report_a_dead_ingest(fake):
         "UploadRetries": 0,
         "UploadsPending": 0,
     }
+
+
+# --- boot.sh: the publish secret ------------------------------------------------------------
+
+DROP_IN = "etc/systemd/system/zonecast-ingest.service.d/publish-secret.conf"
+
+
+def test_boot_hands_the_publish_secret_to_the_ingest_as_a_credential(fake):
+    result = boot(fake)
+    assert result.returncode == 0, result.stderr
+    (call,) = fake.aws("ssm get-parameter")
+    assert call[call.index("--name") + 1] == PUBLISH_SECRET_PARAMETER
+    assert "--with-decryption" in call and call[call.index("--region") + 1] == "eu-west-1"
+    secret = fake.root / "etc/zonecast/publish-secret"
+    assert secret.read_text().strip() == PUBLISH_SECRET
+    assert secret.stat().st_mode & 0o777 == 0o600
+    # systemd reads the file as root and gives the ingest's dynamic user its own copy.
+    assert (fake.root / DROP_IN).read_text() == (
+        "[Service]\n"
+        "LoadCredential=publish-secret:/etc/zonecast/publish-secret\n"
+        "Environment=ZONECAST_PUBLISH_SECRET_FILE=%d/publish-secret\n"
+    )
+    # Fetched before the ingest starts; the secret is in no log and on no command line.
+    assert fake.index("aws", "ssm", "get-parameter") < fake.index("systemctl", "enable", "--now", "zonecast-ingest.service")
+    assert PUBLISH_SECRET not in result.stderr + result.stdout
+    assert PUBLISH_SECRET not in fake.log_path.read_text()
+    assert PUBLISH_SECRET not in (fake.root / "etc/zonecast/boot.env").read_text()
+    assert signals(fake) == ["SUCCESS"]
+
+
+def test_boot_fails_before_taking_the_address_without_the_publish_secret(fake):
+    fake.update(ssm_parameters={PUBLISH_SECRET_PARAMETER: None})  # not there
+    result = boot(fake)
+    assert result.returncode == 1
+    assert "publish secret: ssm get-parameter /zonecast/publish-secret failed" in result.stderr
+    assert "ParameterNotFound" in result.stderr
+    assert signals(fake) == ["FAILURE"]
+    assert not fake.aws("ec2 associate-address")
+    assert ["enable", "--now", "zonecast-ingest.service"] not in [c[:3] for c in fake.calls("systemctl")]
+    assert not (fake.root / "etc/zonecast/publish-secret").exists()
+    assert not (fake.root / "etc/zonecast/publish-secret.new").exists()
+
+
+def test_boot_refuses_a_short_publish_secret(fake):
+    fake.update(ssm_parameters={PUBLISH_SECRET_PARAMETER: "short"})
+    result = boot(fake)
+    assert result.returncode == 1
+    assert "fewer than 16 characters" in result.stderr and "short" not in result.stderr.split("FAILED")[-1]
+    assert signals(fake) == ["FAILURE"]
+
+
+def test_boot_with_publish_auth_off_reads_no_secret(fake):
+    fake.update(ssm_parameters={PUBLISH_SECRET_PARAMETER: None})  # not there
+    result = boot(fake, publish_auth="off")
+    assert result.returncode == 0, result.stderr
+    assert not fake.aws("ssm get-parameter")
+    assert not (fake.root / DROP_IN).exists()
+    assert signals(fake) == ["SUCCESS"]

@@ -6,7 +6,8 @@ Runs the exact command from README.md ("Point an encoder at it", the block after
 the encoder starts and comes up later; az1 is stopped (SIGTERM, as in an instance replacement
 or a restart) and started again mid-stream. Each output must (re)connect by itself while the
 other keeps publishing. The ingests upload to an endpoint that refuses connections: only their
-RTMP side and /healthz matter here.
+RTMP side and /healthz matter here. Publish auth is on, as on AWS: the ingests share a secret
+and the encoder publishes with a token from `zonecast-ingest token` ($TOKEN in the recipe).
 
 Needs ffmpeg and the ingest binary (`cargo build -p zonecast-ingest`; tests/run builds it
 before running pytest). ZONECAST_INGEST_BIN overrides its path.
@@ -58,6 +59,8 @@ class Ingest:
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "ZONECAST_DRAIN_TIMEOUT_SECS": "2",
+            "ZONECAST_PUBLISH_AUTH": "required",
+            "ZONECAST_PUBLISH_SECRET_FILE": str(self.tmp / "publish-secret"),
             "RUST_LOG": "info",
         }
         log = open(self.tmp / f"ingest-{self.az}.log", "a")
@@ -102,11 +105,24 @@ def wait_until(what: str, condition, timeout: float) -> float:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def mint_token(binary: str, tmp: Path) -> str:
+    (tmp / "publish-secret").write_text("encoder-recipe-test-secret-0123456789\n")
+    out = subprocess.run(
+        [binary, "token", "live", "show", "--ttl", "1h", "--publish-secret-file", str(tmp / "publish-secret")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
 def test_readme_ffmpeg_recipe_reconnects_each_az_on_its_own(tmp_path):
     binary = ingest_binary()
     az1, az2 = Ingest(binary, "az1", tmp_path), Ingest(binary, "az2", tmp_path)
     command = readme_recipe()
     assert "-i input.mp4" in command and "ingest-az1.example.com" in command
+    assert command.count("/live/show?token=$TOKEN") == 2, "the recipe publishes with a token"
+    token = mint_token(binary, tmp_path)
     command = command.replace("-i input.mp4", TEST_PATTERN)
     command = command.replace("rtmp://ingest-az1.example.com/", f"rtmp://127.0.0.1:{az1.rtmp}/")
     command = command.replace("rtmp://ingest-az2.example.com/", f"rtmp://127.0.0.1:{az2.rtmp}/")
@@ -116,6 +132,7 @@ def test_readme_ffmpeg_recipe_reconnects_each_az_on_its_own(tmp_path):
         wait_until("az1 /healthz", lambda: az1.publishes() == 0, 30)
         encoder = subprocess.Popen(
             ["bash", "-c", command.replace("ffmpeg ", "exec ffmpeg -hide_banner -loglevel warning ", 1)],
+            env={**os.environ, "TOKEN": token},
             stdout=open(tmp_path / "ffmpeg.log", "w"),
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 AZS = ("az1", "az2")
 DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"
+PUBLISH_SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PublishSecretParameter}"
 
 # Actions that change or remove objects, or that imply everything.
 S3_WRITE = re.compile(r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload)$", re.I)
@@ -66,8 +67,15 @@ def principals(statement: dict) -> list[str]:
 
 
 def role_statements(role: dict) -> Iterator[dict]:
+    """Every statement a role may hold; a conditional one (!If [cond, statement, NoValue])
+    counts as held."""
     for policy in role["Properties"].get("Policies", []):
-        yield from statements(policy["PolicyDocument"])
+        for st in statements(policy["PolicyDocument"]):
+            if "Fn::If" in st:
+                _, yes, no = st["Fn::If"]
+                yield from (b for b in (yes, no) if b != {"Ref": "AWS::NoValue"})
+            else:
+                yield st
 
 
 def distribution_config(resources: dict) -> dict:
@@ -299,6 +307,7 @@ def test_instance_role_other_permissions_are_scoped(resources, az):
     eips = [text(r) for r in by_action["ec2:AssociateAddress"] if "elastic-ip" in text(r)]
     assert eips == [f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:elastic-ip/${{Eip{az.capitalize()}.AllocationId}}"]
     assert by_action["cloudformation:SignalResource"] == [{"Ref": "AWS::StackId"}]
+    assert [text(r) for r in by_action["ssm:GetParameter"]] == [PUBLISH_SECRET_ARN]
     # Only these take "*": describe calls have no resource-level permissions, and
     # PutMetricData is held to one namespace by a condition (checked below).
     wildcard = sorted(a for a, rs in by_action.items() if "*" in rs)
@@ -650,3 +659,45 @@ def test_the_readme_figures_are_the_scripts_figures(resources):
     for phrase in ("at most 120 s", "within about 3 s", "systemd allows it 15 s", "the drain takes at most 10 s",
                    "for 60 s", "never within 20 s of a start", "runs every 10 s"):
         assert phrase in readme, phrase
+
+
+# --- publish auth -------------------------------------------------------------------------
+
+
+def test_publish_auth_is_on_by_default_with_the_secret_from_one_ssm_parameter(template, resources):
+    params = template["Parameters"]
+    assert params["PublishAuth"]["Default"] == "required"
+    assert sorted(params["PublishAuth"]["AllowedValues"]) == ["off", "required"]
+    name = params["PublishSecretParameter"]
+    assert name["Type"] == "String" and name["Default"].startswith("/")
+    assert re.fullmatch(name["AllowedPattern"], name["Default"])
+    assert not re.fullmatch(name["AllowedPattern"], "no-leading-slash")
+    assert template["Conditions"]["PublishAuthRequired"] == {"Fn::Equals": [{"Ref": "PublishAuth"}, "required"]}
+    for suffix in ("Az1", "Az2"):
+        header = user_data_parts(resources, suffix)[0]
+        ingest_env = header.split("cat > /etc/zonecast/ingest.env")[1].split("\nENV\n")[0]
+        boot_env = header.split("cat > /etc/zonecast/boot.env")[1].split("\nENV\n")[0]
+        assert re.search(r"^ZONECAST_PUBLISH_AUTH=\$\{PublishAuth\}$", ingest_env, re.M)
+        assert re.search(r"^ZONECAST_PUBLISH_AUTH=\$\{PublishAuth\}$", boot_env, re.M)
+        assert re.search(r"^ZONECAST_PUBLISH_SECRET_PARAMETER=\$\{PublishSecretParameter\}$", boot_env, re.M)
+        # The secret itself is never in the user data (anyone with ec2:DescribeInstanceAttribute
+        # reads that): boot.sh fetches it.
+        assert "PUBLISH_SECRET=" not in header
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_only_the_secret_parameter_is_readable_and_only_with_publish_auth_on(resources, az):
+    role = resources[f"IngestRole{az.capitalize()}"]
+    conditional = []
+    for policy in role["Properties"]["Policies"]:
+        for st in statements(policy["PolicyDocument"]):
+            if "Fn::If" in st:
+                conditional.append(st["Fn::If"])
+            else:
+                assert not any(str(a).startswith("ssm:") for a in as_list(st["Action"])), st
+    (cond,) = conditional
+    assert cond[0] == "PublishAuthRequired" and cond[2] == {"Ref": "AWS::NoValue"}
+    statement = cond[1]
+    assert statement["Effect"] == "Allow" and "Condition" not in statement
+    assert as_list(statement["Action"]) == ["ssm:GetParameter"]
+    assert [text(r) for r in as_list(statement["Resource"])] == [PUBLISH_SECRET_ARN]

@@ -69,6 +69,38 @@ def test_verify_would_catch_a_broken_unit(system_root):
     assert "Unknown key 'TimeoutStopSek'" in result.stdout + result.stderr
 
 
+def test_verify_the_publish_secret_drop_in_boot_sh_writes(system_root):
+    """The drop-in deploy/boot.sh writes with publish auth required (LoadCredential, %d)."""
+    import re
+
+    boot = (DEPLOY / "boot.sh").read_text(encoding="utf-8")
+    m = re.search(r"<<DROPIN\n(.*?)\nDROPIN\n", boot, re.S)
+    assert m, "boot.sh writes no publish-secret drop-in"
+    text = m.group(1).replace('${secret#"$ROOT"}', "/etc/zonecast/publish-secret") + "\n"
+    assert "LoadCredential=publish-secret:/etc/zonecast/publish-secret" in text
+    (system_root / "etc/zonecast/publish-secret").write_text("x" * 32)
+    drop_in_dir = system_root / "etc/systemd/system/zonecast-ingest.service.d"
+    drop_in_dir.mkdir()
+    (drop_in_dir / "publish-secret.conf").write_text(text)
+    try:
+        for content, ok in ((text, True), (text.replace("LoadCredential=", "LoadCredentials="), False)):
+            (drop_in_dir / "publish-secret.conf").write_text(content)
+            result = subprocess.run(
+                ["systemd-analyze", "verify", f"--root={system_root}", "--man=no",
+                 str(system_root / "etc/systemd/system/zonecast-ingest.service")],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            output = (result.stdout + result.stderr).strip()
+            if ok:
+                assert result.returncode == 0 and output == "", output
+            else:
+                assert "LoadCredentials" in output, output
+    finally:
+        shutil.rmtree(drop_in_dir)
+        (system_root / "etc/zonecast/publish-secret").unlink()
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_shellcheck(script):
     result = subprocess.run(

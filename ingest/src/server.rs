@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use chrono::Utc;
@@ -22,7 +22,7 @@ use zonecast_contract::{StreamIndex, StreamName, StreamState, keys, name::check_
 use crate::{
     config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
     invalidate::{Invalidator, paths_to_invalidate},
-    metrics::Metrics,
+    metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent},
     store::{ObjectStore, PutRequest},
@@ -112,11 +112,9 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
             }
         };
         Metrics::inc(&ctx.metrics.connections_total);
-        let open = ctx
-            .metrics
-            .connections_open
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let open = ctx.metrics.connections_open.get().max(0);
         if open as usize >= ctx.config.max_connections {
+            ctx.metrics.refused(RefusalReason::TooManyConnections);
             warn!(%peer, open, "too many connections; closing the new one");
             continue;
         }
@@ -252,7 +250,21 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
             let out = conn.handle_input(&buf[..n])?;
             let mut reply = out.send;
             for event in out.events {
-                on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await?;
+                if let Err(e) =
+                    on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await
+                {
+                    // A refusal's status goes out before the connection closes, so the encoder
+                    // shows why (ffmpeg: "Server error: <description>"); a peer that does not
+                    // read gets a second.
+                    if !reply.is_empty() {
+                        let flush = async {
+                            socket.write_all(&reply).await?;
+                            socket.shutdown().await
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+                    }
+                    return Err(e);
+                }
             }
             if !reply.is_empty() {
                 socket.write_all(&reply).await?;
@@ -281,7 +293,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
     match event {
         RtmpEvent::ConnectRequested { request_id, app } => {
             if let Err(e) = check_component("app", &app) {
-                Metrics::inc(&ctx.metrics.publishes_rejected);
+                ctx.metrics.refused(RefusalReason::BadName);
                 warn!(error = %e, "refusing connect: bad app name");
                 reply.extend(conn.reject(
                     request_id,
@@ -300,26 +312,40 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
             app,
             stream_key,
         } => {
-            let refuse = |conn: &mut RtmpConnection, reply: &mut Vec<u8>, reason: String| {
-                Metrics::inc(&ctx.metrics.publishes_rejected);
-                reply.extend(conn.reject(request_id, "NetStream.Publish.BadName", &reason)?);
+            let refuse = |conn: &mut RtmpConnection,
+                          reply: &mut Vec<u8>,
+                          why: RefusalReason,
+                          reason: String| {
+                ctx.metrics.refused(why);
+                let code = match why {
+                    RefusalReason::Auth => "NetStream.Publish.Unauthorized",
+                    _ => "NetStream.Publish.BadName",
+                };
+                reply.extend(conn.reject(request_id, code, &reason)?);
                 Err::<(), _>(ConnectionError::Refused { peer, reason })
             };
             if publish.is_some() {
-                return refuse(conn, reply, "this connection already publishes".into());
+                let reason = "this connection already publishes".into();
+                return refuse(conn, reply, RefusalReason::AlreadyPublishing, reason);
             }
             let name = match StreamName::from_publish(&app, &stream_key) {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "refusing publish: bad stream name");
-                    return refuse(conn, reply, e.to_string());
+                    return refuse(conn, reply, RefusalReason::BadName, e.to_string());
                 }
             };
+            if let Err(e) =
+                crate::auth::check_publish(&ctx.config, &name, &stream_key, SystemTime::now())
+            {
+                warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
+                return refuse(conn, reply, RefusalReason::Auth, e.to_string());
+            }
             let (registration, stop) = match register(ctx, &name) {
                 Ok(x) => x,
                 Err(reason) => {
                     warn!(stream = %name, %reason, "refusing publish");
-                    return refuse(conn, reply, reason);
+                    return refuse(conn, reply, RefusalReason::Duplicate, reason);
                 }
             };
             let p = start_publish(ctx, name, registration, stop).await;
@@ -355,7 +381,10 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
     Ok(())
 }
 
+/// A peer-supplied key for a log line: short, and without its query string (which may carry
+/// a publish token).
 fn truncate(s: &str) -> String {
+    let s = s.split_once('?').map_or(s, |(key, _)| key);
     s.chars().take(80).collect()
 }
 

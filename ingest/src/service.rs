@@ -10,7 +10,7 @@ use zonecast_contract::{
 };
 
 use crate::{
-    config::IngestConfig,
+    config::{IngestConfig, PublishAuthPolicy},
     health::serve_health,
     invalidate::{CloudFrontInvalidator, EdgePurge, Invalidator},
     metrics::Metrics,
@@ -87,7 +87,7 @@ pub async fn run(
         client,
         bucket: config.bucket.clone(),
     };
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(config.az));
     let az = config.az;
     let invalidator = match (&config.distribution_id, &config.edge_purge_url) {
         (Some(id), _) => {
@@ -101,9 +101,22 @@ pub async fn run(
         (None, None) => None,
     };
     let drain_timeout = Duration::from_secs(config.drain_timeout_secs);
+    match config.publish_auth {
+        PublishAuthPolicy::Required => {
+            info!("publish auth required: a publish needs ?token=<expiry>.<signature>")
+        }
+        PublishAuthPolicy::Off => info!("publish auth off: any publisher may publish"),
+    }
     let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator);
     let mut rtmp_task = tokio::spawn(serve_rtmp(rtmp, ctx.clone()));
-    let health_task = tokio::spawn(serve_health(health, az, metrics, ctx.shutdown.clone()));
+    let waiting_ctx = ctx.clone();
+    let health_task = tokio::spawn(serve_health(
+        health,
+        az,
+        metrics,
+        ctx.shutdown.clone(),
+        Arc::new(move || waiting_ctx.waiting_count()),
+    ));
     let result = tokio::select! {
         r = &mut rtmp_task => match r {
             Ok(r) => r.map_err(|source| ServiceError::Serve { what: "RTMP", source }),

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::{
-    metrics::Metrics,
+    metrics::{Metrics, UploadOutcome, UploadTarget},
     store::{ObjectStore, PutRequest},
 };
 
@@ -91,7 +91,7 @@ async fn run_uploader<S: ObjectStore>(
             Metrics::inc(&metrics.indexes_superseded);
             continue;
         }
-        put_until_done(&*store, &metrics, &stream, &job.request).await;
+        put_until_done(&*store, &metrics, &stream, job.kind, &job.request).await;
         Metrics::dec(&metrics.uploads_pending);
         if let Some(done) = job.done.take() {
             let _ = done.send(());
@@ -99,15 +99,13 @@ async fn run_uploader<S: ObjectStore>(
         match job.kind {
             UploadKind::Segment { .. } => {
                 Metrics::inc(&metrics.segments_uploaded);
-                metrics.segment_bytes_uploaded.fetch_add(
-                    job.request.body.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                metrics
+                    .segment_bytes_uploaded
+                    .inc_by(job.request.body.len() as u64);
             }
             UploadKind::Index => {
                 Metrics::inc(&metrics.indexes_uploaded);
-                let ms = job.cut_at.elapsed().as_millis() as u64;
-                metrics.record_cut_to_index(ms);
+                metrics.record_cut_to_index(job.cut_at.elapsed());
             }
         }
     }
@@ -118,12 +116,24 @@ async fn put_until_done<S: ObjectStore>(
     store: &S,
     metrics: &Metrics,
     stream: &str,
+    kind: UploadKind,
     request: &PutRequest,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1u32;
+    let target = match kind {
+        UploadKind::Segment { .. } => UploadTarget::Segment,
+        UploadKind::Index => UploadTarget::Index,
+    };
     loop {
-        match store.put(request.clone()).await {
+        let started = Instant::now();
+        let result = store.put(request.clone()).await;
+        let outcome = match result {
+            Ok(()) => UploadOutcome::Ok,
+            Err(_) => UploadOutcome::Error,
+        };
+        metrics.record_upload(target, outcome, started.elapsed());
+        match result {
             Ok(()) => return,
             Err(err) => {
                 Metrics::inc(&metrics.upload_retries);

@@ -218,7 +218,7 @@ async fn uploader_writes_segments_before_their_index_and_retries_failures() {
     for job in jobs {
         Metrics::inc(&metrics.uploads_pending);
         tx.send(job).unwrap();
-        while metrics.uploads_pending.load(Ordering::SeqCst) > 0 {
+        while metrics.uploads_pending.get() > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
@@ -276,10 +276,7 @@ async fn a_backlog_writes_every_segment_and_only_the_newest_index() {
     );
     assert_eq!(puts.iter().filter(|p| p.key.ends_with(".json")).count(), 1);
     assert!(indexes > 1);
-    assert_eq!(
-        metrics.indexes_superseded.load(Ordering::SeqCst),
-        indexes - 1
-    );
+    assert_eq!(metrics.indexes_superseded.get(), indexes - 1);
     assert_segments_before_indexes(&puts, &name);
 }
 

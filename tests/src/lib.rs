@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod http;
 pub mod media;
+pub mod prom;
 pub mod stack;
 
 /// Fails with a clear message when a tool the tests need is missing (CI installs them all; a
