@@ -70,6 +70,13 @@ pub enum IndexReadError {
         /// Throttling, timeouts, 5xx: worth another try.
         retryable: bool,
     },
+    /// The object's body broke off while it was read (it was being replaced).
+    #[error("reading s3://{bucket}/{key}: body interrupted: {message}")]
+    BodyInterrupted {
+        bucket: String,
+        key: String,
+        message: String,
+    },
     /// S3 refused (403) while the reader can tell a missing key apart (it holds
     /// `s3:ListBucket`): a permission or configuration problem, not an absent stream.
     #[error("reading s3://{bucket}/{key}: access denied ({message})")]
@@ -94,7 +101,7 @@ impl IndexReadError {
             IndexReadError::Store {
                 retryable: true,
                 ..
-            }
+            } | IndexReadError::BodyInterrupted { .. }
         )
     }
 }
@@ -124,6 +131,26 @@ pub async fn get_index(
 
 /// [`get_index`], saying what a 403 means.
 pub async fn get_index_with(
+    client: &Client,
+    bucket: &str,
+    az: Az,
+    name: &StreamName,
+    denied: DeniedMeans,
+) -> Result<Option<StreamIndex>, IndexReadError> {
+    // A read that races the index being replaced can fail mid-body (the object changed
+    // under it, in S3-compatible stores that stream from a file); the next read gets the new
+    // one. Everything else is answered at once.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read_index(client, bucket, az, name, denied).await {
+            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn read_index(
     client: &Client,
     bucket: &str,
     az: Az,
@@ -160,7 +187,11 @@ pub async fn get_index_with(
         .body
         .collect()
         .await
-        .map_err(|e| store_err(format!("reading body: {e}"), true))?
+        .map_err(|e| IndexReadError::BodyInterrupted {
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            message: e.to_string(),
+        })?
         .into_bytes();
     StreamIndex::from_json(&bytes)
         .map(Some)
