@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 AZS = ("az1", "az2")
 DISTRIBUTION_ARN = "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"
+PUBLISH_SECRET_ARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PublishSecretParameter}"
 
 # Actions that change or remove objects, or that imply everything.
 S3_WRITE = re.compile(r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload)$", re.I)
@@ -66,8 +67,15 @@ def principals(statement: dict) -> list[str]:
 
 
 def role_statements(role: dict) -> Iterator[dict]:
+    """Every statement a role may hold; a conditional one (!If [cond, statement, NoValue])
+    counts as held."""
     for policy in role["Properties"].get("Policies", []):
-        yield from statements(policy["PolicyDocument"])
+        for st in statements(policy["PolicyDocument"]):
+            if "Fn::If" in st:
+                _, yes, no = st["Fn::If"]
+                yield from (b for b in (yes, no) if b != {"Ref": "AWS::NoValue"})
+            else:
+                yield st
 
 
 def distribution_config(resources: dict) -> dict:
@@ -169,7 +177,7 @@ def test_function_url_is_iam_only_and_open_to_this_distribution_only(resources):
 
 def test_errors_are_cached_for_at_most_one_second(resources):
     errors = {e["ErrorCode"]: e for e in distribution_config(resources)["CustomErrorResponses"]}
-    for code in (403, 404, 503):
+    for code in (403, 404, 500, 502, 503, 504):
         assert code in errors, f"no CustomErrorResponse for {code}"
         assert errors[code]["ErrorCachingMinTTL"] <= 1
         assert "ResponsePagePath" not in errors[code], "the origin's own error body must pass through"
@@ -243,13 +251,20 @@ def test_every_function_is_arm64_on_provided_al2023(template, resources):
 
 def test_playlist_function_reads_index_objects_only(resources):
     (policy,) = resources["PlaylistFunction"]["Properties"]["Policies"]
+    by_action = {}
     for st in statements(policy):
         assert st["Effect"] == "Allow"
-        assert as_list(st["Action"]) == ["s3:GetObject"]
-        assert sorted(text(r) for r in as_list(st["Resource"])) == [
-            "${MediaBucket.Arn}/az1/*/index.json",
-            "${MediaBucket.Arn}/az2/*/index.json",
-        ]
+        assert "Condition" not in st
+        (action,) = as_list(st["Action"])
+        by_action[action] = as_list(st["Resource"])
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket"}
+    assert sorted(text(r) for r in by_action["s3:GetObject"]) == [
+        "${MediaBucket.Arn}/az1/*/index.json",
+        "${MediaBucket.Arn}/az2/*/index.json",
+    ]
+    # On the bucket itself, unconditionally: that is what makes S3 answer a missing index with
+    # 404 NoSuchKey and keep 403 for a real refusal (README.md, "Try the playlist function").
+    assert by_action["s3:ListBucket"] == [{"Fn::GetAtt": ["MediaBucket", "Arn"]}]
 
 
 # --- ingest -------------------------------------------------------------------------------
@@ -292,6 +307,61 @@ def test_instance_role_other_permissions_are_scoped(resources, az):
     eips = [text(r) for r in by_action["ec2:AssociateAddress"] if "elastic-ip" in text(r)]
     assert eips == [f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:elastic-ip/${{Eip{az.capitalize()}.AllocationId}}"]
     assert by_action["cloudformation:SignalResource"] == [{"Ref": "AWS::StackId"}]
+    assert [text(r) for r in by_action["ssm:GetParameter"]] == [PUBLISH_SECRET_ARN]
+    # Only these take "*": describe calls have no resource-level permissions, and
+    # PutMetricData is held to one namespace by a condition (checked below).
+    wildcard = sorted(a for a, rs in by_action.items() if "*" in rs)
+    assert wildcard == ["cloudwatch:PutMetricData", "ec2:DescribeAddresses"]
+
+
+def az_tag_condition(az: str) -> dict:
+    return {"StringEquals": {"aws:ResourceTag/zonecast:az": az, "aws:ResourceTag/zonecast:stack": {"Ref": "AWS::StackName"}}}
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_elastic_ip_moves_only_onto_this_stacks_instances_of_the_same_az(resources, az):
+    suffix = az.capitalize()
+    sts = [st for st in role_statements(resources[f"IngestRole{suffix}"]) if "ec2:AssociateAddress" in as_list(st["Action"])]
+    assert len(sts) == 2
+    for st in sts:
+        assert as_list(st["Action"]) == ["ec2:AssociateAddress"]
+        arns = [text(r) for r in as_list(st["Resource"])]
+        if any("elastic-ip" in a for a in arns):
+            assert arns == [f"arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:elastic-ip/${{Eip{suffix}.AllocationId}}"]
+        else:
+            assert sorted(arns) == [
+                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*",
+                "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*",
+            ]
+            assert st["Condition"] == az_tag_condition(az)
+    # The tags that condition reads: on the instance and its interface (launch template) and
+    # on the group (for SetInstanceHealth below).
+    data = resources[f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]
+    specs = {spec["ResourceType"]: {t["Key"]: t["Value"] for t in spec["Tags"]} for spec in data["TagSpecifications"]}
+    for kind in ("instance", "network-interface"):
+        assert specs[kind]["zonecast:az"] == az
+        assert specs[kind]["zonecast:stack"] == {"Ref": "AWS::StackName"}
+    group_tags = {t["Key"]: t["Value"] for t in resources[f"IngestGroup{suffix}"]["Properties"]["Tags"]}
+    assert group_tags == {"zonecast:az": az, "zonecast:stack": {"Ref": "AWS::StackName"}}
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_instance_marks_only_its_own_groups_unhealthy_and_puts_only_zonecast_metrics(resources, az):
+    sts = {a: st for st in role_statements(resources[f"IngestRole{az.capitalize()}"]) for a in as_list(st["Action"])}
+    health = sts["autoscaling:SetInstanceHealth"]
+    assert as_list(health["Action"]) == ["autoscaling:SetInstanceHealth"]
+    assert text(health["Resource"]) == (
+        "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"
+    )
+    assert health["Condition"] == az_tag_condition(az)
+    metrics = sts["cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ZoneCast"}}
+    assert as_list(sts["ec2:DescribeAddresses"]["Action"]) == ["ec2:DescribeAddresses"]
+
+
+def test_layer_is_named_per_stack(resources):
+    name = text(resources["IngestBinaryLayer"]["Properties"]["LayerName"])
+    assert name.startswith("${AWS::StackName}-")
 
 
 @pytest.mark.parametrize("az", AZS)
@@ -302,17 +372,93 @@ def test_each_az_has_its_own_group_profile_subnet_and_address(resources, az):
     assert group["VPCZoneIdentifier"] == [{"Ref": f"Subnet{suffix}"}]
     assert group["HealthCheckType"] == "EC2"
     assert group["LaunchTemplate"]["LaunchTemplateId"] == {"Ref": f"IngestLaunchTemplate{suffix}"}
-    update = resources[f"IngestGroup{suffix}"]["UpdatePolicy"]["AutoScalingRollingUpdate"]
-    assert update["WaitOnResourceSignals"] is True
     data = resources[f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]
     assert data["IamInstanceProfile"]["Arn"] == {"Fn::GetAtt": [f"IngestInstanceProfile{suffix}", "Arn"]}
     assert resources[f"IngestInstanceProfile{suffix}"]["Properties"]["Roles"] == [{"Ref": f"IngestRole{suffix}"}]
     assert data["MetadataOptions"]["HttpTokens"] == "required", "IMDSv2 only"
-    user_data = text(data["UserData"]["Fn::Base64"])
-    assert f"\nZONECAST_AZ={az}\n" in user_data
-    assert f"ZONECAST_EIP_ALLOCATION_ID=${{Eip{suffix}.AllocationId}}" in user_data
-    assert f"ZONECAST_SIGNAL_RESOURCE=IngestGroup{suffix}\n" in user_data
-    assert "ZONECAST_LAYER_ARN=${IngestBinaryLayer}" in user_data
+    (nic,) = data["NetworkInterfaces"]
+    # The Elastic IP goes onto the secondary private IP; the primary keeps the instance's own
+    # public IP, so a drained instance still reaches S3 and EC2 (deploy/boot.sh).
+    assert nic["SecondaryPrivateIpAddressCount"] == 1 and nic["AssociatePublicIpAddress"] is True
+    header = user_data_parts(resources, suffix)[0]
+    assert f"\nZONECAST_AZ={az}\n" in header
+    assert f"ZONECAST_EIP_ALLOCATION_ID=${{Eip{suffix}.AllocationId}}" in header
+    assert f"ZONECAST_SIGNAL_RESOURCE=IngestGroup{suffix}\n" in header
+    assert "ZONECAST_LAYER_ARN=${IngestBinaryLayer}" in header
+
+
+def user_data_parts(resources: dict, suffix: str) -> list[str]:
+    data = resources[f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]
+    separator, parts = data["UserData"]["Fn::Base64"]["Fn::Join"]
+    assert separator == ""
+    return [text(p) for p in parts]
+
+
+@pytest.mark.parametrize("suffix", ["Az1", "Az2"])
+def test_user_data_runs_deploy_boot_sh_verbatim(resources, suffix):
+    header, boot, footer = user_data_parts(resources, suffix)
+    assert boot == (ROOT / "deploy" / "boot.sh").read_text(encoding="utf-8"), "run python3 deploy/embed.py"
+    assert header.endswith("cat > /usr/local/sbin/zonecast-boot <<'ZONECAST_BOOT_SH'\n")
+    assert footer.startswith("ZONECAST_BOOT_SH\n") and "ZONECAST_BOOT_SH" not in boot
+    assert footer.rstrip().endswith("exec /usr/local/sbin/zonecast-boot")
+    # EC2 limits user data to 16 KB before base64.
+    assert len((header + boot + footer).encode()) < 16384
+
+
+def test_every_setting_the_scripts_read_is_written_or_defaulted(resources):
+    header = user_data_parts(resources, "Az1")[0]
+    written = set(re.findall(r"^(ZONECAST_[A-Z_]+)=", header, re.M))
+    written |= {"ZONECAST_INSTANCE_ID", "ZONECAST_EIP_PRIVATE_IP"}  # instance.env, by boot.sh
+    for script in ("boot.sh", "zonecast-eip-watch.sh", "zonecast-healthcheck.sh", "zonecast-metrics.sh"):
+        source = (ROOT / "deploy" / script).read_text(encoding="utf-8")
+        used = set(re.findall(r"\$\{?(ZONECAST_[A-Z_]+)", source))
+        defaulted = set(re.findall(r"\$\{(ZONECAST_[A-Z_]+):-", source))
+        assert used - defaulted <= written, f"{script} reads {sorted(used - defaulted - written)} that nothing writes"
+
+
+def test_ingest_stop_timeout_exceeds_its_drain_timeout(resources):
+    header = user_data_parts(resources, "Az1")[0]
+    drain = int(re.search(r"^ZONECAST_DRAIN_TIMEOUT_SECS=(\d+)$", header, re.M).group(1))
+    unit = (ROOT / "deploy" / "zonecast-ingest.service").read_text(encoding="utf-8")
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))
+    assert stop > drain, "systemd would SIGKILL a draining ingest"
+    assert re.search(r"^KillSignal=SIGTERM$", unit, re.M)
+
+
+@pytest.mark.parametrize("suffix", ["Az1", "Az2"])
+def test_deploy_replaces_each_group_new_instance_before_old(resources, suffix):
+    group = resources[f"IngestGroup{suffix}"]
+    # A new group next to the old one; the old one is deleted only after the whole update
+    # succeeded (rolling update of a 1-instance group would stop the old instance first).
+    assert group["UpdatePolicy"] == {"AutoScalingReplacingUpdate": {"WillReplace": True}}
+    creation = group["CreationPolicy"]
+    assert creation["ResourceSignal"]["Count"] == 1
+    assert creation["AutoScalingCreationPolicy"]["MinSuccessfulInstancesPercent"] == 100
+    minutes = int(re.fullmatch(r"PT(\d+)M", creation["ResourceSignal"]["Timeout"]).group(1))
+    header = user_data_parts(resources, suffix)[0]
+    rejoin = int(re.search(r"^ZONECAST_REJOIN_TIMEOUT_SECS=(\d+)$", header, re.M).group(1))
+    boot = (ROOT / "deploy" / "boot.sh").read_text(encoding="utf-8")
+    health = int(re.search(r"HEALTH_TIMEOUT=\$\{ZONECAST_HEALTH_TIMEOUT_SECS:-(\d+)\}", boot).group(1))
+    # Boot, layer download and install take a few minutes at most on top of these.
+    assert minutes * 60 >= health + rejoin + 600
+
+
+def test_ami_is_pinned(template):
+    params = template["Parameters"]
+    assert params["AmiId"]["Type"] == "AWS::EC2::Image::Id"
+    assert "Default" not in params["AmiId"], "a concrete id is per region: no default"
+    for name, param in params.items():
+        assert not str(param["Type"]).startswith("AWS::SSM::Parameter::Value"), f"{name} is resolved again on every deploy"
+    for suffix in ("Az1", "Az2"):
+        image = template["Resources"][f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]["ImageId"]
+        assert image == {"Ref": "AmiId"}
+
+
+def test_instances_read_each_others_health_for_the_hand_over(resources):
+    rule = resources["IngestHealthFromPeers"]["Properties"]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 8935, 8935)
+    assert rule["GroupId"] == rule["SourceSecurityGroupId"] == {"Ref": "IngestSecurityGroup"}
+    assert "Condition" not in resources["IngestHealthFromPeers"]
 
 
 def test_az2_rolls_only_after_az1(resources):
@@ -335,8 +481,19 @@ def test_layer_is_built_by_the_deploy_makefile(resources):
     makefile = (ROOT / "deploy" / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^build-IngestBinaryLayer:", makefile, re.M)
     assert "$(ARTIFACTS_DIR)/bin/zonecast-ingest" in makefile
-    for shipped in ("boot.sh", "zonecast-healthcheck.sh", "zonecast-ingest.service", "zonecast-healthcheck.timer"):
-        assert shipped in makefile and (ROOT / "deploy" / shipped).is_file(), shipped
+    def make_list(name: str) -> list[str]:
+        m = re.search(rf"^{name} := ((?:.*\\\n)*.*)$", makefile, re.M)
+        return m.group(1).replace("\\\n", " ").split()
+
+    def boot_list(name: str) -> list[str]:
+        boot = (ROOT / "deploy" / "boot.sh").read_text(encoding="utf-8")
+        return re.search(rf"^{name}=\(([^)]*)\)", boot, re.M).group(1).split()
+
+    # The layer ships exactly what the boot script installs.
+    assert make_list("UNITS") == boot_list("UNITS")
+    assert make_list("SCRIPTS") == boot_list("SCRIPTS")
+    for shipped in make_list("UNITS") + make_list("SCRIPTS"):
+        assert (ROOT / "deploy" / shipped).is_file(), shipped
 
 
 def test_systemd_unit_restarts_and_reads_the_user_data_env():
@@ -357,3 +514,190 @@ def test_the_two_launch_templates_differ_only_in_their_az(resources):
     az1 = repr(data("Az1"))
     az2 = repr(data("Az2")).replace("Az2", "Az1").replace("az2", "az1")
     assert az1 == az2
+
+
+def test_steering_manifests_go_to_lambda_keyed_on_host_and_pathway_only(resources):
+    config = distribution_config(resources)
+    (steering,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "*/steering.json"]
+    assert steering["TargetOriginId"] == "playlists-lambda"
+    cache = resources[steering["CachePolicyId"]["Ref"]]["Properties"]["CachePolicyConfig"]
+    key = cache["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert [h.lower() for h in key["HeadersConfig"]["Headers"]] == ["x-zonecast-viewer-host"]
+    assert key["CookiesConfig"]["CookieBehavior"] == "none"
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "whitelist", "QueryStrings": ["_HLS_pathway"]}
+    # TTL from the function's Cache-Control (about one target duration, up to 10 s), bounded.
+    assert cache["MinTTL"] == 0 and cache["DefaultTTL"] <= 2 and 10 <= cache["MaxTTL"] <= 60
+    # _HLS_throughput reaches neither the key nor the function.
+    orp = resources[steering["OriginRequestPolicyId"]["Ref"]]["Properties"]["OriginRequestPolicyConfig"]
+    assert orp["QueryStringsConfig"]["QueryStringBehavior"] == "none"
+    assert orp["CookiesConfig"]["CookieBehavior"] == "none"
+    assert "host" not in [h.lower() for h in orp["HeadersConfig"]["Headers"]]
+
+
+def test_index_json_is_never_served(resources):
+    """index.json reaches no behavior but the default (S3), where the bucket policy lets
+    CloudFront read segments only: S3 answers 403."""
+    from fnmatch import fnmatchcase
+
+    config = distribution_config(resources)
+    paths = ["/az1/live/show/index.json", "/live/show/index.json", "/az2/a/b/index.json"]
+    for behavior in config["CacheBehaviors"]:
+        for path in paths:
+            assert not fnmatchcase(path, behavior["PathPattern"]), (behavior["PathPattern"], path)
+    (policy,) = of_type(resources, "AWS::S3::BucketPolicy").values()
+    for st in statements(policy["Properties"]["PolicyDocument"]):
+        if st["Effect"] != "Allow":
+            continue
+        for resource in as_list(st["Resource"]):
+            pattern = text(resource).replace("${MediaBucket.Arn}/", "")
+            for path in paths:
+                assert not fnmatchcase(path.lstrip("/"), pattern), (pattern, path)
+
+
+# --- alarms -------------------------------------------------------------------------------
+
+ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def metrics_the_instances_put() -> tuple[str, set[str]]:
+    script = (ROOT / "deploy" / "zonecast-metrics.sh").read_text(encoding="utf-8")
+    namespace = re.search(r"--namespace (\S+)", script).group(1)
+    return namespace, set(re.findall(r"\$\(datum (\w+) ", script))
+
+
+def dims(az: str) -> list:
+    return [{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}, {"Name": "AZ", "Value": az}]
+
+
+def test_alarms_watch_what_the_instances_put_and_notify_the_optional_topic(template, resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 5
+    namespace, names = metrics_the_instances_put()
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == ALARM_ACTIONS, name
+        assert props["OKActions"] == ALARM_ACTIONS, name
+        metrics = [q["MetricStat"]["Metric"] for q in props.get("Metrics", []) if "MetricStat" in q]
+        if "MetricName" in props:
+            metrics.append(props)
+        for metric in metrics:
+            assert metric["Namespace"] == namespace
+            assert metric["MetricName"] in names, f"{name}: nothing puts {metric['MetricName']}"
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_alarm_ingest_not_running(resources, az):
+    props = resources[f"IngestNotRunningAlarm{az.capitalize()}"]["Properties"]
+    assert (props["MetricName"], props["Statistic"], props["Dimensions"]) == ("IngestUp", "Maximum", dims(az))
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("LessThanThreshold", 1)
+    # A lost instance puts nothing at all: missing data is an alarm.
+    assert props["TreatMissingData"] == "breaching"
+    assert props["Period"] * props["DatapointsToAlarm"] <= 300
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_alarm_segment_uploads_failing(resources, az):
+    props = resources[f"UploadsFailingAlarm{az.capitalize()}"]["Properties"]
+    assert (props["MetricName"], props["Statistic"], props["Dimensions"]) == ("UploadRetries", "Sum", dims(az))
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] >= 2, "a single retried PUT is no alarm"
+
+
+def test_alarm_live_stream_on_one_az_only(resources):
+    props = resources["OneAzOnlyAlarm"]["Properties"]
+    queries = {q["Id"]: q for q in props["Metrics"]}
+    for az in AZS:
+        stat = queries[az]["MetricStat"]
+        assert stat["Metric"]["MetricName"] == "Publishes" and stat["Metric"]["Dimensions"] == dims(az)
+        assert stat["Stat"] == "Maximum" and queries[az]["ReturnData"] is False
+    (result,) = [q for q in props["Metrics"] if q.get("ReturnData", True)]
+    assert result["Expression"].replace(" ", "") == "ABS(FILL(az1,0)-FILL(az2,0))"
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+# --- sam local invoke ---------------------------------------------------------------------
+
+
+def test_events_env_vars_file_overrides_what_the_function_declares(resources):
+    import json
+
+    env_file = json.loads((ROOT / "events" / "sam-local" / "env-vars.json").read_text(encoding="utf-8"))
+    declared = resources["PlaylistFunction"]["Properties"]["Environment"]["Variables"]
+    # sam local invoke only overrides variables the template declares for that function.
+    assert set(env_file) == {"PlaylistFunction"}
+    assert set(env_file["PlaylistFunction"]) <= set(declared)
+    assert "ZONECAST_BUCKET" in env_file["PlaylistFunction"]
+
+
+def test_readme_sam_local_invoke_command_uses_the_real_output_and_env_file(template):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "BucketName" in template["Outputs"]
+    assert "OutputKey=='BucketName'" in readme
+    assert re.search(r"sam local invoke PlaylistFunction .*--env-vars \S+", readme)
+    assert "events/sam-local/env-vars.json" in readme
+
+
+def test_the_readme_figures_are_the_scripts_figures(resources):
+    """The numbers README.md ("What a deploy, an instance loss and a failed boot do") states."""
+    deploy = ROOT / "deploy"
+    header = user_data_parts(resources, "Az1")[0]
+    boot = (deploy / "boot.sh").read_text(encoding="utf-8")
+    watch = (deploy / "zonecast-eip-watch.sh").read_text(encoding="utf-8")
+    check = (deploy / "zonecast-healthcheck.sh").read_text(encoding="utf-8")
+    unit = (deploy / "zonecast-ingest.service").read_text(encoding="utf-8")
+    assert re.search(r"^ZONECAST_REJOIN_TIMEOUT_SECS=120$", header, re.M)
+    assert re.search(r"^ZONECAST_DRAIN_TIMEOUT_SECS=10$", header, re.M)
+    assert "ZONECAST_HEALTH_TIMEOUT_SECS:-120}" in boot
+    assert "ZONECAST_EIP_WATCH_SECS:-3}" in watch
+    assert "ZONECAST_STALL_SECS:-60}" in check and "ZONECAST_HEALTH_GRACE_SECS:-20}" in check
+    assert re.search(r"^TimeoutStopSec=15$", unit, re.M) and re.search(r"^RestartSec=1$", unit, re.M)
+    assert re.search(r"^StartLimitIntervalSec=0$", unit, re.M)
+    timer = (deploy / "zonecast-healthcheck.timer").read_text(encoding="utf-8")
+    assert re.search(r"^OnUnitActiveSec=10s$", timer, re.M)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for phrase in ("at most 120 s", "within about 3 s", "systemd allows it 15 s", "the drain takes at most 10 s",
+                   "for 60 s", "never within 20 s of a start", "runs every 10 s"):
+        assert phrase in readme, phrase
+
+
+# --- publish auth -------------------------------------------------------------------------
+
+
+def test_publish_auth_is_on_by_default_with_the_secret_from_one_ssm_parameter(template, resources):
+    params = template["Parameters"]
+    assert params["PublishAuth"]["Default"] == "required"
+    assert sorted(params["PublishAuth"]["AllowedValues"]) == ["off", "required"]
+    name = params["PublishSecretParameter"]
+    assert name["Type"] == "String" and name["Default"].startswith("/")
+    assert re.fullmatch(name["AllowedPattern"], name["Default"])
+    assert not re.fullmatch(name["AllowedPattern"], "no-leading-slash")
+    assert template["Conditions"]["PublishAuthRequired"] == {"Fn::Equals": [{"Ref": "PublishAuth"}, "required"]}
+    for suffix in ("Az1", "Az2"):
+        header = user_data_parts(resources, suffix)[0]
+        ingest_env = header.split("cat > /etc/zonecast/ingest.env")[1].split("\nENV\n")[0]
+        boot_env = header.split("cat > /etc/zonecast/boot.env")[1].split("\nENV\n")[0]
+        assert re.search(r"^ZONECAST_PUBLISH_AUTH=\$\{PublishAuth\}$", ingest_env, re.M)
+        assert re.search(r"^ZONECAST_PUBLISH_AUTH=\$\{PublishAuth\}$", boot_env, re.M)
+        assert re.search(r"^ZONECAST_PUBLISH_SECRET_PARAMETER=\$\{PublishSecretParameter\}$", boot_env, re.M)
+        # The secret itself is never in the user data (anyone with ec2:DescribeInstanceAttribute
+        # reads that): boot.sh fetches it.
+        assert "PUBLISH_SECRET=" not in header
+
+
+@pytest.mark.parametrize("az", AZS)
+def test_only_the_secret_parameter_is_readable_and_only_with_publish_auth_on(resources, az):
+    role = resources[f"IngestRole{az.capitalize()}"]
+    conditional = []
+    for policy in role["Properties"]["Policies"]:
+        for st in statements(policy["PolicyDocument"]):
+            if "Fn::If" in st:
+                conditional.append(st["Fn::If"])
+            else:
+                assert not any(str(a).startswith("ssm:") for a in as_list(st["Action"])), st
+    (cond,) = conditional
+    assert cond[0] == "PublishAuthRequired" and cond[2] == {"Ref": "AWS::NoValue"}
+    statement = cond[1]
+    assert statement["Effect"] == "Allow" and "Condition" not in statement
+    assert as_list(statement["Action"]) == ["ssm:GetParameter"]
+    assert [text(r) for r in as_list(statement["Resource"])] == [PUBLISH_SECRET_ARN]

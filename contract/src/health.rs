@@ -1,118 +1,142 @@
-//! Health of one AZ's copy of a stream, judged from its index (DESIGN.md §5). The playlist
-//! function uses it to pick and fail over AZs; the ingest uses it to decide whether a peer's
-//! timeline is live enough to join.
+//! The one liveness rule (DESIGN.md §5): is one AZ's copy of a stream fit to be watched, given
+//! its index and its peer's? The playlist function uses it to list, answer and steer; the
+//! local edge, the ingest (which timeline to join) and every test use the same function.
+//!
+//! An AZ is **dead** when any of these holds:
+//! - its index is older than [`freshness`] (about 1.5 target durations): the next index was
+//!   due one target duration after the last, the other half is slack for the upload and GOP
+//!   jitter. A dead ingest (killed, frozen, cut off from S3) is detected within 3 s of its last
+//!   segment at the default 2 s target;
+//! - its peer is producing (live and fresh) and at least [`BEHIND_SEGMENTS`] segments ahead:
+//!   its encoder feed stopped while the peer's goes on;
+//! - its index says it is draining (the ingest is shutting down on purpose).
+//!
+//! A stream whose publisher went away and may come back (`waiting`) keeps its ingest
+//! rewriting the index, so it is not dead for the first rule; when both AZs wait for the same
+//! encoder neither is ahead, so neither is dead.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{StreamIndex, StreamState};
 
-/// How many target durations an index may go without an update and still count as live. The
-/// ingest rewrites the index after every segment, so three target durations is two missed
-/// segments plus slack for a long GOP and the upload.
-pub const LIVE_TARGET_DURATIONS: u32 = 3;
+/// How far a producing peer must be ahead for an AZ to count as dead. One segment is ordinary
+/// skew between two packagers (one uploads a moment earlier); two is a feed that stopped.
+pub const BEHIND_SEGMENTS: u64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Health {
     /// No index: the stream never ran in this AZ (or its objects have expired).
     Missing,
-    /// Live, and the index was updated within [`LIVE_TARGET_DURATIONS`] target durations.
+    /// Producing: live, fresh, not behind a producing peer.
     Live,
-    /// Claims to be live but has not been updated for longer: the ingest or its encoder feed
-    /// is gone without saying so.
-    Stale,
-    /// The publisher stopped cleanly; the playlist is final (`#EXT-X-ENDLIST`).
+    /// The publisher went away within the grace period; the index is kept fresh while the AZ
+    /// waits for the encoder to come back. Players keep reloading.
+    Waiting,
+    /// Not fit to be watched while the peer is; see [`DeadReason`].
+    Dead(DeadReason),
+    /// The publisher stopped; the playlist is final (`#EXT-X-ENDLIST`).
     Ended,
 }
 
-/// How long a live index stays fresh: [`LIVE_TARGET_DURATIONS`] × the playlist's target
-/// duration (`#EXT-X-TARGETDURATION`, which never falls below the configured one and grows
-/// with a segment longer than it).
-pub fn freshness(index: &StreamIndex) -> TimeDelta {
-    let target_s = i64::try_from(index.playlist_target_duration()).unwrap_or(i64::MAX / 4_000);
-    TimeDelta::milliseconds(target_s.saturating_mul(1000 * i64::from(LIVE_TARGET_DURATIONS)))
+/// Why an AZ is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadReason {
+    /// The index was not rewritten within [`freshness`].
+    Stale,
+    /// The peer is producing and at least [`BEHIND_SEGMENTS`] segments ahead.
+    Behind,
+    /// The ingest is shutting down.
+    Draining,
 }
 
-/// Judges one AZ's index at `now`. An `updated` time in the future (clock skew between the
-/// ingest and here) counts as fresh.
-pub fn health(index: Option<&StreamIndex>, now: DateTime<Utc>) -> Health {
-    let Some(index) = index else {
+impl DeadReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::Stale => "stale",
+            DeadReason::Behind => "behind",
+            DeadReason::Draining => "draining",
+        }
+    }
+}
+
+impl Health {
+    /// Live or waiting: worth sending viewers to.
+    pub fn is_serving(self) -> bool {
+        matches!(self, Health::Live | Health::Waiting)
+    }
+
+    pub fn is_dead(self) -> bool {
+        matches!(self, Health::Dead(_))
+    }
+
+    /// A short word for logs, headers and the status page.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Missing => "missing",
+            Health::Live => "live",
+            Health::Waiting => "waiting",
+            Health::Dead(reason) => reason.as_str(),
+            Health::Ended => "ended",
+        }
+    }
+}
+
+/// How long an index stays fresh: 1.5 × the playlist's target duration
+/// (`#EXT-X-TARGETDURATION`, which never falls below the configured one and grows with a
+/// segment longer than it).
+pub fn freshness(index: &StreamIndex) -> TimeDelta {
+    let target_ms = i64::try_from(index.playlist_target_duration())
+        .unwrap_or(i64::MAX / 4_000)
+        .saturating_mul(1000);
+    TimeDelta::milliseconds(target_ms.saturating_add(target_ms / 2))
+}
+
+/// Whether the index was rewritten within [`freshness`] of `now`. An `updated` time in the
+/// future (clock skew between the ingest and here) counts as fresh.
+pub fn is_fresh(index: &StreamIndex, now: DateTime<Utc>) -> bool {
+    now.signed_duration_since(index.updated) <= freshness(index)
+}
+
+/// Live and fresh: new segments are coming.
+fn producing(index: &StreamIndex, now: DateTime<Utc>) -> bool {
+    index.state == StreamState::Live && is_fresh(index, now)
+}
+
+/// Judges `own` (one AZ's index) at `now`, next to `peer` (the other AZ's).
+pub fn health(own: Option<&StreamIndex>, peer: Option<&StreamIndex>, now: DateTime<Utc>) -> Health {
+    let Some(index) = own else {
         return Health::Missing;
     };
     match index.state {
-        StreamState::Ended => Health::Ended,
-        StreamState::Live if now.signed_duration_since(index.updated) <= freshness(index) => {
-            Health::Live
-        }
-        StreamState::Live => Health::Stale,
+        StreamState::Ended => return Health::Ended,
+        StreamState::Draining => return Health::Dead(DeadReason::Draining),
+        StreamState::Live | StreamState::Waiting => {}
     }
+    if !is_fresh(index, now) {
+        return Health::Dead(DeadReason::Stale);
+    }
+    if let Some(peer) = peer.filter(|p| producing(p, now))
+        && let Some(peer_last) = peer.last_msn()
+        && index
+            .last_msn()
+            .is_none_or(|own_last| peer_last >= own_last.saturating_add(BEHIND_SEGMENTS))
+    {
+        return Health::Dead(DeadReason::Behind);
+    }
+    match index.state {
+        StreamState::Waiting => Health::Waiting,
+        _ => Health::Live,
+    }
+}
+
+/// Both AZs judged at once: `[az1, az2]`.
+pub fn health_pair(
+    az1: Option<&StreamIndex>,
+    az2: Option<&StreamIndex>,
+    now: DateTime<Utc>,
+) -> [Health; 2] {
+    [health(az1, az2, now), health(az2, az1, now)]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Az, INDEX_VERSION, IndexSegment, StreamInfo};
-
-    fn index(state: StreamState, target_duration_ms: u32, longest_ms: u32) -> StreamIndex {
-        let updated = "2025-01-01T00:00:00Z".parse().unwrap();
-        StreamIndex {
-            version: INDEX_VERSION,
-            az: Az::Az1,
-            app: "live".into(),
-            stream: "show".into(),
-            session: "s".into(),
-            state,
-            updated,
-            target_duration_ms,
-            discontinuity_sequence: 0,
-            info: StreamInfo::default(),
-            segments: vec![IndexSegment {
-                msn: 1,
-                duration_ms: longest_ms,
-                timeline_ms: 0,
-                program_date_time: updated,
-                discontinuity: false,
-                bytes: 1,
-            }],
-        }
-    }
-
-    #[test]
-    fn missing_and_ended() {
-        let now = Utc::now();
-        assert_eq!(health(None, now), Health::Missing);
-        let i = index(StreamState::Ended, 2000, 2000);
-        assert_eq!(
-            health(Some(&i), i.updated + TimeDelta::days(30)),
-            Health::Ended
-        );
-    }
-
-    #[test]
-    fn live_until_three_target_durations() {
-        let i = index(StreamState::Live, 2000, 2000);
-        let at = |ms| i.updated + TimeDelta::milliseconds(ms);
-        assert_eq!(health(Some(&i), at(0)), Health::Live);
-        assert_eq!(health(Some(&i), at(6000)), Health::Live);
-        assert_eq!(health(Some(&i), at(6001)), Health::Stale);
-        assert_eq!(health(Some(&i), at(-60_000)), Health::Live);
-    }
-
-    #[test]
-    fn long_segments_stretch_the_window() {
-        // A 3.4 s segment makes the target duration 3 s: fresh for 9 s.
-        let i = index(StreamState::Live, 2000, 3400);
-        let at = |ms| i.updated + TimeDelta::milliseconds(ms);
-        assert_eq!(health(Some(&i), at(9000)), Health::Live);
-        assert_eq!(health(Some(&i), at(9001)), Health::Stale);
-        // Sub-second configured target: rounded up to 1 s, fresh for 3 s.
-        let i = index(StreamState::Live, 500, 500);
-        assert_eq!(
-            health(Some(&i), i.updated + TimeDelta::milliseconds(3000)),
-            Health::Live
-        );
-        assert_eq!(
-            health(Some(&i), i.updated + TimeDelta::milliseconds(3001)),
-            Health::Stale
-        );
-    }
-}
+mod tests;

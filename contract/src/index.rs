@@ -9,15 +9,24 @@ use serde::{Deserialize, Serialize};
 use crate::{Az, StreamName};
 
 /// Version of the index document format; bumped on incompatible changes.
-pub const INDEX_VERSION: u32 = 1;
+pub const INDEX_VERSION: u32 = 2;
 
-/// Whether the publisher is still sending.
+/// Where one AZ's copy of a stream is in its life (DESIGN.md §4, §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
     /// Publishing; new segments keep coming.
     Live,
-    /// The publisher stopped; the playlist gets `#EXT-X-ENDLIST`.
+    /// The publisher went away less than the reconnect grace period ago. The ingest keeps
+    /// rewriting the index (a heartbeat) so the AZ stays fresh, and the playlist stays live
+    /// (no ENDLIST) so players keep reloading and play on after the encoder reconnects.
+    Waiting,
+    /// This AZ's ingest is shutting down (SIGTERM: deploy, instance replacement). Its last
+    /// segments are uploaded; the AZ is dead for the liveness rule at once, so viewers move to
+    /// the peer, which carries on. Not `Ended`: the publisher did not stop.
+    Draining,
+    /// The publisher stopped (and did not come back within the grace period); the playlist
+    /// gets `#EXT-X-ENDLIST`.
     Ended,
 }
 
@@ -76,6 +85,12 @@ pub struct StreamIndex {
     pub stream: String,
     /// Identifies one publish session (one encoder connection's timeline).
     pub session: String,
+    /// The AZ's numbering epoch: Unix milliseconds of the moment this AZ started numbering the
+    /// stream with no index of its own to continue from. It is part of every segment's key
+    /// (`<epoch>-<msn>.ts`) and carried over by every later publish that finds this index, so
+    /// a segment URL never names other content, even after retention deleted every object of
+    /// the stream and its numbers start again (segments are cached as immutable for a year).
+    pub epoch: u64,
     pub state: StreamState,
     /// When the ingest wrote this document.
     pub updated: DateTime<Utc>,
@@ -151,7 +166,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_wrong_types_are_rejected() {
-        let extra = SAMPLE.replacen("\"version\": 1,", "\"version\": 1, \"surprise\": true,", 1);
+        let extra = SAMPLE.replacen("\"version\": 2,", "\"version\": 2, \"surprise\": true,", 1);
         assert!(StreamIndex::from_json(extra.as_bytes()).is_err());
         let bad_state = SAMPLE.replacen("\"state\": \"live\"", "\"state\": \"paused\"", 1);
         assert!(StreamIndex::from_json(bad_state.as_bytes()).is_err());

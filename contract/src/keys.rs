@@ -1,5 +1,6 @@
-//! The S3 key layout (DESIGN.md §2): `<az>/<app>/<stream>/<msn>.ts` and
-//! `<az>/<app>/<stream>/index.json`. The viewer path of a segment on an AZ host is the same key
+//! The S3 key layout (DESIGN.md §2): `<az>/<app>/<stream>/<epoch>-<msn>.ts` and
+//! `<az>/<app>/<stream>/index.json`. The epoch ([`crate::StreamIndex::epoch`]) keeps segment
+//! keys unique for ever: numbers may start again after retention deleted a stream's objects. The viewer path of a segment on an AZ host is the same key
 //! without the AZ prefix, so after the edge adds the prefix the path *is* the key.
 
 use crate::{Az, StreamName};
@@ -16,9 +17,20 @@ pub fn stream_path(name: &StreamName) -> String {
     format!("{}/{}/", name.app(), name.stream())
 }
 
-/// `42.ts`
-pub fn segment_file(msn: u64) -> String {
-    format!("{msn}.{SEGMENT_EXT}")
+/// The steering manifest (HLS content steering), rendered by the playlist function on the
+/// neutral host.
+pub const STEERING_FILE: &str = "steering.json";
+
+/// Which segment: the AZ's numbering epoch and the media sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentId {
+    pub epoch: u64,
+    pub msn: u64,
+}
+
+/// `1795003200000-42.ts`
+pub fn segment_file(id: SegmentId) -> String {
+    format!("{}-{}.{SEGMENT_EXT}", id.epoch, id.msn)
 }
 
 /// `az1/live/show/`
@@ -26,9 +38,9 @@ pub fn stream_prefix(az: Az, name: &StreamName) -> String {
     format!("{az}/{}", stream_path(name))
 }
 
-/// `az1/live/show/42.ts`
-pub fn segment_key(az: Az, name: &StreamName, msn: u64) -> String {
-    format!("{}{}", stream_prefix(az, name), segment_file(msn))
+/// `az1/live/show/1795003200000-42.ts`
+pub fn segment_key(az: Az, name: &StreamName, id: SegmentId) -> String {
+    format!("{}{}", stream_prefix(az, name), segment_file(id))
 }
 
 /// `az1/live/show/index.json`
@@ -54,9 +66,13 @@ mod tests {
     #[test]
     fn layout() {
         let n = StreamName::new("live", "show").unwrap();
-        assert_eq!(segment_key(Az::Az1, &n, 42), "az1/live/show/42.ts");
+        let id = |epoch, msn| SegmentId { epoch, msn };
+        assert_eq!(
+            segment_key(Az::Az1, &n, id(1_795_003_200_000, 42)),
+            "az1/live/show/1795003200000-42.ts"
+        );
         assert_eq!(index_key(Az::Az2, &n), "az2/live/show/index.json");
         assert_eq!(stream_path(&n), "live/show/");
-        assert_eq!(segment_file(7), "7.ts");
+        assert_eq!(segment_file(id(5, 7)), "5-7.ts");
     }
 }

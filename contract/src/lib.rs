@@ -14,10 +14,10 @@ pub mod url;
 
 pub use az::{Az, AzError};
 pub use edge::{VIEWER_HOST_HEADER, rewrite};
-pub use health::{Health, health};
+pub use health::{DeadReason, Health, health};
 pub use index::{INDEX_VERSION, IndexSegment, Resolution, StreamIndex, StreamInfo, StreamState};
 pub use name::{NameError, StreamName};
-pub use playlist::{Rendered, render_chunklist, render_multivariant};
+pub use playlist::{Rendered, render_chunklist, render_multivariant, render_steering};
 pub use route::{Route, RouteError};
 pub use url::{PublicBase, Scheme, UrlError};
 #[cfg(feature = "s3")]

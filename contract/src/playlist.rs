@@ -1,19 +1,22 @@
 //! Playlists rendered from the AZ indexes (DESIGN.md §3, §5), and the decisions around them:
-//! which AZ a multivariant playlist lists first, when a chunklist is a 503 instead of a stale
-//! 200, and how long each answer may be cached.
+//! which AZs a multivariant playlist lists and in which order, the steering manifest, when a
+//! chunklist is a 404 (fail over) instead of a frozen 200, and how long each answer may be
+//! cached.
 //!
 //! Rendering goes through m3u8-rs's writer; every URI is absolute and on its AZ's host
 //! ([`PublicBase`]), so a player pinned to az1 never fetches from az2 except by failing over.
 
-use std::sync::atomic::Ordering;
+use std::{collections::HashMap, sync::atomic::Ordering};
 
 use chrono::{DateTime, Utc};
-use m3u8_rs::{MasterPlaylist, MediaPlaylist, MediaSegment, VariantStream};
+use m3u8_rs::{
+    ExtTag, MasterPlaylist, MediaPlaylist, MediaSegment, QuotedOrUnquoted, VariantStream,
+};
 
 use crate::{
     Az, StreamIndex, StreamName, StreamState,
-    health::{Health, health},
-    keys::headers::PLAYLIST_CONTENT_TYPE,
+    health::{Health, health, health_pair},
+    keys::{SegmentId, headers::PLAYLIST_CONTENT_TYPE},
     url::PublicBase,
 };
 
@@ -24,7 +27,10 @@ pub const ERROR_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// Errors and unknown streams: short, so a freshly started or recovered stream shows up fast.
 pub const ERROR_CACHE_CONTROL: &str = "max-age=1";
 /// Multivariant playlists: a few seconds; failover happens in the player, not here.
+pub const MULTIVARIANT_MAX_AGE: i64 = 5;
 pub const MULTIVARIANT_CACHE_CONTROL: &str = "max-age=5";
+/// Content-Type of the steering manifest.
+pub const STEERING_CONTENT_TYPE: &str = "application/json";
 /// An ended chunklist (`#EXT-X-ENDLIST`) no longer changes until the stream restarts, and the
 /// ingest invalidates it then (DESIGN.md §5).
 pub const ENDED_CACHE_CONTROL: &str = "max-age=86400";
@@ -66,28 +72,26 @@ impl Rendered {
 }
 
 /// Cache-Control of a chunklist: half the target duration in whole seconds (at least 1) while
-/// live (RFC 8216 §6.2.2 lets a client reload after half a target duration), a day once ended.
+/// live or waiting (RFC 8216 §6.2.2 lets a client reload after half a target duration), a day
+/// once ended.
 pub fn chunklist_cache_control(index: &StreamIndex) -> String {
     match index.state {
         StreamState::Ended => ENDED_CACHE_CONTROL.to_owned(),
-        StreamState::Live => format!("max-age={}", (index.playlist_target_duration() / 2).max(1)),
+        StreamState::Live | StreamState::Waiting | StreamState::Draining => {
+            format!("max-age={}", (index.playlist_target_duration() / 2).max(1))
+        }
     }
 }
 
-/// Whether answering `az`'s chunklist needs the peer's index: only when its own is stale
-/// (then a live peer turns the answer into a 503).
-pub fn chunklist_needs_peer(own: Option<&StreamIndex>, now: DateTime<Utc>) -> bool {
-    health(own, now) == Health::Stale
-}
-
-/// Answers a chunklist request for `az`. `peer` is the other AZ's index, needed only when
-/// [`chunklist_needs_peer`] says so (otherwise `None` is fine).
+/// Answers a chunklist request for `az` from its own index and its peer's (DESIGN.md §5).
 ///
 /// - no index: 404, 1 s;
-/// - stale while the peer is live: 503, 1 s (players fail over on errors, not on a playlist
-///   that silently stops moving);
-/// - otherwise the playlist, even a stale one with no live peer: its last window is the best
-///   there is.
+/// - dead ([`health`]: stale, behind or draining) while the peer is live or waiting: **404**,
+///   1 s. A 4xx, never a 5xx: CloudFront answers a 5xx with its expired cached copy (a frozen
+///   `200`), a 4xx it passes on; and hls.js fails over at once on a 4xx while it retries a 5xx
+///   twice (1 s, 2 s) first;
+/// - otherwise the playlist, even a dead AZ's when the peer is no better: its last window is
+///   the best there is.
 pub fn render_chunklist(
     az: Az,
     name: &StreamName,
@@ -99,10 +103,17 @@ pub fn render_chunklist(
     let Some(index) = own else {
         return Rendered::error(404, format!("no stream {name} in {az}"));
     };
-    if health(own, now) == Health::Stale && health(peer, now) == Health::Live {
+    let mine = health(own, peer, now);
+    let theirs = health(peer, own, now);
+    if mine.is_dead() && theirs.is_serving() {
         return Rendered::error(
-            503,
-            format!("stream {name} is stale in {az}; {} is live", az.peer()),
+            404,
+            format!(
+                "stream {name} is {} in {az}; {} is {}: fail over",
+                mine.as_str(),
+                az.peer(),
+                theirs.as_str()
+            ),
         );
     }
     Rendered::playlist(
@@ -122,7 +133,14 @@ pub fn chunklist_playlist(
         .segments
         .iter()
         .map(|s| MediaSegment {
-            uri: base.segment_url(az, name, s.msn),
+            uri: base.segment_url(
+                az,
+                name,
+                SegmentId {
+                    epoch: index.epoch,
+                    msn: s.msn,
+                },
+            ),
             duration: s.duration_ms as f32 / 1000.0,
             discontinuity: s.discontinuity,
             program_date_time: Some(s.program_date_time.fixed_offset()),
@@ -148,12 +166,34 @@ pub fn chunklist_playlist(
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The AZs worth sending viewers to, in the order to offer them: live before waiting, and
+/// between equals, alternating every [`MULTIVARIANT_MAX_AGE`] seconds of `now`, so new viewers
+/// spread over both AZs (each cached copy of the multivariant playlist sends its viewers to
+/// one AZ first, the next copy to the other).
+pub fn serving_order(healths: [Health; 2], now: DateTime<Utc>) -> Vec<Az> {
+    let flip = now.timestamp().div_euclid(MULTIVARIANT_MAX_AGE) % 2 == 1;
+    let mut azs = if flip {
+        vec![Az::Az2, Az::Az1]
+    } else {
+        vec![Az::Az1, Az::Az2]
+    };
+    let health_of = |az: Az| healths[usize::from(az == Az::Az2)];
+    azs.retain(|az| health_of(*az).is_serving());
+    // Stable: the alternation survives among equals.
+    azs.sort_by_key(|az| health_of(*az) != Health::Live);
+    azs
+}
+
 /// Answers a multivariant request from both AZs' indexes (DESIGN.md §5).
 ///
-/// - Live AZs are listed, the one furthest ahead (highest last msn, az1 on a tie) first, the
-///   other as a redundant backup (Apple's redundant streams) with identical attributes;
-/// - no live AZ: the ended ones, the same way (the end of the stream stays watchable);
-/// - both missing: 404; only stale ones: 503; both 1 s.
+/// - Live and waiting AZs are listed (a dead one is not), in [`serving_order`], each variant
+///   with identical attributes: Apple's redundant streams, so players that do not steer fail
+///   over to the other on an error. Each variant carries its AZ as `PATHWAY-ID`, and
+///   `EXT-X-CONTENT-STEERING` names the steering manifest and the first AZ as the default
+///   pathway: players that steer (hls.js, Shaka, video.js, Media3) move before their buffer
+///   drains.
+/// - no AZ serving: the ended ones, the same way (the end of the stream stays watchable);
+/// - otherwise 404, 1 s: no index at all, or every AZ dead (a new viewer would stall on it).
 pub fn render_multivariant(
     name: &StreamName,
     az1: Option<&StreamIndex>,
@@ -161,31 +201,36 @@ pub fn render_multivariant(
     base: &PublicBase,
     now: DateTime<Utc>,
 ) -> Rendered {
-    let judged = [(Az::Az1, az1), (Az::Az2, az2)].map(|(az, i)| (az, i, health(i, now)));
-    let pick = |wanted: Health| -> Vec<(Az, &StreamIndex)> {
-        let mut picked: Vec<(Az, &StreamIndex)> = judged
-            .iter()
-            .filter(|(_, _, h)| *h == wanted)
-            .filter_map(|(az, i, _)| i.map(|i| (*az, i)))
+    let healths = health_pair(az1, az2, now);
+    let index_of = |az: Az| if az == Az::Az1 { az1 } else { az2 };
+    let mut order = serving_order(healths, now);
+    if order.is_empty() {
+        order = [Az::Az1, Az::Az2]
+            .into_iter()
+            .filter(|az| healths[usize::from(*az == Az::Az2)] == Health::Ended)
             .collect();
-        // Stable sort: on a tie az1 (listed first in `judged`) stays first.
-        picked.sort_by_key(|(_, i)| std::cmp::Reverse(i.last_msn()));
-        picked
-    };
-    let mut variants = pick(Health::Live);
-    if variants.is_empty() {
-        variants = pick(Health::Ended);
     }
+    let variants: Vec<(Az, &StreamIndex)> = order
+        .iter()
+        .filter_map(|az| index_of(*az).map(|i| (*az, i)))
+        .collect();
     if !variants.is_empty() {
         return Rendered::playlist(
             MULTIVARIANT_CACHE_CONTROL.to_owned(),
             multivariant_playlist(name, &variants, base),
         );
     }
-    if judged.iter().all(|(_, _, h)| *h == Health::Missing) {
+    if healths.iter().all(|h| *h == Health::Missing) {
         Rendered::error(404, format!("no stream {name}"))
     } else {
-        Rendered::error(503, format!("stream {name} is stale in every AZ"))
+        Rendered::error(
+            404,
+            format!(
+                "stream {name} is not live in any AZ (az1 {}, az2 {})",
+                healths[0].as_str(),
+                healths[1].as_str()
+            ),
+        )
     }
 }
 
@@ -201,6 +246,13 @@ pub fn multivariant_playlist(
         .first()
         .map(|(_, primary)| variant_attributes(primary))
         .unwrap_or_default();
+    let steering = variants.first().map(|(default, _)| ExtTag {
+        tag: "X-CONTENT-STEERING".to_owned(),
+        rest: Some(format!(
+            "SERVER-URI=\"{}\",PATHWAY-ID=\"{default}\"",
+            base.steering_url(name)
+        )),
+    });
     let playlist = MasterPlaylist {
         version: Some(PLAYLIST_VERSION),
         independent_segments: true,
@@ -208,15 +260,86 @@ pub fn multivariant_playlist(
             .iter()
             .map(|(az, _)| VariantStream {
                 uri: base.chunklist_url(*az, name),
+                other_attributes: Some(HashMap::from([(
+                    "PATHWAY-ID".to_owned(),
+                    QuotedOrUnquoted::Quoted(az.as_str().to_owned()),
+                )])),
                 ..template.clone()
             })
             .collect(),
+        unknown_tags: steering.into_iter().collect(),
         ..MasterPlaylist::default()
     };
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
     let _ = playlist.write_to(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The steering manifest (HLS content steering, draft-pantos-hls-rfc8216bis §7): the pathways
+/// `az1` and `az2` by priority. `current` is the pathway the player uses now (`_HLS_pathway`):
+/// it stays first while it serves, so steering never moves a viewer without a reason. Other
+/// serving AZs follow in [`serving_order`], then the rest (dead, ended, missing) last. `TTL`
+/// and the cache lifetime are one target duration: a player learns of a dead AZ within about
+/// two target durations even if its chunklist requests still succeed.
+pub fn render_steering(
+    name: &StreamName,
+    az1: Option<&StreamIndex>,
+    az2: Option<&StreamIndex>,
+    current: Option<Az>,
+    now: DateTime<Utc>,
+) -> Rendered {
+    let healths = health_pair(az1, az2, now);
+    if healths.iter().all(|h| *h == Health::Missing) {
+        return Rendered::error(404, format!("no stream {name}"));
+    }
+    let mut priority = serving_order(healths, now);
+    if let Some(current) = current
+        && let Some(pos) = priority.iter().position(|az| *az == current)
+    {
+        priority.remove(pos);
+        priority.insert(0, current);
+    }
+    for az in [Az::Az1, Az::Az2] {
+        if !priority.contains(&az) {
+            priority.push(az);
+        }
+    }
+    let ttl = [az1, az2]
+        .into_iter()
+        .flatten()
+        .map(StreamIndex::playlist_target_duration)
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    let manifest = SteeringManifest {
+        version: 1,
+        ttl,
+        pathway_priority: priority.iter().map(|az| az.as_str()).collect(),
+    };
+    Rendered {
+        status: 200,
+        content_type: STEERING_CONTENT_TYPE,
+        cache_control: format!("max-age={ttl}"),
+        body: manifest.to_json(),
+    }
+}
+
+/// The steering manifest document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+pub struct SteeringManifest {
+    pub version: u32,
+    /// Seconds until the player asks again.
+    pub ttl: u64,
+    pub pathway_priority: Vec<&'static str>,
+}
+
+impl SteeringManifest {
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// EXT-X-STREAM-INF attributes from the index's codec facts (RFC 8216 §4.3.4.2).

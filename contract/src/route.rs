@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::{Az, AzError, NameError, StreamName, keys};
+use crate::{Az, AzError, NameError, StreamName, keys, keys::SegmentId};
 
 /// Longest path considered at all; a real one is under 150 bytes.
 pub const MAX_PATH_LEN: usize = 512;
@@ -17,10 +17,13 @@ pub const MAX_PATH_LEN: usize = 512;
 pub enum Route {
     /// `/<app>/<stream>/playlist.m3u8`, on the neutral host.
     Multivariant(StreamName),
+    /// `/<app>/<stream>/steering.json`: the content steering manifest, next to the
+    /// multivariant playlist.
+    Steering(StreamName),
     /// `/<az>/<app>/<stream>/chunklist.m3u8`.
     Chunklist(Az, StreamName),
-    /// `/<az>/<app>/<stream>/<msn>.ts`: served from S3, never by the function.
-    Segment(Az, StreamName, u64),
+    /// `/<az>/<app>/<stream>/<epoch>-<msn>.ts`: served from S3, never by the function.
+    Segment(Az, StreamName, SegmentId),
 }
 
 /// Why a path is not a route. Carries the (shortened) path for logs.
@@ -84,12 +87,11 @@ impl Route {
             expected,
         };
         match parts.as_slice() {
-            [app, stream, file] => {
-                if *file != keys::MULTIVARIANT_FILE {
-                    return Err(file_err(file, "playlist.m3u8"));
-                }
-                Ok(Route::Multivariant(name(app, stream)?))
-            }
+            [app, stream, file] => match *file {
+                keys::MULTIVARIANT_FILE => Ok(Route::Multivariant(name(app, stream)?)),
+                keys::STEERING_FILE => Ok(Route::Steering(name(app, stream)?)),
+                _ => Err(file_err(file, "playlist.m3u8 or steering.json")),
+            },
             [az, app, stream, file] => {
                 let az: Az = az.parse().map_err(|source| RouteError::Az {
                     path: shown(path),
@@ -99,12 +101,18 @@ impl Route {
                 if *file == keys::CHUNKLIST_FILE {
                     return Ok(Route::Chunklist(az, name));
                 }
-                let msn = file
+                let id = file
                     .strip_suffix(keys::SEGMENT_EXT)
                     .and_then(|f| f.strip_suffix('.'))
-                    .and_then(parse_msn)
-                    .ok_or_else(|| file_err(file, "chunklist.m3u8 or <msn>.ts"))?;
-                Ok(Route::Segment(az, name, msn))
+                    .and_then(|f| f.split_once('-'))
+                    .and_then(|(epoch, msn)| {
+                        Some(SegmentId {
+                            epoch: parse_number(epoch)?,
+                            msn: parse_number(msn)?,
+                        })
+                    })
+                    .ok_or_else(|| file_err(file, "chunklist.m3u8 or <epoch>-<msn>.ts"))?;
+                Ok(Route::Segment(az, name, id))
             }
             // Unreachable: the length was checked above.
             _ => Err(RouteError::Shape {
@@ -116,13 +124,16 @@ impl Route {
 
     pub fn name(&self) -> &StreamName {
         match self {
-            Route::Multivariant(n) | Route::Chunklist(_, n) | Route::Segment(_, n, _) => n,
+            Route::Multivariant(n)
+            | Route::Steering(n)
+            | Route::Chunklist(_, n)
+            | Route::Segment(_, n, _) => n,
         }
     }
 
     pub fn az(&self) -> Option<Az> {
         match self {
-            Route::Multivariant(_) => None,
+            Route::Multivariant(_) | Route::Steering(_) => None,
             Route::Chunklist(az, _) | Route::Segment(az, _, _) => Some(*az),
         }
     }
@@ -132,14 +143,16 @@ impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Route::Multivariant(n) => write!(f, "multivariant {n}"),
+            Route::Steering(n) => write!(f, "steering {n}"),
             Route::Chunklist(az, n) => write!(f, "chunklist {az} {n}"),
-            Route::Segment(az, n, msn) => write!(f, "segment {az} {n} {msn}"),
+            Route::Segment(az, n, id) => write!(f, "segment {az} {n} {}-{}", id.epoch, id.msn),
         }
     }
 }
 
-/// A segment number exactly as the ingest names it: decimal digits, no sign, no leading zero.
-fn parse_msn(s: &str) -> Option<u64> {
+/// An epoch or segment number exactly as the ingest names it: decimal digits, no sign, no
+/// leading zero.
+fn parse_number(s: &str) -> Option<u64> {
     let canonical =
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if canonical { s.parse().ok() } else { None }
@@ -164,12 +177,17 @@ mod tests {
             Ok(Route::Chunklist(Az::Az1, show()))
         );
         assert_eq!(
-            Route::parse("/az2/live/show/42.ts"),
-            Ok(Route::Segment(Az::Az2, show(), 42))
+            Route::parse("/live/show/steering.json"),
+            Ok(Route::Steering(show()))
+        );
+        let id = |epoch, msn| SegmentId { epoch, msn };
+        assert_eq!(
+            Route::parse("/az2/live/show/1795003200000-42.ts"),
+            Ok(Route::Segment(Az::Az2, show(), id(1_795_003_200_000, 42)))
         );
         assert_eq!(
-            Route::parse("/az2/live/show/0.ts"),
-            Ok(Route::Segment(Az::Az2, show(), 0))
+            Route::parse("/az2/live/show/0-0.ts"),
+            Ok(Route::Segment(Az::Az2, show(), id(0, 0)))
         );
         let r = Route::parse("/az2/a_b-C/x-1/chunklist.m3u8").unwrap();
         assert_eq!(r.az(), Some(Az::Az2));
@@ -206,12 +224,20 @@ mod tests {
             "/az1/live/show/extra/chunklist.m3u8",
             "/az1/live/show/index.json",
             "/az1/live/show/-1.ts",
+            "/az1/live/show/42.ts",
+            "/az1/live/show/1-2-3.ts",
+            "/az1/live/show/01-2.ts",
+            "/az1/live/show/1--2.ts",
+            "/az1/live/show/1-.ts",
+            "/az1/live/show/steering.json",
+            "/live/show/steering.JSON",
+            "/live/show/index.json",
             "/az1/live/show/+1.ts",
             "/az1/live/show/01.ts",
             "/az1/live/show/.ts",
             "/az1/live/show/1.TS",
             "/az1/live/show/1ts",
-            "/az1/live/show/99999999999999999999999.ts",
+            "/az1/live/show/1-99999999999999999999999.ts",
             "/az1/live/show/chunklist.m3u8?x=1",
             "/live/shöw/playlist.m3u8",
             "/live/show\n/playlist.m3u8",

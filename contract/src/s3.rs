@@ -26,9 +26,16 @@ pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    // A request that hangs becomes an error (and, for the ingest's uploads, a retry) instead
+    // of holding a stream's upload queue for ever.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
         .http_client(http)
+        .timeout_config(timeouts)
         .load()
         .await
 }
@@ -63,6 +70,21 @@ pub enum IndexReadError {
         /// Throttling, timeouts, 5xx: worth another try.
         retryable: bool,
     },
+    /// The object's body broke off while it was read (it was being replaced).
+    #[error("reading s3://{bucket}/{key}: body interrupted: {message}")]
+    BodyInterrupted {
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    /// S3 refused (403) while the reader can tell a missing key apart (it holds
+    /// `s3:ListBucket`): a permission or configuration problem, not an absent stream.
+    #[error("reading s3://{bucket}/{key}: access denied ({message})")]
+    Denied {
+        bucket: String,
+        key: String,
+        message: String,
+    },
     #[error("s3://{bucket}/{key} is not a valid index: {source}")]
     Invalid {
         bucket: String,
@@ -79,9 +101,21 @@ impl IndexReadError {
             IndexReadError::Store {
                 retryable: true,
                 ..
-            }
+            } | IndexReadError::BodyInterrupted { .. }
         )
     }
+}
+
+/// What a 403 from S3 means to a reader of indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeniedMeans {
+    /// The reader has no `s3:ListBucket` (the ingest roles): S3 answers a missing key with
+    /// 403, so a 403 is taken as "no index". A real permission problem looks like an absent
+    /// stream; the ingest then starts its numbering fresh, which is safe.
+    Missing,
+    /// The reader holds `s3:ListBucket` (the playlist function): a missing key is a 404
+    /// `NoSuchKey`, and a 403 is an error worth telling apart ([`IndexReadError::Denied`]).
+    Denied,
 }
 
 /// Reads `<az>/<app>/<stream>/index.json`; `Ok(None)` when there is none. Without
@@ -91,6 +125,37 @@ pub async fn get_index(
     bucket: &str,
     az: Az,
     name: &StreamName,
+) -> Result<Option<StreamIndex>, IndexReadError> {
+    get_index_with(client, bucket, az, name, DeniedMeans::Missing).await
+}
+
+/// [`get_index`], saying what a 403 means.
+pub async fn get_index_with(
+    client: &Client,
+    bucket: &str,
+    az: Az,
+    name: &StreamName,
+    denied: DeniedMeans,
+) -> Result<Option<StreamIndex>, IndexReadError> {
+    // A read that races the index being replaced can fail mid-body (the object changed
+    // under it, in S3-compatible stores that stream from a file); the next read gets the new
+    // one. Everything else is answered at once.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read_index(client, bucket, az, name, denied).await {
+            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn read_index(
+    client: &Client,
+    bucket: &str,
+    az: Az,
+    name: &StreamName,
+    denied: DeniedMeans,
 ) -> Result<Option<StreamIndex>, IndexReadError> {
     let key = keys::index_key(az, name);
     let store_err = |message: String, retryable: bool| IndexReadError::Store {
@@ -102,6 +167,15 @@ pub async fn get_index(
     let out = match client.get_object().bucket(bucket).key(&key).send().await {
         Ok(out) => out,
         Err(err) => {
+            let forbidden =
+                matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 403);
+            if forbidden && denied == DeniedMeans::Denied {
+                return Err(IndexReadError::Denied {
+                    bucket: bucket.to_owned(),
+                    key: key.clone(),
+                    message: error_text(&err),
+                });
+            }
             if is_missing(&err) {
                 return Ok(None);
             }
@@ -113,7 +187,11 @@ pub async fn get_index(
         .body
         .collect()
         .await
-        .map_err(|e| store_err(format!("reading body: {e}"), true))?
+        .map_err(|e| IndexReadError::BodyInterrupted {
+            bucket: bucket.to_owned(),
+            key: key.clone(),
+            message: e.to_string(),
+        })?
         .into_bytes();
     StreamIndex::from_json(&bytes)
         .map(Some)

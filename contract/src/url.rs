@@ -160,14 +160,23 @@ impl PublicBase {
         )
     }
 
-    /// One segment of the AZ: `…/live/show/42.ts`.
-    pub fn segment_url(&self, az: Az, name: &StreamName, msn: u64) -> String {
+    /// One segment of the AZ: `…/live/show/<epoch>-42.ts`.
+    pub fn segment_url(&self, az: Az, name: &StreamName, id: keys::SegmentId) -> String {
         format!(
             "{}{}{}",
             self.az_base(az),
             keys::stream_path(name),
-            keys::segment_file(msn)
+            keys::segment_file(id)
         )
+    }
+
+    /// The steering manifest, next to the multivariant playlist (same host).
+    pub fn steering_url(&self, name: &StreamName) -> String {
+        let multivariant = self.multivariant_url(name);
+        let dir = multivariant
+            .strip_suffix(keys::MULTIVARIANT_FILE)
+            .unwrap_or(&multivariant);
+        format!("{dir}{}", keys::STEERING_FILE)
     }
 
     /// The multivariant playlist: on `media-hls.D` in host mode, on the viewer's host in path
@@ -188,9 +197,14 @@ impl PublicBase {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::SegmentId;
 
     fn show() -> StreamName {
         StreamName::new("live", "show").unwrap()
+    }
+
+    fn seg(msn: u64) -> SegmentId {
+        SegmentId { epoch: 9, msn }
     }
 
     #[test]
@@ -206,12 +220,16 @@ mod tests {
                 "https://media-hls-az1.example.com/live/show/chunklist.m3u8"
             );
             assert_eq!(
-                b.segment_url(Az::Az2, &show(), 42),
-                "https://media-hls-az2.example.com/live/show/42.ts"
+                b.segment_url(Az::Az2, &show(), seg(42)),
+                "https://media-hls-az2.example.com/live/show/9-42.ts"
             );
             assert_eq!(
                 b.multivariant_url(&show()),
                 "https://media-hls.example.com/live/show/playlist.m3u8"
+            );
+            assert_eq!(
+                b.steering_url(&show()),
+                "https://media-hls.example.com/live/show/steering.json"
             );
         }
     }
@@ -225,8 +243,8 @@ mod tests {
         );
         let b = PublicBase::new(Scheme::Http, "media-hls:8080").unwrap();
         assert_eq!(
-            b.segment_url(Az::Az1, &show(), 0),
-            "http://media-hls-az1:8080/live/show/0.ts"
+            b.segment_url(Az::Az1, &show(), seg(0)),
+            "http://media-hls-az1:8080/live/show/9-0.ts"
         );
     }
 
@@ -239,17 +257,21 @@ mod tests {
             "https://d111111abcdef8.cloudfront.net/az1/live/show/chunklist.m3u8"
         );
         assert_eq!(
-            b.segment_url(Az::Az2, &show(), 7),
-            "https://d111111abcdef8.cloudfront.net/az2/live/show/7.ts"
+            b.segment_url(Az::Az2, &show(), seg(7)),
+            "https://d111111abcdef8.cloudfront.net/az2/live/show/9-7.ts"
         );
         let b = PublicBase::new(Scheme::Http, "127.0.0.1:8080").unwrap();
         assert_eq!(
-            b.segment_url(Az::Az1, &show(), 3),
-            "http://127.0.0.1:8080/az1/live/show/3.ts"
+            b.segment_url(Az::Az1, &show(), seg(3)),
+            "http://127.0.0.1:8080/az1/live/show/9-3.ts"
         );
         assert_eq!(
             b.multivariant_url(&show()),
             "http://127.0.0.1:8080/live/show/playlist.m3u8"
+        );
+        assert_eq!(
+            b.steering_url(&show()),
+            "http://127.0.0.1:8080/live/show/steering.json"
         );
         // Not the media label, only a prefix of it.
         let b = PublicBase::new(Scheme::Https, "media-hls-az3.example.com").unwrap();

@@ -1,11 +1,13 @@
 //! One typed configuration for the ingest: defaults here, then a TOML file (`--config`), then
 //! environment variables (`ZONECAST_*`), then command-line flags. Unknown keys are rejected.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use serde::Deserialize;
 use zonecast_contract::Az;
+
+use crate::auth::{PublishSecret, SecretError, parse_ttl};
 
 /// What to do when a second encoder publishes a stream that is already live on this ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -18,6 +20,35 @@ pub enum DuplicatePublishPolicy {
     /// Drop the old connection and take the new one. Fast encoder reconnects, at the price
     /// that any publisher with the name can take the stream over.
     ReplaceOld,
+}
+
+/// What an explicit unpublish (`FCUnpublish` / `deleteStream` before closing) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnpublishPolicy {
+    /// Treat it like a dropped connection: the stream waits for the encoder for the grace
+    /// period, then ends. ffmpeg and OBS unpublish on every normal stop, also when they are
+    /// about to reconnect (an operator restarting the encoder), so this keeps viewers playing
+    /// through a restart, at the price of the end of a show reaching players a grace period
+    /// late.
+    Grace,
+    /// End the stream at once (`#EXT-X-ENDLIST`): players stop as soon as the encoder says it
+    /// is done; a restart of the encoder ends the show for everyone watching.
+    End,
+}
+
+/// Whether a publish must carry a token signed with the shared secret (README.md, "Publish
+/// auth"; the token format is in [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishAuthPolicy {
+    /// Anyone who reaches the RTMP port may publish any valid name; tokens are ignored. The
+    /// default, for the local stack and a network where only encoders reach the port.
+    Off,
+    /// Every publish needs `?token=<expiry>.<signature>` made with the publish secret; a
+    /// missing, expired or wrong one is refused (`NetStream.Publish.Unauthorized`). Needs a
+    /// secret. The default on AWS (template.yaml, `PublishAuth`).
+    Required,
 }
 
 /// The ingest's settings.
@@ -49,6 +80,27 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// At most this many RTMP connections at once; more are closed on accept.
     pub max_connections: usize,
+    /// How long a stream whose publisher went away stays live (no ENDLIST, index kept fresh)
+    /// waiting for the encoder to come back; only then is it `ended` (DESIGN.md §4).
+    pub reconnect_grace_secs: u64,
+    /// See [`UnpublishPolicy`].
+    pub on_unpublish: UnpublishPolicy,
+    /// On SIGTERM: how long to close and upload open segments and write the final `draining`
+    /// indexes before exiting anyway. The systemd unit's `TimeoutStopSec` exceeds it.
+    pub drain_timeout_secs: u64,
+    /// The local edge's purge endpoint (`http://127.0.0.1:8080/_zonecast/invalidate`), used
+    /// like a CloudFront invalidation when an ended stream starts again; `zonecast-local` sets
+    /// it.
+    pub edge_purge_url: Option<String>,
+    /// See [`PublishAuthPolicy`].
+    pub publish_auth: PublishAuthPolicy,
+    /// The secret publish tokens are signed with (at least 16 bytes; surrounding whitespace is
+    /// ignored). Prefer `publish_secret_file`, or the environment: a command line is visible
+    /// to every local user.
+    pub publish_secret: Option<PublishSecret>,
+    /// A file holding the publish secret (`-`: standard input), read at startup. On AWS,
+    /// systemd hands the ingest the copy of the SSM parameter `deploy/boot.sh` fetched.
+    pub publish_secret_file: Option<PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -66,6 +118,13 @@ impl Default for IngestConfig {
             duplicate_publish: DuplicatePublishPolicy::RejectNew,
             idle_timeout_secs: 30,
             max_connections: 256,
+            reconnect_grace_secs: 10,
+            on_unpublish: UnpublishPolicy::Grace,
+            drain_timeout_secs: 10,
+            edge_purge_url: None,
+            publish_auth: PublishAuthPolicy::Off,
+            publish_secret: None,
+            publish_secret_file: None,
         }
     }
 }
@@ -80,7 +139,7 @@ impl Default for IngestConfig {
 )]
 pub struct IngestArgs {
     /// TOML file with any of the settings below (snake_case keys).
-    #[arg(long, env = "ZONECAST_CONFIG")]
+    #[arg(long, env = "ZONECAST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     #[arg(long, env = "ZONECAST_AZ")]
     pub az: Option<Az>,
@@ -106,6 +165,51 @@ pub struct IngestArgs {
     pub idle_timeout_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    #[arg(long, env = "ZONECAST_RECONNECT_GRACE_SECS")]
+    pub reconnect_grace_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_ON_UNPUBLISH", value_enum)]
+    pub on_unpublish: Option<UnpublishPolicy>,
+    #[arg(long, env = "ZONECAST_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_EDGE_PURGE_URL")]
+    pub edge_purge_url: Option<String>,
+    /// `off` or `required`: whether a publish needs a token (README.md, "Publish auth").
+    #[arg(long, env = "ZONECAST_PUBLISH_AUTH", value_enum)]
+    pub publish_auth: Option<PublishAuthPolicy>,
+    /// The publish token secret. Prefer --publish-secret-file or the environment: a command
+    /// line is visible to every local user.
+    #[arg(
+        long,
+        env = "ZONECAST_PUBLISH_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub publish_secret: Option<String>,
+    /// A file holding the publish token secret (`-`: standard input).
+    #[arg(long, env = "ZONECAST_PUBLISH_SECRET_FILE", global = true)]
+    pub publish_secret_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<IngestCommand>,
+}
+
+/// What `zonecast-ingest` does besides running the ingest.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum IngestCommand {
+    /// Mint a publish token for <app>/<stream>: prints `<expiry>.<signature>`; publish to
+    /// rtmp://<ingest>/<app>/<stream>?token=<that>. Reads the secret as the ingest does
+    /// (--publish-secret-file, ZONECAST_PUBLISH_SECRET_FILE, ZONECAST_PUBLISH_SECRET, --config).
+    Token(TokenArgs),
+}
+
+/// `zonecast-ingest token <app> <stream> [--ttl 24h]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    pub app: String,
+    pub stream: String,
+    /// How long the token is valid: seconds, or a number with s, m, h or d (90m, 24h, 7d).
+    /// A publish running when it expires goes on; a reconnect after that is refused.
+    #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+    pub ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +226,8 @@ pub enum ConfigError {
     },
     #[error("invalid setting: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 impl IngestArgs {
@@ -144,14 +250,28 @@ impl IngestArgs {
             window,
             duplicate_publish,
             idle_timeout_secs,
-            max_connections
+            max_connections,
+            reconnect_grace_secs,
+            on_unpublish,
+            drain_timeout_secs,
+            publish_auth
         );
+        if self.edge_purge_url.is_some() {
+            config.edge_purge_url = self.edge_purge_url;
+        }
         if self.endpoint.is_some() {
             config.endpoint = self.endpoint;
         }
         if self.distribution_id.is_some() {
             config.distribution_id = self.distribution_id;
         }
+        if let Some(secret) = &self.publish_secret {
+            config.publish_secret = Some(PublishSecret::from_text(secret)?);
+        }
+        if self.publish_secret_file.is_some() {
+            config.publish_secret_file = self.publish_secret_file;
+        }
+        config.load_publish_secret()?;
         config.validate()?;
         Ok(config)
     }
@@ -169,7 +289,27 @@ impl IngestConfig {
         })
     }
 
+    /// Reads `publish_secret_file` into `publish_secret`. Giving both is refused: which one
+    /// the ingest checks tokens against would be a surprise.
+    pub fn load_publish_secret(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.publish_secret_file else {
+            return Ok(());
+        };
+        if self.publish_secret.is_some() {
+            return Err(ConfigError::Invalid(
+                "both publish_secret and publish_secret_file are set: give one".into(),
+            ));
+        }
+        self.publish_secret = Some(PublishSecret::read_file(path)?);
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.publish_auth == PublishAuthPolicy::Required && self.publish_secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "publish_auth is required but there is no publish secret (--publish-secret-file, ZONECAST_PUBLISH_SECRET_FILE or ZONECAST_PUBLISH_SECRET)".into(),
+            ));
+        }
         if !(500..=10_000).contains(&self.target_duration_ms) {
             return Err(ConfigError::Invalid(format!(
                 "target_duration_ms {} is outside 500..=10000",
@@ -180,6 +320,18 @@ impl IngestConfig {
             return Err(ConfigError::Invalid(format!(
                 "window {} is outside 3..=1000 segments",
                 self.window
+            )));
+        }
+        if self.reconnect_grace_secs > 3600 {
+            return Err(ConfigError::Invalid(format!(
+                "reconnect_grace_secs {} is more than an hour",
+                self.reconnect_grace_secs
+            )));
+        }
+        if !(1..=600).contains(&self.drain_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "drain_timeout_secs {} is outside 1..=600",
+                self.drain_timeout_secs
             )));
         }
         if self.bucket.is_empty() {
@@ -200,7 +352,7 @@ mod tests {
         let path = dir.join("ingest.toml");
         std::fs::write(
             &path,
-            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"replace-old\"\n",
+            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"replace-old\"\non_unpublish = \"end\"\nreconnect_grace_secs = 4\n",
         )
         .unwrap();
         let args = IngestArgs {
@@ -213,12 +365,89 @@ mod tests {
         assert_eq!(config.window, 10);
         assert_eq!(config.duplicate_publish, DuplicatePublishPolicy::ReplaceOld);
         assert_eq!(config.target_duration_ms, 2000);
+        assert_eq!(config.on_unpublish, UnpublishPolicy::End);
+        assert_eq!(config.reconnect_grace_secs, 4);
+        assert_eq!(config.drain_timeout_secs, 10);
     }
 
     #[test]
     fn unknown_keys_are_rejected() {
         let err = toml::from_str::<IngestConfig>("azz = \"az1\"").unwrap_err();
         assert!(err.to_string().contains("azz"), "{err}");
+    }
+
+    #[test]
+    fn publish_auth_needs_a_secret_from_one_place() {
+        let dir = std::env::temp_dir().join(format!("zc-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let required = || IngestArgs {
+            publish_auth: Some(PublishAuthPolicy::Required),
+            ..Default::default()
+        };
+        let err = required().resolve().unwrap_err();
+        assert!(err.to_string().contains("no publish secret"), "{err}");
+        let config = IngestArgs {
+            publish_secret_file: Some(path.clone()),
+            ..required()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            config.publish_secret,
+            Some(PublishSecret::from_text("0123456789abcdef0123456789abcdef").unwrap())
+        );
+        let both = IngestArgs {
+            publish_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            publish_secret_file: Some(path),
+            ..required()
+        };
+        assert!(both.resolve().unwrap_err().to_string().contains("both"));
+        let missing = IngestArgs {
+            publish_secret_file: Some(dir.join("nope")),
+            ..required()
+        };
+        let err = missing.resolve().unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+        let short = IngestArgs {
+            publish_secret: Some("short".into()),
+            ..required()
+        };
+        assert!(
+            short
+                .resolve()
+                .unwrap_err()
+                .to_string()
+                .contains("at least")
+        );
+        let from_toml: IngestConfig =
+            toml::from_str("publish_auth = \"required\"\npublish_secret_file = \"/run/x\"\n")
+                .unwrap();
+        assert_eq!(from_toml.publish_auth, PublishAuthPolicy::Required);
+    }
+
+    #[test]
+    fn the_token_subcommand_parses() {
+        let args = IngestArgs::try_parse_from([
+            "zonecast-ingest",
+            "token",
+            "live",
+            "show",
+            "--ttl",
+            "90m",
+            "--publish-secret-file",
+            "/tmp/s",
+        ])
+        .unwrap();
+        assert_eq!(args.publish_secret_file, Some(PathBuf::from("/tmp/s")));
+        match args.command {
+            Some(IngestCommand::Token(t)) => {
+                assert_eq!((t.app.as_str(), t.stream.as_str()), ("live", "show"));
+                assert_eq!(t.ttl, Duration::from_secs(5400));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The ingest's health and metrics endpoint: `GET /healthz` (200 while the process serves)
-//! and `GET /metrics` (Prometheus text).
+//! and `GET /metrics` (Prometheus text, or OpenMetrics when the `Accept` header asks for it).
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
@@ -8,24 +8,35 @@ use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use zonecast_contract::Az;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsFormat};
+
+/// Figures read from the ingest at each request (the waiting streams live in the ingest's
+/// context, not in a metric).
+pub type WaitingCount = Arc<dyn Fn() -> usize + Send + Sync>;
 
 pub async fn serve_health(
     listener: TcpListener,
     az: Az,
     metrics: Arc<Metrics>,
+    draining: CancellationToken,
+    waiting: WaitingCount,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, "health endpoint listening");
     loop {
         let (socket, _peer): (_, SocketAddr) = listener.accept().await?;
         let metrics = metrics.clone();
+        let draining = draining.clone();
+        let waiting = waiting.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(respond(&req, az, &metrics)) }
+                let draining = draining.is_cancelled();
+                let waiting = waiting();
+                async move { Ok::<_, Infallible>(respond(&req, az, &metrics, draining, waiting)) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(socket), service)
@@ -37,26 +48,46 @@ pub async fn serve_health(
     }
 }
 
-fn respond(req: &Request<Incoming>, az: Az, metrics: &Metrics) -> Response<Full<Bytes>> {
+/// `/healthz` answers 200 `"status":"ok"` while serving and 503 `"status":"draining"` once
+/// shutdown began (a health checker must not take a draining ingest for a ready one).
+fn respond<B>(
+    req: &Request<B>,
+    az: Az,
+    metrics: &Metrics,
+    draining: bool,
+    waiting: usize,
+) -> Response<Full<Bytes>> {
+    let waiting = i64::try_from(waiting).unwrap_or(i64::MAX);
     let (status, content_type, body) = match req.uri().path() {
         "/healthz" => {
-            let active = metrics
-                .publishes_active
-                .load(std::sync::atomic::Ordering::Relaxed);
+            let active = metrics.publishes_active.get();
+            let (status, word) = if draining {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining")
+            } else {
+                (StatusCode::OK, "ok")
+            };
             (
-                StatusCode::OK,
+                status,
                 "application/json",
                 format!(
-                    "{{\"az\":\"{az}\",\"status\":\"ok\",\"publishes\":{active},\"pid\":{}}}\n",
+                    "{{\"az\":\"{az}\",\"status\":\"{word}\",\"draining\":{draining},\"publishes\":{active},\"waiting\":{waiting},\"pid\":{}}}\n",
                     std::process::id()
                 ),
             )
         }
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            metrics.render_prometheus(az.as_str()),
-        ),
+        "/metrics" => {
+            metrics.streams_waiting.set(waiting);
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let format = MetricsFormat::from_accept(accept);
+            (
+                StatusCode::OK,
+                format.content_type(),
+                metrics.render(format),
+            )
+        }
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
@@ -65,4 +96,72 @@ fn respond(req: &Request<Incoming>, az: Az, metrics: &Metrics) -> Response<Full<
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str, accept: Option<&str>) -> Request<()> {
+        let mut req = Request::builder().uri(path);
+        if let Some(a) = accept {
+            req = req.header(hyper::header::ACCEPT, a);
+        }
+        req.body(()).unwrap()
+    }
+
+    async fn body(resp: Response<Full<Bytes>>) -> String {
+        use http_body_util::BodyExt;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn healthz_keeps_its_fields() {
+        let m = Metrics::new(Az::Az1);
+        Metrics::inc(&m.publishes_active);
+        let resp = respond(&get("/healthz", None), Az::Az1, &m, false, 2);
+        assert_eq!(resp.status(), StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body(resp).await).unwrap();
+        assert_eq!(v["az"], "az1");
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["draining"], false);
+        assert_eq!(v["publishes"], 1);
+        assert_eq!(v["waiting"], 2);
+        assert_eq!(v["pid"], std::process::id());
+        let resp = respond(&get("/healthz", None), Az::Az1, &m, true, 0);
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn metrics_negotiate_the_format() {
+        let m = Metrics::new(Az::Az1);
+        let plain = respond(&get("/metrics", None), Az::Az1, &m, false, 3);
+        assert_eq!(
+            plain.headers()[hyper::header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = body(plain).await;
+        assert!(
+            text.contains("zonecast_streams_waiting{az=\"az1\"} 3"),
+            "{text}"
+        );
+        let om = respond(
+            &get(
+                "/metrics",
+                Some("application/openmetrics-text;version=1.0.0"),
+            ),
+            Az::Az1,
+            &m,
+            false,
+            0,
+        );
+        assert!(
+            om.headers()[hyper::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        assert!(body(om).await.ends_with("# EOF\n"));
+    }
 }

@@ -3,19 +3,25 @@
 //! An ended stream's chunklist carries `#EXT-X-ENDLIST` and is cached for a day; without an
 //! invalidation, viewers of a restarted show would keep getting the old, finished playlist.
 //! Live playlists expire within seconds on their own, so only a restart after `ended` needs
-//! this. The decision is a pure function; [`CloudFrontInvalidator`] is the thin shell.
+//! this. The decision is a pure function; [`Invalidator`] is the thin shell, with two targets
+//! behind one interface: CloudFront on AWS, the local edge's purge endpoint in
+//! `zonecast-local`, so the local tests exercise the same path.
 
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 
 /// The cached playlist paths (CloudFront cache keys after the viewer-request rewrite) to
-/// invalidate when this AZ starts a new publish, or `None` when nothing stale can be cached.
+/// invalidate when this AZ starts a new publish, or `None` when nothing stale can be cached:
+/// when our last index ended the stream (its ENDLIST chunklist is cached for a day), and when
+/// we have no index at all (retention may have deleted an ended stream's index while a CDN
+/// still holds its ENDLIST chunklist). A stream that is live, waiting or draining here has
+/// only short-lived playlists cached.
 pub fn paths_to_invalidate(
     az: Az,
     name: &StreamName,
     own: Option<&StreamIndex>,
 ) -> Option<Vec<String>> {
-    let ended = own.is_some_and(|i| i.state == StreamState::Ended);
-    ended.then(|| {
+    let maybe_ended = own.is_none_or(|i| i.state == StreamState::Ended);
+    maybe_ended.then(|| {
         vec![
             format!("/{}{}", keys::stream_prefix(az, name), keys::CHUNKLIST_FILE),
             format!("/{}{}", keys::stream_path(name), keys::MULTIVARIANT_FILE),
@@ -23,8 +29,81 @@ pub fn paths_to_invalidate(
     })
 }
 
+/// Where cached playlists are invalidated.
+#[derive(Debug, Clone)]
+pub enum Invalidator {
+    CloudFront(CloudFrontInvalidator),
+    /// The local edge (`zonecast-local`): `POST <url>` with `{"paths":[...]}`.
+    Edge(EdgePurge),
+}
+
+impl Invalidator {
+    /// `caller_reference` makes a retried request idempotent (use the publish session).
+    pub async fn invalidate(
+        &self,
+        paths: Vec<String>,
+        caller_reference: &str,
+    ) -> Result<(), InvalidateError> {
+        match self {
+            Invalidator::CloudFront(c) => c.invalidate(paths, caller_reference).await,
+            Invalidator::Edge(e) => e.invalidate(paths).await,
+        }
+    }
+}
+
+/// The local edge's purge endpoint, `http://<host:port>/<path>`.
+#[derive(Debug, Clone)]
+pub struct EdgePurge {
+    url: String,
+}
+
+impl EdgePurge {
+    pub fn new(url: String) -> Self {
+        Self { url }
+    }
+
+    async fn invalidate(&self, paths: Vec<String>) -> Result<(), InvalidateError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let error = |message: String| InvalidateError {
+            distribution: self.url.clone(),
+            paths: paths.clone(),
+            message,
+        };
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .ok_or_else(|| error("only http:// purge URLs are supported".into()))?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let body = serde_json::json!({ "paths": paths }).to_string();
+        let request = format!(
+            "POST /{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let exchange = async {
+            let mut socket = tokio::net::TcpStream::connect(authority).await?;
+            socket.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            socket.read_to_end(&mut answer).await?;
+            Ok::<_, std::io::Error>(answer)
+        };
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+            .await
+            .map_err(|_| error("timed out".into()))?
+            .map_err(|e| error(e.to_string()))?;
+        let status_line =
+            String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or(&[]))
+                .trim()
+                .to_owned();
+        if status_line.starts_with("HTTP/1.1 2") || status_line.starts_with("HTTP/1.0 2") {
+            Ok(())
+        } else {
+            Err(error(format!("answered {status_line:?}")))
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("invalidating {paths:?} on distribution {distribution}: {message}")]
+#[error("invalidating {paths:?} on {distribution}: {message}")]
 pub struct InvalidateError {
     pub distribution: String,
     pub paths: Vec<String>,
@@ -94,6 +173,7 @@ mod tests {
             app: "live".into(),
             stream: "show".into(),
             session: "s".into(),
+            epoch: 1,
             state,
             updated: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             target_duration_ms: 2000,
@@ -104,13 +184,19 @@ mod tests {
     }
 
     #[test]
-    fn only_a_restart_after_end_invalidates() {
+    fn only_a_restart_after_an_end_invalidates() {
         let name = StreamName::new("live", "show").unwrap();
-        assert_eq!(paths_to_invalidate(Az::Az2, &name, None), None);
-        assert_eq!(
-            paths_to_invalidate(Az::Az2, &name, Some(&index(StreamState::Live))),
-            None
-        );
+        for state in [
+            StreamState::Live,
+            StreamState::Waiting,
+            StreamState::Draining,
+        ] {
+            assert_eq!(
+                paths_to_invalidate(Az::Az2, &name, Some(&index(state))),
+                None
+            );
+        }
+        assert!(paths_to_invalidate(Az::Az2, &name, None).is_some());
         assert_eq!(
             paths_to_invalidate(Az::Az2, &name, Some(&index(StreamState::Ended))),
             Some(vec![

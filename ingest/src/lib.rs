@@ -1,8 +1,9 @@
 //! ZoneCast ingest: RTMP in, MPEG-TS segments and an index out, to S3.
 //!
 //! The media core (`flv`, `clock`, `ts`, `packager`) is sans-IO and deterministic; `server`,
-//! `uploader`, `store` and `service` are the thin async shell around it.
+//! `uploader`, `waiting`, `store` and `service` are the thin async shell around it.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod flv;
@@ -17,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod ts;
 pub mod uploader;
+pub mod waiting;
 
 /// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;
 /// filtered by `RUST_LOG` (default `info`).
@@ -31,6 +33,28 @@ pub fn init_logging() {
     } else {
         builder.init();
     }
+}
+
+/// `token <app> <stream>`: mints a publish token and prints it alone on standard output (for
+/// `TOKEN=$(zonecast-ingest token live show)`), with its expiry on standard error.
+pub fn print_token(
+    args: config::IngestArgs,
+    token: &config::TokenArgs,
+) -> Result<(), auth::TokenCommandError> {
+    let minted = auth::token_command(args, token, std::time::SystemTime::now())?;
+    let until = i64::try_from(minted.expiry)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| minted.expiry.to_string());
+    eprintln!(
+        "publish token for {} valid until {until}: publish to rtmp://<ingest>/{}/{}?token=<token>",
+        minted.name,
+        minted.name.app(),
+        minted.name.stream()
+    );
+    println!("{}", minted.token);
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,108 +1,380 @@
-//! Ingest metrics: plain atomics, exposed as Prometheus text on `/metrics`.
+//! Ingest metrics, kept with `prometheus-client` and exposed on `/metrics` in the Prometheus
+//! text format (0.0.4), or OpenMetrics 1.0 when the scraper asks for it (Prometheus does).
+//!
+//! Every series carries the AZ as the label `az`. Counters end in `_total`, latencies are
+//! histograms in seconds (`_bucket`/`_sum`/`_count`, so Prometheus can aggregate them across
+//! AZs and compute quantiles with `histogram_quantile`). Labels are bounded: a refusal's
+//! reason, an upload's kind and outcome; no stream names (publishers choose them).
+//!
+//! Names the deploy scripts read (`deploy/zonecast-healthcheck.sh`, `zonecast-metrics.sh`):
+//! `zonecast_segments_uploaded_total`, `zonecast_indexes_uploaded_total`,
+//! `zonecast_upload_retries_total`, `zonecast_uploads_pending`.
 
-use std::{
-    collections::VecDeque,
-    fmt::Write,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::{borrow::Cow, time::Duration};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
 };
 
-/// How many recent cut-to-index latencies to keep for the quantiles.
-const LATENCY_SAMPLES: usize = 1024;
+/// Upper bounds (seconds) of the latency histograms: a local store answers in milliseconds,
+/// S3 in tens to hundreds, a store in trouble in seconds (retries with backoff up to 5 s).
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
-#[derive(Debug, Default)]
+/// Why a publish (or the connection before it) was refused: a bounded label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalReason {
+    /// `app` or `stream` outside `[A-Za-z0-9_-]{1,64}`.
+    BadName,
+    /// Publish auth refused the token (missing, malformed, expired, wrong).
+    Auth,
+    /// The name is already published on this ingest (`--duplicate-publish reject-new`).
+    Duplicate,
+    /// A second publish on a connection that already publishes.
+    AlreadyPublishing,
+    /// The connection limit (`--max-connections`) was reached; the connection was closed.
+    TooManyConnections,
+}
+
+impl RefusalReason {
+    pub const ALL: [RefusalReason; 5] = [
+        RefusalReason::BadName,
+        RefusalReason::Auth,
+        RefusalReason::Duplicate,
+        RefusalReason::AlreadyPublishing,
+        RefusalReason::TooManyConnections,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::BadName => "bad_name",
+            RefusalReason::Auth => "auth",
+            RefusalReason::Duplicate => "duplicate",
+            RefusalReason::AlreadyPublishing => "already_publishing",
+            RefusalReason::TooManyConnections => "too_many_connections",
+        }
+    }
+}
+
+impl EncodeLabelValue for RefusalReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: RefusalReason,
+}
+
+/// What an upload wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UploadTarget {
+    Segment,
+    Index,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UploadOutcome {
+    Ok,
+    Error,
+}
+
+impl EncodeLabelValue for UploadTarget {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let s = match self {
+            UploadTarget::Segment => "segment",
+            UploadTarget::Index => "index",
+        };
+        std::fmt::Write::write_str(encoder, s)
+    }
+}
+
+impl EncodeLabelValue for UploadOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        let s = match self {
+            UploadOutcome::Ok => "ok",
+            UploadOutcome::Error => "error",
+        };
+        std::fmt::Write::write_str(encoder, s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UploadLabels {
+    kind: UploadTarget,
+    outcome: UploadOutcome,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// Which text format `/metrics` answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    /// The Prometheus text format 0.0.4: curl, the deploy scripts, promtool.
+    Prometheus,
+    /// OpenMetrics 1.0 text (`# EOF`, counter families without `_total`), for scrapers that
+    /// ask for `application/openmetrics-text` (Prometheus does).
+    OpenMetrics,
+}
+
+impl MetricsFormat {
+    /// The format an `Accept` header asks for.
+    pub fn from_accept(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => MetricsFormat::OpenMetrics,
+            _ => MetricsFormat::Prometheus,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            MetricsFormat::Prometheus => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            MetricsFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+        }
+    }
+}
+
+/// The ingest's metrics. Cloning a metric handle shares it: the registry holds clones.
+#[derive(Debug)]
 pub struct Metrics {
-    pub connections_total: AtomicU64,
-    pub connections_open: AtomicU64,
-    pub connections_failed: AtomicU64,
-    pub publishes_rejected: AtomicU64,
-    pub publishes_active: AtomicU64,
-    pub rtmp_panics: AtomicU64,
-    pub segments_uploaded: AtomicU64,
-    pub segment_bytes_uploaded: AtomicU64,
-    pub indexes_uploaded: AtomicU64,
+    registry: Registry,
+    pub connections_total: Counter,
+    pub connections_open: Gauge,
+    pub connections_failed: Counter,
+    publishes_rejected: Family<RefusalLabels, Counter>,
+    pub publishes_active: Gauge,
+    pub rtmp_panics: Counter,
+    pub segments_uploaded: Counter,
+    pub segment_bytes_uploaded: Counter,
+    pub indexes_uploaded: Counter,
     /// Index writes skipped because a newer index of the same stream was already queued.
-    pub indexes_superseded: AtomicU64,
-    pub upload_retries: AtomicU64,
-    pub uploads_pending: AtomicU64,
-    cut_to_index_ms: Mutex<VecDeque<u64>>,
+    pub indexes_superseded: Counter,
+    pub upload_retries: Counter,
+    pub uploads_pending: Gauge,
+    /// Streams whose encoder went away, within their grace period; set at scrape time.
+    pub streams_waiting: Gauge,
+    /// Media tags dropped (malformed, unsupported codec, or before their decoder config); the
+    /// publish goes on.
+    pub media_tags_dropped: Counter,
+    /// Segments that start with other tracks or codec parameters than the one before
+    /// (`#EXT-X-DISCONTINUITY`).
+    pub format_changes: Counter,
+    upload_seconds: Family<UploadLabels, Histogram, fn() -> Histogram>,
+    cut_to_index_seconds: Histogram,
+}
+
+/// A metric that counts up by one ([`Metrics::inc`]).
+pub trait Incr {
+    fn incr(&self);
+}
+
+impl Incr for Counter {
+    fn incr(&self) {
+        self.inc();
+    }
+}
+
+impl Incr for Gauge {
+    fn incr(&self) {
+        self.inc();
+    }
+}
+
+impl Default for Metrics {
+    /// Without the `az` label (tests).
+    fn default() -> Self {
+        Self::with_labels(Vec::new())
+    }
 }
 
 impl Metrics {
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Metrics whose every series carries `az="<az>"`.
+    pub fn new(az: zonecast_contract::Az) -> Self {
+        Self::with_labels(vec![(Cow::Borrowed("az"), Cow::Borrowed(az.as_str()))])
     }
 
-    pub fn dec(counter: &AtomicU64) {
-        counter.fetch_sub(1, Ordering::Relaxed);
+    fn with_labels(labels: Vec<(Cow<'static, str>, Cow<'static, str>)>) -> Self {
+        let mut registry = Registry::with_labels(labels.into_iter());
+        let m = Self {
+            connections_total: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_failed: Counter::default(),
+            publishes_rejected: Family::default(),
+            publishes_active: Gauge::default(),
+            rtmp_panics: Counter::default(),
+            segments_uploaded: Counter::default(),
+            segment_bytes_uploaded: Counter::default(),
+            indexes_uploaded: Counter::default(),
+            indexes_superseded: Counter::default(),
+            upload_retries: Counter::default(),
+            uploads_pending: Gauge::default(),
+            streams_waiting: Gauge::default(),
+            media_tags_dropped: Counter::default(),
+            format_changes: Counter::default(),
+            upload_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            cut_to_index_seconds: latency_histogram(),
+            registry: Registry::default(),
+        };
+        // prometheus-client adds `_total` to counters and the unit to the name.
+        let r = &mut registry;
+        r.register(
+            "zonecast_connections",
+            "RTMP connections accepted",
+            m.connections_total.clone(),
+        );
+        r.register(
+            "zonecast_connections_open",
+            "RTMP connections open now",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "zonecast_connections_failed",
+            "RTMP connections that ended on an error",
+            m.connections_failed.clone(),
+        );
+        r.register(
+            "zonecast_publishes_rejected",
+            "Publishes (and connections) refused, by reason",
+            m.publishes_rejected.clone(),
+        );
+        r.register(
+            "zonecast_publishes_active",
+            "Streams being published on this ingest now",
+            m.publishes_active.clone(),
+        );
+        r.register(
+            "zonecast_rtmp_panics",
+            "rml_rtmp panics, each contained to its connection",
+            m.rtmp_panics.clone(),
+        );
+        r.register(
+            "zonecast_segments_uploaded",
+            "Segments written to the store",
+            m.segments_uploaded.clone(),
+        );
+        r.register(
+            "zonecast_segment_bytes_uploaded",
+            "Bytes of segments written to the store",
+            m.segment_bytes_uploaded.clone(),
+        );
+        r.register(
+            "zonecast_indexes_uploaded",
+            "Indexes written to the store",
+            m.indexes_uploaded.clone(),
+        );
+        r.register(
+            "zonecast_indexes_superseded",
+            "Index writes skipped because a newer index of the stream was queued",
+            m.indexes_superseded.clone(),
+        );
+        r.register(
+            "zonecast_upload_retries",
+            "Store PUTs that failed and are retried",
+            m.upload_retries.clone(),
+        );
+        r.register(
+            "zonecast_uploads_pending",
+            "Uploads queued and not yet written",
+            m.uploads_pending.clone(),
+        );
+        r.register(
+            "zonecast_streams_waiting",
+            "Streams whose encoder went away, waiting for it within the grace period",
+            m.streams_waiting.clone(),
+        );
+        r.register(
+            "zonecast_media_tags_dropped",
+            "Media tags dropped (malformed, unsupported codec, before their decoder config); the publish goes on",
+            m.media_tags_dropped.clone(),
+        );
+        r.register(
+            "zonecast_format_changes",
+            "Segments starting with other tracks or codec parameters than the one before",
+            m.format_changes.clone(),
+        );
+        r.register_with_unit(
+            "zonecast_upload_duration",
+            "Duration of each store PUT, by object kind and outcome",
+            Unit::Seconds,
+            m.upload_seconds.clone(),
+        );
+        r.register_with_unit(
+            "zonecast_cut_to_index",
+            "Time from a segment's cut to the index naming it being written",
+            Unit::Seconds,
+            m.cut_to_index_seconds.clone(),
+        );
+        // Every series from 0, so rate() sees the first event.
+        for reason in RefusalReason::ALL {
+            let _ = m
+                .publishes_rejected
+                .get_or_create(&RefusalLabels { reason });
+        }
+        for kind in [UploadTarget::Segment, UploadTarget::Index] {
+            for outcome in [UploadOutcome::Ok, UploadOutcome::Error] {
+                let _ = m
+                    .upload_seconds
+                    .get_or_create(&UploadLabels { kind, outcome });
+            }
+        }
+        Self { registry, ..m }
+    }
+
+    pub fn inc(metric: &impl Incr) {
+        metric.incr();
+    }
+
+    pub fn dec(gauge: &Gauge) {
+        gauge.dec();
+    }
+
+    /// A publish or connection refused.
+    pub fn refused(&self, reason: RefusalReason) {
+        self.publishes_rejected
+            .get_or_create(&RefusalLabels { reason })
+            .inc();
+    }
+
+    /// How many refusals of `reason` so far.
+    pub fn refusals(&self, reason: RefusalReason) -> u64 {
+        self.publishes_rejected
+            .get_or_create(&RefusalLabels { reason })
+            .get()
+    }
+
+    /// One store PUT attempt and how long it took.
+    pub fn record_upload(&self, kind: UploadTarget, outcome: UploadOutcome, took: Duration) {
+        self.upload_seconds
+            .get_or_create(&UploadLabels { kind, outcome })
+            .observe(took.as_secs_f64());
     }
 
     /// Time from a segment's cut to the index naming it being written.
-    pub fn record_cut_to_index(&self, ms: u64) {
-        if let Ok(mut samples) = self.cut_to_index_ms.lock() {
-            if samples.len() == LATENCY_SAMPLES {
-                samples.pop_front();
-            }
-            samples.push_back(ms);
-        }
+    pub fn record_cut_to_index(&self, took: Duration) {
+        self.cut_to_index_seconds.observe(took.as_secs_f64());
     }
 
-    /// The q-quantile (0..=1) of the recent cut-to-index latencies.
-    pub fn cut_to_index_quantile(&self, q: f64) -> Option<u64> {
-        let mut samples: Vec<u64> = self.cut_to_index_ms.lock().ok()?.iter().copied().collect();
-        if samples.is_empty() {
-            return None;
-        }
-        samples.sort_unstable();
-        let rank = ((samples.len() - 1) as f64 * q).round() as usize;
-        samples.get(rank).copied()
-    }
-
-    pub fn render_prometheus(&self, az: &str) -> String {
+    /// The metrics as text, in `format`.
+    pub fn render(&self, format: MetricsFormat) -> String {
         let mut out = String::new();
-        let counters = [
-            ("zonecast_connections_total", &self.connections_total),
-            ("zonecast_connections_open", &self.connections_open),
-            (
-                "zonecast_connections_failed_total",
-                &self.connections_failed,
-            ),
-            (
-                "zonecast_publishes_rejected_total",
-                &self.publishes_rejected,
-            ),
-            ("zonecast_publishes_active", &self.publishes_active),
-            ("zonecast_rtmp_panics_total", &self.rtmp_panics),
-            ("zonecast_segments_uploaded_total", &self.segments_uploaded),
-            (
-                "zonecast_segment_bytes_uploaded_total",
-                &self.segment_bytes_uploaded,
-            ),
-            ("zonecast_indexes_uploaded_total", &self.indexes_uploaded),
-            (
-                "zonecast_indexes_superseded_total",
-                &self.indexes_superseded,
-            ),
-            ("zonecast_upload_retries_total", &self.upload_retries),
-            ("zonecast_uploads_pending", &self.uploads_pending),
-        ];
-        for (name, value) in counters {
-            let _ = writeln!(
-                out,
-                "{name}{{az=\"{az}\"}} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        for q in [0.5, 0.95, 0.99] {
-            if let Some(v) = self.cut_to_index_quantile(q) {
-                let _ = writeln!(
-                    out,
-                    "zonecast_cut_to_index_ms{{az=\"{az}\",quantile=\"{q}\"}} {v}"
-                );
+        let encoded = match format {
+            MetricsFormat::Prometheus => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
             }
-        }
+            MetricsFormat::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        };
+        // Writing into a String cannot fail.
+        debug_assert!(encoded.is_ok());
         out
     }
 }
@@ -112,15 +384,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantiles() {
-        let m = Metrics::default();
-        assert_eq!(m.cut_to_index_quantile(0.5), None);
-        for v in 1..=100 {
-            m.record_cut_to_index(v);
+    fn the_names_the_deploy_scripts_read_are_there() {
+        let m = Metrics::new(zonecast_contract::Az::Az2);
+        Metrics::inc(&m.segments_uploaded);
+        Metrics::inc(&m.uploads_pending);
+        Metrics::inc(&m.uploads_pending);
+        Metrics::dec(&m.uploads_pending);
+        m.refused(RefusalReason::Auth);
+        m.record_cut_to_index(Duration::from_millis(30));
+        let text = m.render(MetricsFormat::Prometheus);
+        for line in [
+            "zonecast_segments_uploaded_total{az=\"az2\"} 1",
+            "zonecast_indexes_uploaded_total{az=\"az2\"} 0",
+            "zonecast_upload_retries_total{az=\"az2\"} 0",
+            "zonecast_uploads_pending{az=\"az2\"} 1",
+            "zonecast_streams_waiting{az=\"az2\"} 0",
+            "# TYPE zonecast_segments_uploaded_total counter",
+            "# TYPE zonecast_cut_to_index_seconds histogram",
+            "zonecast_cut_to_index_seconds_count{az=\"az2\"} 1",
+            "zonecast_cut_to_index_seconds_bucket{az=\"az2\",le=\"0.05\"} 1",
+            "zonecast_upload_duration_seconds_count{az=\"az2\",kind=\"segment\",outcome=\"error\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
-        assert_eq!(m.cut_to_index_quantile(0.5), Some(51));
-        assert_eq!(m.cut_to_index_quantile(0.95), Some(95));
-        let text = m.render_prometheus("az1");
-        assert!(text.contains("zonecast_cut_to_index_ms{az=\"az1\",quantile=\"0.5\"} 51"));
+        assert!(text.contains("reason=\"auth\""), "{text}");
+        assert_eq!(m.refusals(RefusalReason::Auth), 1);
+        let om = m.render(MetricsFormat::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(om.contains("# TYPE zonecast_segments_uploaded counter"));
+    }
+
+    #[test]
+    fn accept_header() {
+        assert_eq!(MetricsFormat::from_accept(None), MetricsFormat::Prometheus);
+        assert_eq!(
+            MetricsFormat::from_accept(Some("*/*")),
+            MetricsFormat::Prometheus
+        );
+        assert_eq!(
+            MetricsFormat::from_accept(Some(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            )),
+            MetricsFormat::OpenMetrics
+        );
     }
 }

@@ -67,6 +67,8 @@ pub struct Packager {
     config: PackagerConfig,
     name: StreamName,
     session: String,
+    /// This AZ's numbering epoch ([`StreamIndex::epoch`]): part of every segment key.
+    epoch: u64,
     demuxer: FlvDemuxer,
     unwrapper: TimestampUnwrapper,
     clock: SegmentClock,
@@ -122,9 +124,17 @@ impl Packager {
             },
             anchor,
         );
+        // Continue our own key space; with no index of our own, every object we may have
+        // written before is gone from S3 (the index is always the newest), but may still be
+        // cached: start a new epoch.
+        let epoch = own.map_or_else(
+            || u64::try_from(now.timestamp_millis()).unwrap_or(0),
+            |i| i.epoch,
+        );
         let mut packager = Self {
             name,
             session,
+            epoch,
             demuxer: FlvDemuxer::default(),
             unwrapper,
             clock,
@@ -172,10 +182,8 @@ impl Packager {
         }
         // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
         // label the same segment the same way.
-        let live = |i: &&StreamIndex| {
-            zonecast_contract::health::health(Some(i), now)
-                == zonecast_contract::health::Health::Live
-        };
+        let live =
+            |i: &&StreamIndex| zonecast_contract::health::health(Some(i), None, now).is_serving();
         if let Some(reference) = [own, peer]
             .into_iter()
             .flatten()
@@ -192,6 +200,17 @@ impl Packager {
 
     pub fn name(&self) -> &StreamName {
         &self.name
+    }
+
+    /// This AZ's numbering epoch, part of every segment key.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The index as it stands, in `state`, written at `now`; `None` before the first segment.
+    /// The shell rewrites it as a heartbeat while the stream waits for its encoder.
+    pub fn snapshot(&self, state: StreamState, now: DateTime<Utc>) -> Option<StreamIndex> {
+        (!self.window.is_empty()).then(|| self.index(state, now))
     }
 
     /// What was dropped or changed so far (see [`PackagerStats`]).
@@ -290,33 +309,31 @@ impl Packager {
         Ok(())
     }
 
-    /// Ends the publish: the last segment, then an index in state `ended`.
-    pub fn finish(&mut self, now: DateTime<Utc>) -> Vec<PackagerEffect> {
+    /// Ends the publish: the last segment, then an index in `state`: `waiting` when the
+    /// encoder may come back, `draining` when this ingest shuts down, `ended` when the show is
+    /// over.
+    pub fn finish(&mut self, state: StreamState, now: DateTime<Utc>) -> Vec<PackagerEffect> {
         let mut effects = Vec::new();
         let closed = self.clock.finish();
         match (self.open.take(), closed) {
             (Some(open), Some(closed)) => {
-                if let Err(e) = self.close_segment(
-                    open,
-                    closed.duration_ms,
-                    StreamState::Ended,
-                    now,
-                    &mut effects,
-                ) {
+                if let Err(e) =
+                    self.close_segment(open, closed.duration_ms, state, now, &mut effects)
+                {
                     tracing::warn!(stream = %self.name, error = %e, "last segment lost at end of publish");
                 }
             }
             _ => {
                 if !self.window.is_empty() {
                     effects.push(PackagerEffect::PutIndex {
-                        index: self.index(StreamState::Ended, now),
+                        index: self.index(state, now),
                     });
                 }
             }
         }
         if effects.is_empty() && !self.window.is_empty() {
             effects.push(PackagerEffect::PutIndex {
-                index: self.index(StreamState::Ended, now),
+                index: self.index(state, now),
             });
         }
         effects
@@ -329,6 +346,7 @@ impl Packager {
             app: self.name.app().to_owned(),
             stream: self.name.stream().to_owned(),
             session: self.session.clone(),
+            epoch: self.epoch,
             state,
             updated: now,
             target_duration_ms: self.config.target_ms,

@@ -5,27 +5,29 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use chrono::Utc;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    sync::watch,
+    sync::{oneshot, watch},
     time::Instant,
 };
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, error, info, info_span, warn};
-use zonecast_contract::{StreamName, keys, name::check_component};
+use zonecast_contract::{StreamIndex, StreamName, StreamState, keys, name::check_component};
 
 use crate::{
-    config::{DuplicatePublishPolicy, IngestConfig},
-    invalidate::{CloudFrontInvalidator, paths_to_invalidate},
-    metrics::Metrics,
-    packager::{Packager, PackagerConfig, PackagerEffect},
+    config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
+    invalidate::{Invalidator, paths_to_invalidate},
+    metrics::{Metrics, RefusalReason},
+    packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent},
     store::{ObjectStore, PutRequest},
     uploader::{UploadJob, UploadKind, UploadSender, spawn_uploader},
+    waiting::{WaitingStream, Waitlist, spawn_heartbeat},
 };
 
 /// Reads the indexes a new publish learns its numbering from (its own last one and its peer's).
@@ -43,10 +45,17 @@ pub struct IngestContext<S, R> {
     pub store: Arc<S>,
     pub indexes: R,
     pub metrics: Arc<Metrics>,
-    /// Set when a CloudFront distribution is configured.
-    pub invalidator: Option<CloudFrontInvalidator>,
+    /// Set when a CloudFront distribution or a local edge is configured.
+    pub invalidator: Option<Invalidator>,
+    /// Cancelled on SIGTERM: every task drains and ends (DESIGN.md §5, drain).
+    pub shutdown: CancellationToken,
+    /// Every task that must finish before the process exits: connections, uploaders,
+    /// heartbeats.
+    pub tasks: TaskTracker,
     /// Streams being published on this ingest, with a way to stop each publisher.
     live: Registry,
+    /// Streams whose publisher went away, within their grace period.
+    pub(crate) waiting: Waitlist,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -56,7 +65,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
         store: S,
         indexes: R,
         metrics: Arc<Metrics>,
-        invalidator: Option<CloudFrontInvalidator>,
+        invalidator: Option<Invalidator>,
     ) -> Arc<Self> {
         Arc::new(Self {
             config,
@@ -64,20 +73,36 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             indexes,
             metrics,
             invalidator,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             live: Registry::default(),
+            waiting: Waitlist::default(),
             next_id: Default::default(),
         })
     }
+
+    /// Streams waiting for their encoder, for `/healthz`.
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.len()
+    }
 }
 
-/// Accepts RTMP connections until the listener fails.
+/// Accepts RTMP connections until the listener fails or shutdown begins; then stops accepting
+/// (the connections drain on their own, tracked by `ctx.tasks`).
 pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
     listener: TcpListener,
     ctx: Arc<IngestContext<S, R>>,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, az = %ctx.config.az, "RTMP listening");
     loop {
-        let (socket, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = ctx.shutdown.cancelled() => {
+                info!("no longer accepting RTMP connections: draining");
+                return Ok(());
+            }
+        };
+        let (socket, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -87,18 +112,17 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
             }
         };
         Metrics::inc(&ctx.metrics.connections_total);
-        let open = ctx
-            .metrics
-            .connections_open
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let open = ctx.metrics.connections_open.get().max(0);
         if open as usize >= ctx.config.max_connections {
+            ctx.metrics.refused(RefusalReason::TooManyConnections);
             warn!(%peer, open, "too many connections; closing the new one");
             continue;
         }
-        let ctx = ctx.clone();
+        let task_ctx = ctx.clone();
         let span = info_span!("rtmp", %peer);
-        tokio::spawn(
+        ctx.tasks.spawn(
             async move {
+                let ctx = task_ctx;
                 Metrics::inc(&ctx.metrics.connections_open);
                 let handle =
                     tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
@@ -165,10 +189,30 @@ impl Drop for Registration {
 /// The publish in progress on one connection.
 struct Publish {
     name: StreamName,
-    _registration: Registration,
+    registration: Registration,
     packager: Packager,
     uploads: UploadSender,
     stop: watch::Receiver<bool>,
+    /// Playlist paths to invalidate once the first index of this publish is in the store
+    /// (an ended stream started again: its day-cached ENDLIST chunklist must go). Not
+    /// before: a viewer asking in between would cache the old ended index again.
+    invalidate_after_first_index: Option<Vec<String>>,
+    session: String,
+    /// The packager's counters as last turned into metrics.
+    counted: PackagerStats,
+}
+
+/// Why a publish ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PublishEnd {
+    /// The connection closed or failed without an unpublish.
+    Dropped,
+    /// `FCUnpublish` / `deleteStream`.
+    Unpublished,
+    /// A new publisher of the same name took over (duplicate policy `replace-old`).
+    Replaced,
+    /// This ingest is shutting down.
+    Shutdown,
 }
 
 async fn handle_connection<S: ObjectStore, R: IndexReader>(
@@ -198,16 +242,31 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
                 },
                 () = stopped => {
                     info!("replaced by a new publisher of the same stream");
-                    return Ok(());
+                    return Ok(Some(PublishEnd::Replaced));
                 }
+                () = ctx.shutdown.cancelled() => return Ok(Some(PublishEnd::Shutdown)),
             };
             if n == 0 {
-                return Ok(());
+                return Ok(None);
             }
             let out = conn.handle_input(&buf[..n])?;
             let mut reply = out.send;
             for event in out.events {
-                on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await?;
+                if let Err(e) =
+                    on_event(event, &mut conn, &mut reply, &mut publish, peer, &ctx).await
+                {
+                    // A refusal's status goes out before the connection closes, so the encoder
+                    // shows why (ffmpeg: "Server error: <description>"); a peer that does not
+                    // read gets a second.
+                    if !reply.is_empty() {
+                        let flush = async {
+                            socket.write_all(&reply).await?;
+                            socket.shutdown().await
+                        };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+                    }
+                    return Err(e);
+                }
             }
             if !reply.is_empty() {
                 socket.write_all(&reply).await?;
@@ -216,9 +275,13 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
     }
     .await;
     if let Some(p) = publish.take() {
-        end_publish(p, &ctx);
+        let end = match &result {
+            Ok(Some(end)) => *end,
+            Ok(None) | Err(_) => PublishEnd::Dropped,
+        };
+        end_publish(p, end, &ctx);
     }
-    result
+    result.map(|_| ())
 }
 
 async fn on_event<S: ObjectStore, R: IndexReader>(
@@ -232,7 +295,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
     match event {
         RtmpEvent::ConnectRequested { request_id, app } => {
             if let Err(e) = check_component("app", &app) {
-                Metrics::inc(&ctx.metrics.publishes_rejected);
+                ctx.metrics.refused(RefusalReason::BadName);
                 warn!(error = %e, "refusing connect: bad app name");
                 reply.extend(conn.reject(
                     request_id,
@@ -251,26 +314,40 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
             app,
             stream_key,
         } => {
-            let refuse = |conn: &mut RtmpConnection, reply: &mut Vec<u8>, reason: String| {
-                Metrics::inc(&ctx.metrics.publishes_rejected);
-                reply.extend(conn.reject(request_id, "NetStream.Publish.BadName", &reason)?);
+            let refuse = |conn: &mut RtmpConnection,
+                          reply: &mut Vec<u8>,
+                          why: RefusalReason,
+                          reason: String| {
+                ctx.metrics.refused(why);
+                let code = match why {
+                    RefusalReason::Auth => "NetStream.Publish.Unauthorized",
+                    _ => "NetStream.Publish.BadName",
+                };
+                reply.extend(conn.reject(request_id, code, &reason)?);
                 Err::<(), _>(ConnectionError::Refused { peer, reason })
             };
             if publish.is_some() {
-                return refuse(conn, reply, "this connection already publishes".into());
+                let reason = "this connection already publishes".into();
+                return refuse(conn, reply, RefusalReason::AlreadyPublishing, reason);
             }
             let name = match StreamName::from_publish(&app, &stream_key) {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "refusing publish: bad stream name");
-                    return refuse(conn, reply, e.to_string());
+                    return refuse(conn, reply, RefusalReason::BadName, e.to_string());
                 }
             };
+            if let Err(e) =
+                crate::auth::check_publish(&ctx.config, &name, &stream_key, SystemTime::now())
+            {
+                warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
+                return refuse(conn, reply, RefusalReason::Auth, e.to_string());
+            }
             let (registration, stop) = match register(ctx, &name) {
                 Ok(x) => x,
                 Err(reason) => {
                     warn!(stream = %name, %reason, "refusing publish");
-                    return refuse(conn, reply, reason);
+                    return refuse(conn, reply, RefusalReason::Duplicate, reason);
                 }
             };
             let p = start_publish(ctx, name, registration, stop).await;
@@ -287,7 +364,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
         }
         RtmpEvent::PublishFinished { .. } => {
             if let Some(p) = publish.take() {
-                end_publish(p, ctx);
+                end_publish(p, PublishEnd::Unpublished, ctx);
             }
         }
         RtmpEvent::Video { timestamp, data } => {
@@ -306,16 +383,31 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
     Ok(())
 }
 
+/// A peer-supplied key for a log line: short, and without its query string (which may carry
+/// a publish token).
 fn truncate(s: &str) -> String {
+    let s = s.split_once('?').map_or(s, |(key, _)| key);
     s.chars().take(80).collect()
 }
 
-fn handle_effects<S, R>(
+fn handle_effects<S: ObjectStore, R: IndexReader>(
     p: &mut Publish,
     effects: Result<Vec<PackagerEffect>, crate::packager::PackagerError>,
     peer: SocketAddr,
-    ctx: &IngestContext<S, R>,
+    ctx: &Arc<IngestContext<S, R>>,
 ) -> Result<(), ConnectionError> {
+    let stats = p.packager.stats();
+    let dropped =
+        |s: &PackagerStats| s.malformed_tags + s.unsupported_tags + s.frames_before_config;
+    ctx.metrics
+        .media_tags_dropped
+        .inc_by(dropped(&stats).saturating_sub(dropped(&p.counted)));
+    ctx.metrics.format_changes.inc_by(
+        stats
+            .format_changes
+            .saturating_sub(p.counted.format_changes),
+    );
+    p.counted = stats;
     let effects = effects.map_err(|source| ConnectionError::Media {
         peer,
         stream: p.name.clone(),
@@ -325,35 +417,86 @@ fn handle_effects<S, R>(
     Ok(())
 }
 
-fn enqueue<S, R>(p: &Publish, effects: Vec<PackagerEffect>, ctx: &IngestContext<S, R>) {
+fn enqueue<S: ObjectStore, R: IndexReader>(
+    p: &mut Publish,
+    effects: Vec<PackagerEffect>,
+    ctx: &Arc<IngestContext<S, R>>,
+) {
     let now = Instant::now();
     for effect in effects {
         let job = match effect {
             PackagerEffect::PutSegment { msn, bytes } => UploadJob {
                 request: PutRequest {
-                    key: keys::segment_key(ctx.config.az, &p.name, msn),
+                    key: keys::segment_key(
+                        ctx.config.az,
+                        &p.name,
+                        keys::SegmentId {
+                            epoch: p.packager.epoch(),
+                            msn,
+                        },
+                    ),
                     body: bytes,
                     content_type: keys::headers::SEGMENT_CONTENT_TYPE,
                     cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
                 },
                 kind: UploadKind::Segment { msn },
                 cut_at: now,
+                done: None,
             },
-            PackagerEffect::PutIndex { index } => UploadJob {
-                request: PutRequest {
-                    key: keys::index_key(ctx.config.az, &p.name),
-                    body: index.to_json().into(),
-                    content_type: keys::headers::INDEX_CONTENT_TYPE,
-                    cache_control: keys::headers::INDEX_CACHE_CONTROL,
-                },
-                kind: UploadKind::Index,
-                cut_at: now,
-            },
+            PackagerEffect::PutIndex { index } => {
+                let mut job = index_job(ctx.config.az, &index, now);
+                if let Some(paths) = p.invalidate_after_first_index.take() {
+                    job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
+                }
+                job
+            }
         };
-        Metrics::inc(&ctx.metrics.uploads_pending);
-        // The uploader only stops once all senders are gone, so this cannot fail while we hold one.
-        let _ = p.uploads.send(job);
+        send_job(&p.uploads, job, &ctx.metrics);
     }
+}
+
+/// The upload of one index document.
+pub(crate) fn index_job(az: zonecast_contract::Az, index: &StreamIndex, now: Instant) -> UploadJob {
+    let key = index
+        .name()
+        .map(|name| keys::index_key(az, &name))
+        .unwrap_or_default();
+    UploadJob {
+        request: PutRequest {
+            key,
+            body: index.to_json().into(),
+            content_type: keys::headers::INDEX_CONTENT_TYPE,
+            cache_control: keys::headers::INDEX_CACHE_CONTROL,
+        },
+        kind: UploadKind::Index,
+        cut_at: now,
+        done: None,
+    }
+}
+
+pub(crate) fn send_job(uploads: &UploadSender, job: UploadJob, metrics: &Metrics) {
+    Metrics::inc(&metrics.uploads_pending);
+    // The uploader only stops once all senders are gone, so this cannot fail while we hold one.
+    let _ = uploads.send(job);
+}
+
+/// Starts the invalidation once the job carrying the returned sender is written.
+fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
+    ctx: &Arc<IngestContext<S, R>>,
+    paths: Vec<String>,
+    session: &str,
+    name: &StreamName,
+) -> Option<oneshot::Sender<()>> {
+    let invalidator = ctx.invalidator.clone()?;
+    let (tx, rx) = oneshot::channel();
+    let (session, name) = (session.to_owned(), name.clone());
+    ctx.tasks.spawn(async move {
+        // Err: the uploader stopped without writing it (shutdown): nothing to do.
+        if rx.await.is_ok() {
+            run_invalidation(invalidator, paths, session, name).await;
+        }
+    });
+    Some(tx)
 }
 
 /// Claims a stream name on this ingest, following the duplicate-publish policy.
@@ -400,17 +543,24 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     let az = ctx.config.az;
     // Learn the numbering from what is already in S3 (DESIGN.md §4): our own last index and
     // our peer's. A slow store must not hold the encoder for long.
-    let read = |az| tokio::time::timeout(Duration::from_secs(3), ctx.indexes.read(az, &name));
-    let (own, peer) = tokio::join!(read(az), read(az.peer()));
-    let own = own.ok().flatten();
-    let peer = peer.ok().flatten();
-    let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    if let (Some(invalidator), Some(paths)) = (
-        &ctx.invalidator,
-        paths_to_invalidate(az, &name, own.as_ref()),
-    ) {
-        spawn_invalidation(invalidator.clone(), paths, session.clone(), name.clone());
+    // A stream waiting for its encoder on this ingest continues from what we hold: its last
+    // index (newer than the one in S3 while uploads are queued) and its uploader (so every
+    // write stays in order).
+    let resumed = ctx.waiting.take(&name);
+    if let Some(w) = &resumed {
+        info!(stream = %name, "the encoder is back within the grace period");
+        w.cancel.cancel();
     }
+    let read = |az| tokio::time::timeout(Duration::from_secs(3), ctx.indexes.read(az, &name));
+    let (own, peer) = match &resumed {
+        Some(w) => (Some(w.last.clone()), read(az.peer()).await.ok().flatten()),
+        None => {
+            let (own, peer) = tokio::join!(read(az), read(az.peer()));
+            (own.ok().flatten(), peer.ok().flatten())
+        }
+    };
+    let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    let invalidate_after_first_index = paths_to_invalidate(az, &name, own.as_ref());
     let packager = Packager::new(
         PackagerConfig {
             az,
@@ -418,47 +568,99 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             window: ctx.config.window,
         },
         name.clone(),
-        session,
+        session.clone(),
         own.as_ref(),
         peer.as_ref(),
         Utc::now(),
     );
-    let (uploads, _task) = spawn_uploader(ctx.store.clone(), ctx.metrics.clone(), name.to_string());
+    let uploads = match resumed {
+        Some(w) => w.uploads,
+        None => spawn_uploader(
+            &ctx.tasks,
+            ctx.store.clone(),
+            ctx.metrics.clone(),
+            name.to_string(),
+        ),
+    };
     Publish {
         name,
-        _registration: registration,
+        registration,
         packager,
         uploads,
         stop,
+        invalidate_after_first_index,
+        session,
+        counted: PackagerStats::default(),
     }
 }
 
-/// Invalidates an ended stream's cached playlists in the background, a few tries; the publish
-/// does not wait for it (a day-cached `#EXT-X-ENDLIST` chunklist is the only thing at stake).
-fn spawn_invalidation(
-    invalidator: CloudFrontInvalidator,
+/// Invalidates an ended stream's cached playlists, a few tries; the publish does not wait for
+/// it (a day-cached `#EXT-X-ENDLIST` chunklist is the only thing at stake).
+async fn run_invalidation(
+    invalidator: Invalidator,
     paths: Vec<String>,
     session: String,
     name: StreamName,
 ) {
-    tokio::spawn(async move {
-        for attempt in 1..=5u32 {
-            match invalidator.invalidate(paths.clone(), &session).await {
-                Ok(()) => {
-                    info!(stream = %name, ?paths, "invalidated the ended stream's cached playlists");
-                    return;
-                }
-                Err(e) => {
-                    warn!(stream = %name, attempt, error = %e, "invalidation failed");
-                    tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
-                }
+    for attempt in 1..=5u32 {
+        match invalidator.invalidate(paths.clone(), &session).await {
+            Ok(()) => {
+                info!(stream = %name, ?paths, "invalidated the ended stream's cached playlists");
+                return;
+            }
+            Err(e) => {
+                warn!(stream = %name, attempt, error = %e, "invalidation failed");
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
             }
         }
-    });
+    }
 }
 
-fn end_publish<S, R>(mut p: Publish, ctx: &IngestContext<S, R>) {
-    let effects = p.packager.finish(Utc::now());
-    enqueue(&p, effects, ctx);
-    info!(stream = %p.name, "publish ended");
+/// Ends a publish. The last segment is closed and uploaded, then the index says what comes
+/// next: `waiting` (the encoder may come back within the grace period; heartbeats keep the
+/// AZ fresh), `draining` (this ingest is shutting down), or `ended`.
+fn end_publish<S: ObjectStore, R: IndexReader>(
+    mut p: Publish,
+    end: PublishEnd,
+    ctx: &Arc<IngestContext<S, R>>,
+) {
+    let grace = Duration::from_secs(ctx.config.reconnect_grace_secs);
+    let state = match end {
+        PublishEnd::Replaced => {
+            // The new publisher carries the stream on (its own packager and uploader); our
+            // open segment goes, and we write no index that could overtake its.
+            info!(stream = %p.name, "publish handed over to the new publisher");
+            return;
+        }
+        PublishEnd::Shutdown => StreamState::Draining,
+        PublishEnd::Unpublished if ctx.config.on_unpublish == UnpublishPolicy::End => {
+            StreamState::Ended
+        }
+        PublishEnd::Dropped | PublishEnd::Unpublished if grace.is_zero() => StreamState::Ended,
+        PublishEnd::Dropped | PublishEnd::Unpublished => StreamState::Waiting,
+    };
+    let now = Utc::now();
+    let effects = p.packager.finish(state, now);
+    enqueue(&mut p, effects, ctx);
+    let last = p.packager.snapshot(state, now);
+    match (state, last) {
+        (StreamState::Waiting, Some(last)) => {
+            info!(stream = %p.name, ?end, grace_secs = grace.as_secs(), "publisher gone; waiting for the encoder to come back");
+            let cancel = ctx.shutdown.child_token();
+            let id = p.registration.id;
+            ctx.waiting.insert(
+                p.name.clone(),
+                WaitingStream {
+                    id,
+                    last,
+                    uploads: p.uploads.clone(),
+                    cancel: cancel.clone(),
+                },
+            );
+            spawn_heartbeat(ctx, p.name.clone(), id, cancel, grace);
+        }
+        (state, _) => {
+            info!(stream = %p.name, ?end, state = ?state, "publish ended");
+        }
+    }
 }

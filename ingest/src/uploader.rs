@@ -9,11 +9,15 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::{
-    metrics::Metrics,
+    metrics::{Metrics, UploadOutcome, UploadTarget},
     store::{ObjectStore, PutRequest},
 };
 
@@ -24,6 +28,9 @@ pub struct UploadJob {
     pub kind: UploadKind,
     /// When the segment was cut (for an index: when the newest segment it names was cut).
     pub cut_at: Instant,
+    /// Told once the object is written (for an index: this one or a newer one that
+    /// superseded it).
+    pub done: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +46,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Sends jobs to one stream's uploader task.
 pub type UploadSender = mpsc::UnboundedSender<UploadJob>;
 
-/// Starts the uploader task of one stream. It ends once every sender is dropped and the queue
-/// is drained.
+/// Starts the uploader task of one stream on `tasks` (so a draining ingest waits for it). It
+/// ends once every sender is dropped and the queue is drained.
 pub fn spawn_uploader<S: ObjectStore>(
+    tasks: &TaskTracker,
     store: Arc<S>,
     metrics: Arc<Metrics>,
     stream: String,
-) -> (UploadSender, tokio::task::JoinHandle<()>) {
+) -> UploadSender {
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = tokio::spawn(run_uploader(store, metrics, stream, rx));
-    (tx, handle)
+    tasks.spawn(run_uploader(store, metrics, stream, rx));
+    tx
 }
 
 async fn run_uploader<S: ObjectStore>(
@@ -68,28 +76,36 @@ async fn run_uploader<S: ObjectStore>(
         while let Ok(job) = rx.try_recv() {
             queue.push_back(job);
         }
-        let Some(job) = queue.pop_front() else {
+        let Some(mut job) = queue.pop_front() else {
             continue;
         };
-        if job.kind == UploadKind::Index && queue.iter().any(|j| j.kind == UploadKind::Index) {
+        if job.kind == UploadKind::Index
+            && let Some(newer) = queue.iter_mut().find(|j| j.kind == UploadKind::Index)
+        {
+            // The newer index names everything this one did; whoever waits for this one
+            // waits for that one now.
+            if newer.done.is_none() {
+                newer.done = job.done.take();
+            }
             Metrics::dec(&metrics.uploads_pending);
             Metrics::inc(&metrics.indexes_superseded);
             continue;
         }
-        put_until_done(&*store, &metrics, &stream, &job.request).await;
+        put_until_done(&*store, &metrics, &stream, job.kind, &job.request).await;
         Metrics::dec(&metrics.uploads_pending);
+        if let Some(done) = job.done.take() {
+            let _ = done.send(());
+        }
         match job.kind {
             UploadKind::Segment { .. } => {
                 Metrics::inc(&metrics.segments_uploaded);
-                metrics.segment_bytes_uploaded.fetch_add(
-                    job.request.body.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                metrics
+                    .segment_bytes_uploaded
+                    .inc_by(job.request.body.len() as u64);
             }
             UploadKind::Index => {
                 Metrics::inc(&metrics.indexes_uploaded);
-                let ms = job.cut_at.elapsed().as_millis() as u64;
-                metrics.record_cut_to_index(ms);
+                metrics.record_cut_to_index(job.cut_at.elapsed());
             }
         }
     }
@@ -100,12 +116,24 @@ async fn put_until_done<S: ObjectStore>(
     store: &S,
     metrics: &Metrics,
     stream: &str,
+    kind: UploadKind,
     request: &PutRequest,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1u32;
+    let target = match kind {
+        UploadKind::Segment { .. } => UploadTarget::Segment,
+        UploadKind::Index => UploadTarget::Index,
+    };
     loop {
-        match store.put(request.clone()).await {
+        let started = Instant::now();
+        let result = store.put(request.clone()).await;
+        let outcome = match result {
+            Ok(()) => UploadOutcome::Ok,
+            Err(_) => UploadOutcome::Error,
+        };
+        metrics.record_upload(target, outcome, started.elapsed());
+        match result {
             Ok(()) => return,
             Err(err) => {
                 Metrics::inc(&metrics.upload_retries);

@@ -80,7 +80,7 @@ fn segments(effects: &[PackagerEffect]) -> Vec<(u64, bytes::Bytes)> {
 fn effects_put_each_segment_before_the_index_naming_it() {
     let mut p = packager(Az::Az1, 1000, None, start());
     let mut effects = feed(&mut p, &tags(FIXTURE), start());
-    effects.extend(p.finish(start() + Duration::seconds(10)));
+    effects.extend(p.finish(StreamState::Ended, start() + Duration::seconds(10)));
     let mut written = HashSet::new();
     let mut indexes = 0;
     for e in &effects {
@@ -140,14 +140,21 @@ impl ObjectStore for RecordingStore {
 fn upload_jobs(name: &StreamName) -> Vec<UploadJob> {
     let mut p = packager(Az::Az1, 1000, None, start());
     let mut effects = feed(&mut p, &tags(FIXTURE), start());
-    effects.extend(p.finish(start() + Duration::seconds(10)));
+    effects.extend(p.finish(StreamState::Ended, start() + Duration::seconds(10)));
     effects
         .into_iter()
         .map(|effect| {
             let (request, kind) = match effect {
                 PackagerEffect::PutSegment { msn, bytes } => (
                     PutRequest {
-                        key: keys::segment_key(Az::Az1, name, msn),
+                        key: keys::segment_key(
+                            Az::Az1,
+                            name,
+                            keys::SegmentId {
+                                epoch: p.epoch(),
+                                msn,
+                            },
+                        ),
                         body: bytes,
                         content_type: keys::headers::SEGMENT_CONTENT_TYPE,
                         cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
@@ -168,6 +175,7 @@ fn upload_jobs(name: &StreamName) -> Vec<UploadJob> {
                 request,
                 kind,
                 cut_at: tokio::time::Instant::now(),
+                done: None,
             }
         })
         .collect()
@@ -180,7 +188,14 @@ fn assert_segments_before_indexes(puts: &[PutRequest], name: &StreamName) {
         if put.key.ends_with(".json") {
             let index = StreamIndex::from_json(&put.body).unwrap();
             for s in &index.segments {
-                let key = keys::segment_key(Az::Az1, name, s.msn);
+                let key = keys::segment_key(
+                    Az::Az1,
+                    name,
+                    keys::SegmentId {
+                        epoch: index.epoch,
+                        msn: s.msn,
+                    },
+                );
                 assert!(present.contains(&key), "{key} listed before it was written");
             }
         } else {
@@ -197,17 +212,19 @@ async fn uploader_writes_segments_before_their_index_and_retries_failures() {
     let expected: Vec<String> = jobs.iter().map(|j| j.request.key.clone()).collect();
     let store = Arc::new(RecordingStore::default());
     let metrics = Arc::new(Metrics::default());
-    let (tx, task) = spawn_uploader(store.clone(), metrics.clone(), name.to_string());
+    let tasks = tokio_util::task::TaskTracker::new();
+    let tx = spawn_uploader(&tasks, store.clone(), metrics.clone(), name.to_string());
     // One job at a time, as a publish produces them when S3 keeps up.
     for job in jobs {
         Metrics::inc(&metrics.uploads_pending);
         tx.send(job).unwrap();
-        while metrics.uploads_pending.load(Ordering::SeqCst) > 0 {
+        while metrics.uploads_pending.get() > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
     drop(tx);
-    task.await.unwrap();
+    tasks.close();
+    tasks.wait().await;
 
     let puts = store.puts.lock().unwrap();
     let keys_in_order: Vec<&str> = puts.iter().map(|p| p.key.as_str()).collect();
@@ -235,13 +252,15 @@ async fn a_backlog_writes_every_segment_and_only_the_newest_index() {
     let last = jobs.last().map(|j| j.request.body.clone());
     let store = Arc::new(RecordingStore::default());
     let metrics = Arc::new(Metrics::default());
-    let (tx, task) = spawn_uploader(store.clone(), metrics.clone(), name.to_string());
+    let tasks = tokio_util::task::TaskTracker::new();
+    let tx = spawn_uploader(&tasks, store.clone(), metrics.clone(), name.to_string());
     // Everything queued before the uploader runs: S3 was away for a while.
     for job in jobs {
         tx.send(job).unwrap();
     }
     drop(tx);
-    task.await.unwrap();
+    tasks.close();
+    tasks.wait().await;
 
     let puts = store.puts.lock().unwrap();
     let written_segments: Vec<String> = puts
@@ -257,10 +276,7 @@ async fn a_backlog_writes_every_segment_and_only_the_newest_index() {
     );
     assert_eq!(puts.iter().filter(|p| p.key.ends_with(".json")).count(), 1);
     assert!(indexes > 1);
-    assert_eq!(
-        metrics.indexes_superseded.load(Ordering::SeqCst),
-        indexes - 1
-    );
+    assert_eq!(metrics.indexes_superseded.get(), indexes - 1);
     assert_segments_before_indexes(&puts, &name);
 }
 
@@ -294,7 +310,7 @@ fn a_late_joiner_takes_its_peers_numbers() {
         })
         .expect("AZ1 wrote an index in the first half");
     let mut late = feed(&mut a, &tags[half..], start());
-    late.extend(a.finish(start() + Duration::seconds(10)));
+    late.extend(a.finish(StreamState::Ended, start() + Duration::seconds(10)));
     // ...then AZ2 starts, reads AZ1's index, and receives only the second half.
     let join_at = start() + Duration::milliseconds(i64::from(tags[half].timestamp));
     let mut b = packager(Az::Az2, 1000, Some(&peer_index), join_at);
@@ -310,7 +326,7 @@ fn a_late_joiner_takes_its_peers_numbers() {
         .chain(tags[half..].iter().cloned())
         .collect();
     let mut effects_b = feed(&mut b, &joined, start());
-    effects_b.extend(b.finish(start() + Duration::seconds(10)));
+    effects_b.extend(b.finish(StreamState::Ended, start() + Duration::seconds(10)));
     let sb = segments(&effects_b);
     let sa = segments(&late);
     assert!(!sb.is_empty(), "the joiner cut no segment");

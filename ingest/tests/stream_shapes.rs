@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::Command};
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use zonecast_contract::{Az, StreamIndex, StreamName};
+use zonecast_contract::{Az, StreamIndex, StreamName, StreamState};
 use zonecast_ingest::{
     flv::{FlvReader, FlvTag, FlvTagKind},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
@@ -95,7 +95,7 @@ fn run_az(az: Az, tags: &[FlvTag], target_ms: u32) -> Run {
         };
         effects.extend(out.unwrap_or_else(|e| panic!("tag {i} at {} ms: {e}", tag.timestamp)));
     }
-    effects.extend(p.finish(start() + Duration::hours(1)));
+    effects.extend(p.finish(StreamState::Ended, start() + Duration::hours(1)));
     let mut segments = Vec::new();
     let mut index = None;
     for e in effects {

@@ -12,11 +12,14 @@ use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
 use zonecast_contract::{
     Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
-    playlist::{chunklist_needs_peer, render_chunklist, render_multivariant},
-    s3::{IndexReadError, get_index},
+    playlist::{render_chunklist, render_multivariant, render_steering},
+    s3::{DeniedMeans, IndexReadError, get_index_with},
 };
 
 pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
+/// The query parameter in which an HLS client names the pathway it uses when it asks for the
+/// steering manifest (HLS content steering).
+pub const STEERING_PATHWAY_PARAM: &str = "_HLS_pathway";
 /// Methods the function answers (besides the OPTIONS preflight).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 /// Cache lifetime of answers that depend only on the request (400, 404 for a segment path,
@@ -62,7 +65,9 @@ impl S3IndexStore {
 
 impl IndexStore for S3IndexStore {
     async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
-        Ok(get_index(&self.client, &self.bucket, az, name).await?)
+        // The function's role holds s3:ListBucket (template.yaml): a missing index is a 404
+        // NoSuchKey, and a 403 is a real permission problem, not an absent stream.
+        Ok(get_index_with(&self.client, &self.bucket, az, name, DeniedMeans::Denied).await?)
     }
 }
 
@@ -142,6 +147,24 @@ fn routed_path(req: &Request) -> &str {
     }
 }
 
+/// A query parameter: from the Lambda event's parsed parameters, else from the URI (requests
+/// built by the local edge). Values are compared as they are, without percent-decoding: the
+/// ones the function reads (`az1`, `az2`) never need it.
+fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    if let Some(v) = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+    {
+        return Some(v);
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -188,9 +211,25 @@ async fn respond(
     let rendered = match &route {
         Route::Segment(..) => client_error(404, "not found: segments are not served here"),
         Route::Multivariant(name) => multivariant(store, name, &base, now).await,
+        Route::Steering(name) => {
+            let current =
+                query_param(req, STEERING_PATHWAY_PARAM).and_then(|p| p.parse::<Az>().ok());
+            steering(store, name, current, now).await
+        }
         Route::Chunklist(az, name) => chunklist(store, *az, name, &base, now).await,
     };
     (rendered, Some(route))
+}
+
+/// Both AZs' indexes, read at once.
+async fn both(
+    store: &impl IndexStore,
+    name: &StreamName,
+) -> Result<[Option<StreamIndex>; 2], Rendered> {
+    let (az1, az2) = tokio::join!(store.get(Az::Az1, name), store.get(Az::Az2, name));
+    let az1 = az1.map_err(|e| store_failed(Az::Az1, name, &e))?;
+    let az2 = az2.map_err(|e| store_failed(Az::Az2, name, &e))?;
+    Ok([az1, az2])
 }
 
 async fn multivariant(
@@ -199,16 +238,22 @@ async fn multivariant(
     base: &PublicBase,
     now: DateTime<Utc>,
 ) -> Rendered {
-    let (az1, az2) = tokio::join!(store.get(Az::Az1, name), store.get(Az::Az2, name));
-    let az1 = match az1 {
-        Ok(i) => i,
-        Err(e) => return store_failed(Az::Az1, name, &e),
-    };
-    let az2 = match az2 {
-        Ok(i) => i,
-        Err(e) => return store_failed(Az::Az2, name, &e),
-    };
-    render_multivariant(name, az1.as_ref(), az2.as_ref(), base, now)
+    match both(store, name).await {
+        Ok([az1, az2]) => render_multivariant(name, az1.as_ref(), az2.as_ref(), base, now),
+        Err(r) => r,
+    }
+}
+
+async fn steering(
+    store: &impl IndexStore,
+    name: &StreamName,
+    current: Option<Az>,
+    now: DateTime<Utc>,
+) -> Rendered {
+    match both(store, name).await {
+        Ok([az1, az2]) => render_steering(name, az1.as_ref(), az2.as_ref(), current, now),
+        Err(r) => r,
+    }
 }
 
 async fn chunklist(
@@ -218,28 +263,30 @@ async fn chunklist(
     base: &PublicBase,
     now: DateTime<Utc>,
 ) -> Rendered {
-    let own = match store.get(az, name).await {
+    // The liveness rule needs the peer (is it ahead? is it live?); both are read at once.
+    let (own, peer) = tokio::join!(store.get(az, name), store.get(az.peer(), name));
+    let own = match own {
         Ok(i) => i,
         Err(e) => return store_failed(az, name, &e),
     };
-    // The peer matters only to turn a stale answer into a 503. If it cannot be read, serve
-    // the stale window: a 502 would take down a viewer the peer may not be able to take.
-    let peer = if chunklist_needs_peer(own.as_ref(), now) {
-        store
-            .get(az.peer(), name)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(az = %az.peer(), stream = %name, error = %e, "reading the peer index; serving the stale window");
-                None
-            })
-    } else {
+    // If the peer cannot be read, judge without it and serve our window: failing over to a
+    // peer nobody can read would take viewers nowhere.
+    let peer = peer.unwrap_or_else(|e| {
+        warn!(az = %az.peer(), stream = %name, error = %e, "reading the peer index; judging without it");
         None
-    };
+    });
     render_chunklist(az, name, own.as_ref(), peer.as_ref(), base, now)
 }
 
 fn store_failed(az: Az, name: &StreamName, e: &IndexStoreError) -> Rendered {
     error!(%az, stream = %name, error = %e, "reading index");
+    if matches!(e, IndexStoreError::S3(IndexReadError::Denied { .. })) {
+        // A deployment problem (wrong bucket, missing permission), not an absent stream: say
+        // so, and let nothing cache it.
+        let mut r = Rendered::error(500, "storage access denied (see function logs)");
+        r.cache_control = "no-store".to_owned();
+        return r;
+    }
     Rendered::error(502, "bad gateway: the index store is unavailable")
 }
 

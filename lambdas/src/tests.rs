@@ -15,6 +15,7 @@ fn index(az: Az) -> StreamIndex {
         app: "live".into(),
         stream: "show".into(),
         session: "s1".into(),
+        epoch: 7,
         state: StreamState::Live,
         updated: t0() + TimeDelta::milliseconds(6500),
         target_duration_ms: 2000,
@@ -223,8 +224,11 @@ async fn multivariant_lists_both_azs() {
     assert_eq!(a.status, 200);
     assert_eq!(a.cache_control, "max-age=5");
     assert_eq!(a.content_type, "application/vnd.apple.mpegurl");
+    // Which AZ comes first alternates with time (spreading new viewers); both are there.
+    let mut listed = uris(&a.body);
+    listed.sort();
     assert_eq!(
-        uris(&a.body),
+        listed,
         [
             "https://media-hls-az1.example.com/live/show/chunklist.m3u8",
             "https://media-hls-az2.example.com/live/show/chunklist.m3u8"
@@ -254,14 +258,15 @@ async fn unknown_stream_is_404() {
 }
 
 #[tokio::test]
-async fn stale_az_with_live_peer_is_503() {
+async fn stale_az_with_live_peer_is_404() {
     let s = store([stale(index(Az::Az1)), index(Az::Az2)]);
     let a = call(
         get("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
         &s,
     )
     .await;
-    assert_eq!((a.status, a.cache_control.as_str()), (503, "max-age=1"));
+    assert_eq!((a.status, a.cache_control.as_str()), (404, "max-age=1"));
+    assert!(a.body.contains("stale"), "{}", a.body);
     // The live AZ still answers, and the multivariant playlist lists only it.
     let a = call(
         get("/az2/live/show/chunklist.m3u8", "media-hls-az2.example.com"),
@@ -289,18 +294,20 @@ async fn stale_everywhere() {
         "a stale AZ with no live peer keeps its window"
     );
     let a = call(get("/live/show/playlist.m3u8", "media-hls.example.com"), &s).await;
-    assert_eq!((a.status, a.cache_control.as_str()), (503, "max-age=1"));
+    assert_eq!((a.status, a.cache_control.as_str()), (404, "max-age=1"));
 }
 
 #[tokio::test]
-async fn peer_is_read_only_when_stale() {
+async fn chunklist_reads_the_peer_and_survives_its_failure() {
     let s = FailingStore::new(both_live(), &[]);
     call(
         get("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
         &s,
     )
     .await;
-    assert_eq!(*s.reads.lock().unwrap(), [Az::Az1]);
+    let mut reads = s.reads.lock().unwrap().clone();
+    reads.sort_by_key(|az| az.as_str());
+    assert_eq!(reads, [Az::Az1, Az::Az2]);
 
     // Stale, and the peer cannot be read: the stale window rather than a 502.
     let s = FailingStore::new(store([stale(index(Az::Az1)), index(Az::Az2)]), &[Az::Az2]);
@@ -310,7 +317,45 @@ async fn peer_is_read_only_when_stale() {
     )
     .await;
     assert_eq!(a.status, 200);
-    assert_eq!(*s.reads.lock().unwrap(), [Az::Az1, Az::Az2]);
+}
+
+#[tokio::test]
+async fn steering_manifest_keeps_the_current_pathway_and_drops_a_dead_one() {
+    let s = both_live();
+    for (query, first) in [("?_HLS_pathway=az2", "az2"), ("?_HLS_pathway=az1", "az1")] {
+        let a = call(
+            get(
+                &format!("/live/show/steering.json{query}"),
+                "media-hls.example.com",
+            ),
+            &s,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.content_type, "application/json");
+        assert_eq!(a.cache_control, "max-age=2");
+        let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(v["PATHWAY-PRIORITY"][0], first, "{}", a.body);
+    }
+    let s = store([stale(index(Az::Az1)), index(Az::Az2)]);
+    let a = call(
+        get(
+            "/live/show/steering.json?_HLS_pathway=az1&_HLS_throughput=5000000",
+            "media-hls.example.com",
+        ),
+        &s,
+    )
+    .await;
+    assert_eq!(
+        a.body,
+        r#"{"VERSION":1,"TTL":2,"PATHWAY-PRIORITY":["az2","az1"]}"#
+    );
+    let a = call(
+        get("/live/other/steering.json", "media-hls.example.com"),
+        &s,
+    )
+    .await;
+    assert_eq!((a.status, a.cache_control.as_str()), (404, "max-age=1"));
 }
 
 #[tokio::test]
@@ -358,7 +403,7 @@ async fn bad_paths_are_400() {
 #[tokio::test]
 async fn segments_are_404() {
     let a = call(
-        get("/az1/live/show/11.ts", "media-hls-az1.example.com"),
+        get("/az1/live/show/7-11.ts", "media-hls-az1.example.com"),
         &both_live(),
     )
     .await;
@@ -449,4 +494,32 @@ async fn raw_path_is_routed_not_the_normalised_uri() {
     let req = get("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com")
         .with_raw_http_path("/az1/live/x/../show/chunklist.m3u8");
     assert_eq!(call(req, &both_live()).await.status, 400);
+}
+
+/// S3 refusing the function's read is a deployment problem: a distinct, uncached 500, not a
+/// quiet "no stream".
+#[tokio::test]
+async fn access_denied_is_a_distinct_uncached_500() {
+    struct Denied;
+    impl IndexStore for Denied {
+        async fn get(
+            &self,
+            az: Az,
+            name: &StreamName,
+        ) -> Result<Option<StreamIndex>, IndexStoreError> {
+            Err(IndexStoreError::S3(IndexReadError::Denied {
+                bucket: "MediaBucket".into(),
+                key: zonecast_contract::keys::index_key(az, name),
+                message: "AccessDenied".into(),
+            }))
+        }
+    }
+    for (path, host) in [
+        ("/live/show/playlist.m3u8", "media-hls.example.com"),
+        ("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
+    ] {
+        let a = call(get(path, host), &Denied).await;
+        assert_eq!((a.status, a.cache_control.as_str()), (500, "no-store"));
+        assert!(a.body.contains("access denied"), "{}", a.body);
+    }
 }

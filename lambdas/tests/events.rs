@@ -48,6 +48,7 @@ fn index(az: Az) -> StreamIndex {
         app: "live".into(),
         stream: "show".into(),
         session: "s1".into(),
+        epoch: 7,
         state: StreamState::Live,
         updated: t0(),
         target_duration_ms: 2000,

@@ -21,9 +21,18 @@ use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, rewrit
 use zonecast_lambdas::S3IndexStore;
 
 use crate::{
-    cache::{CachedResponse, EdgeCache},
+    cache::{CacheOutcome, CachedResponse, EdgeCache},
     player,
 };
+
+/// Where the ingests send invalidations (the local stand-in for CloudFront's
+/// CreateInvalidation): `POST` with `{"paths":["/az1/live/show/chunklist.m3u8", …]}`; each
+/// path drops every cached answer whose key starts with it.
+pub const PURGE_PATH: &str = "/_zonecast/invalidate";
+
+/// The query parameter that is part of a steering manifest's cache key (as in template.yaml's
+/// steering cache policy).
+const STEERING_KEY_PARAM: &str = zonecast_lambdas::STEERING_PATHWAY_PARAM;
 
 /// What the edge needs: the store (segments and, through the handler, indexes) and its cache.
 pub struct Edge {
@@ -64,6 +73,7 @@ impl Edge {
             .to_owned();
         let path = req.uri().path().to_owned();
         let mut resp = match (req.method(), path.as_str()) {
+            (&Method::POST, PURGE_PATH) => self.purge(req).await,
             (&Method::GET | &Method::HEAD, "/" | "/index.html") => plain(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
@@ -87,6 +97,43 @@ impl Edge {
         resp
     }
 
+    /// Drops the cached answers under the given paths.
+    async fn purge(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        use http_body_util::BodyExt;
+        #[derive(serde::Deserialize)]
+        struct Purge {
+            paths: Vec<String>,
+        }
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let Ok(purge) = serde_json::from_slice::<Purge>(&body) else {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                Bytes::from_static(b"expected {\"paths\":[...]}\n"),
+                "no-store",
+            );
+        };
+        let dropped: usize = match self.cache.lock() {
+            Ok(mut cache) => purge
+                .paths
+                .iter()
+                .filter(|p| p.starts_with('/'))
+                .map(|p| cache.invalidate_prefix(p))
+                .sum(),
+            Err(_) => 0,
+        };
+        tracing::info!(paths = ?purge.paths, dropped, "edge invalidation");
+        plain(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(format!("{{\"dropped\":{dropped}}}\n")),
+            "no-store",
+        )
+    }
+
     /// The CloudFront part: rewrite, cache lookup, origin.
     async fn cached(
         &self,
@@ -95,10 +142,22 @@ impl Edge {
         path: &str,
     ) -> Response<Full<Bytes>> {
         let origin_path = rewrite(host, path);
-        let is_playlist = origin_path.ends_with(".m3u8");
+        let is_steering =
+            origin_path.ends_with(&format!("/{}", zonecast_contract::keys::STEERING_FILE));
+        // The function's behaviours: `*.m3u8` and `*/steering.json` (template.yaml).
+        let is_playlist = origin_path.ends_with(".m3u8") || is_steering;
+        // The steering manifest depends on `_HLS_pathway`, and only on that.
+        let steering_param = is_steering
+            .then(|| query_value(req.uri().query(), STEERING_KEY_PARAM))
+            .flatten()
+            .map(str::to_owned);
         // Playlists are rendered for the viewer's host, so that host is part of their key.
         let key = if is_playlist {
-            format!("{origin_path} {}", host.to_ascii_lowercase())
+            format!(
+                "{origin_path}?{} {}",
+                steering_param.as_deref().unwrap_or(""),
+                host.to_ascii_lowercase()
+            )
         } else {
             origin_path.clone()
         };
@@ -126,10 +185,14 @@ impl Edge {
             .ok()
             .and_then(|mut c| c.get(&key, Instant::now()))
         {
-            return to_response(hit, "Hit from zonecast-local-edge");
+            return to_response(hit, CacheOutcome::Hit.x_cache());
         }
         let fetched = if is_playlist {
-            self.playlist(req, host, &origin_path).await
+            let uri = match &steering_param {
+                Some(v) => format!("{origin_path}?{STEERING_KEY_PARAM}={v}"),
+                None => origin_path.clone(),
+            };
+            self.playlist(req, host, &uri).await
         } else if origin_path.ends_with(".ts") {
             self.segment(&origin_path).await
         } else {
@@ -139,10 +202,11 @@ impl Edge {
                 body: Bytes::from_static(b"not found\n"),
             }
         };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.put(key, fetched.clone(), Instant::now());
-        }
-        to_response(fetched, "Miss from zonecast-local-edge")
+        let (answer, outcome) = match self.cache.lock() {
+            Ok(mut cache) => cache.resolve(key, fetched, Instant::now()),
+            Err(_) => (fetched, CacheOutcome::Miss),
+        };
+        to_response(answer, outcome.x_cache())
     }
 
     async fn playlist(
@@ -233,6 +297,16 @@ impl Edge {
             }
         }
     }
+}
+
+/// The value of `name` in a query string, as it is (no percent-decoding: the values the edge
+/// keys on never need it).
+fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 fn bad_gateway() -> CachedResponse {

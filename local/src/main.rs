@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use zonecast_ingest::config::IngestCommand;
 
 /// ZoneCast on this machine: two AZ ingests, an S3-compatible store, the playlist functions,
 /// a CloudFront-like edge and a player page.
@@ -13,20 +14,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run one AZ's ingest (what the stack starts twice, each in its own process).
+    /// Run one AZ's ingest (what the stack starts twice, each in its own process), or mint a
+    /// publish token with `ingest token <app> <stream>`.
     Ingest(zonecast_ingest::config::IngestArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    zonecast_ingest::init_logging();
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Ingest(args)) => {
+        Some(Cmd::Ingest(mut args)) => {
+            if let Some(IngestCommand::Token(token)) = args.command.take() {
+                return Ok(zonecast_ingest::print_token(args, &token)?);
+            }
+            zonecast_ingest::init_logging();
             let config = args.resolve()?;
             zonecast_ingest::service::run(config, zonecast_ingest::shutdown_signal()).await?;
         }
-        None => zonecast_local::stack::run_stack(cli.stack).await?,
+        None => {
+            zonecast_ingest::init_logging();
+            zonecast_local::stack::run_stack(cli.stack).await?
+        }
     }
     Ok(())
 }

@@ -55,6 +55,16 @@ pub struct StackArgs {
     /// Live window in segments, passed to both ingests.
     #[arg(long, default_value_t = 6)]
     pub window: usize,
+    /// How long a stream whose encoder went away stays live waiting for it, passed to both
+    /// ingests.
+    #[arg(long, default_value_t = 10)]
+    pub reconnect_grace_secs: u64,
+    /// Turn publish auth on in both ingests (`--publish-auth required`) with the secret in this
+    /// file (at least 16 bytes, e.g. `openssl rand -hex 32 > secret`). Mint a token with
+    /// `zonecast-local ingest token live show --ttl 24h --publish-secret-file FILE`. Off
+    /// without it.
+    #[arg(long)]
+    pub publish_secret_file: Option<PathBuf>,
 }
 
 pub const BUCKET: &str = "zonecast";
@@ -77,6 +87,8 @@ pub enum StackError {
     Spawn { az: Az, source: std::io::Error },
     #[error("the {az} ingest did not become healthy on {addr}")]
     Unhealthy { az: Az, addr: SocketAddr },
+    #[error(transparent)]
+    PublishSecret(#[from] zonecast_ingest::auth::SecretError),
 }
 
 async fn bind(
@@ -110,16 +122,34 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
     let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
     let edge_addr = edge_listener.local_addr().unwrap_or(args.edge_listen);
+    // The secret is checked here, once, so a bad file fails before any ingest starts; the
+    // ingests get the file's path (never the secret) through their environment.
+    let publish_secret_file = match &args.publish_secret_file {
+        Some(path) => {
+            zonecast_ingest::auth::PublishSecret::read_file(path)?;
+            Some(path.canonicalize().unwrap_or(path.clone()))
+        }
+        None => None,
+    };
     let store = serve_store(store_listener, &data_dir, BUCKET).await?;
     tokio::spawn(store);
     let endpoint = format!("http://{store_addr}");
 
+    let purge_url = format!("http://{edge_addr}{}", crate::edge::PURGE_PATH);
     let mut children = Vec::new();
     for (az, listen, health) in [
         (Az::Az1, args.az1_listen, args.az1_health),
         (Az::Az2, args.az2_listen, args.az2_health),
     ] {
-        children.push(spawn_ingest(az, listen, health, &endpoint, &args)?);
+        children.push(spawn_ingest(
+            az,
+            listen,
+            health,
+            &endpoint,
+            &purge_url,
+            &args,
+            publish_secret_file.as_deref(),
+        )?);
     }
     let children = Arc::new(Mutex::new(children));
 
@@ -140,7 +170,13 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     for (az, health) in [(Az::Az1, args.az1_health), (Az::Az2, args.az2_health)] {
         wait_healthy(az, health).await?;
     }
-    print_banner(&args, edge_addr, &endpoint, &data_dir);
+    print_banner(
+        &args,
+        edge_addr,
+        &endpoint,
+        &data_dir,
+        publish_secret_file.as_deref(),
+    );
 
     zonecast_ingest::shutdown_signal().await;
     info!("stopping");
@@ -156,7 +192,9 @@ fn spawn_ingest(
     listen: SocketAddr,
     health: SocketAddr,
     endpoint: &str,
+    purge_url: &str,
     args: &StackArgs,
+    publish_secret_file: Option<&std::path::Path>,
 ) -> Result<Child, StackError> {
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
     let mut cmd = Command::new(exe);
@@ -174,14 +212,32 @@ fn spawn_ingest(
         ])
         .args(["--target-duration-ms", &args.target_duration_ms.to_string()])
         .args(["--window", &args.window.to_string()])
+        .args([
+            "--reconnect-grace-secs",
+            &args.reconnect_grace_secs.to_string(),
+        ])
+        .args(["--edge-purge-url", purge_url])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_PROFILE")
+        // Publish auth comes from our flag alone, whatever this shell exports.
+        .env_remove("ZONECAST_PUBLISH_SECRET")
+        .env_remove("ZONECAST_PUBLISH_SECRET_FILE")
+        .env_remove("ZONECAST_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    match publish_secret_file {
+        Some(path) => {
+            cmd.args(["--publish-auth", "required"])
+                .env("ZONECAST_PUBLISH_SECRET_FILE", path);
+        }
+        None => {
+            cmd.args(["--publish-auth", "off"]);
+        }
+    }
     // The ingest dies with us even if we are killed without a chance to clean up.
     #[cfg(target_os = "linux")]
     unsafe {
@@ -237,11 +293,11 @@ async fn wait_healthy(az: Az, addr: SocketAddr) -> Result<(), StackError> {
 
 async fn stop_child(child: &mut Child) {
     if let Some(pid) = child.id() {
-        // SIGTERM first so the ingest can log its exit.
+        // SIGTERM first: the ingest drains (its own deadline is 10 s) and exits.
         unsafe {
             libc::kill(pid as i32, libc::SIGTERM);
         }
-        if tokio::time::timeout(Duration::from_secs(3), child.wait())
+        if tokio::time::timeout(Duration::from_secs(12), child.wait())
             .await
             .is_ok()
         {
@@ -253,14 +309,33 @@ async fn stop_child(child: &mut Child) {
     }
 }
 
-fn print_banner(args: &StackArgs, edge: SocketAddr, endpoint: &str, data_dir: &std::path::Path) {
+fn print_banner(
+    args: &StackArgs,
+    edge: SocketAddr,
+    endpoint: &str,
+    data_dir: &std::path::Path,
+    publish_secret_file: Option<&std::path::Path>,
+) {
     let port = edge.port();
     let a1 = args.az1_listen;
     let a2 = args.az2_listen;
+    let (key, auth) = match publish_secret_file {
+        Some(file) => (
+            "show?token=$TOKEN",
+            format!(
+                "\n  Publish auth is on: every publish needs a token, minted with\n    TOKEN=$(zonecast-local ingest token live show --ttl 24h --publish-secret-file {})\n",
+                file.display()
+            ),
+        ),
+        None => (
+            "show",
+            "\n  Publish auth is off (--publish-secret-file FILE turns it on).\n".to_owned(),
+        ),
+    };
     println!(
-        "\nZoneCast local stack is up.\n\
-         \n  Publish (both AZs at once):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/show|[f=flv]rtmp://{a2}/live/show\"\n\
-         \x20   OBS: server rtmp://{a1}/live, stream key show (and a second output to rtmp://{a2}/live)\n\
+        "\nZoneCast local stack is up.\n{auth}\
+         \n  Publish (both AZs at once):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n\
+         \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n\
          \n  Watch:\n    player page     http://localhost:{port}/\n\
          \x20   multivariant    http://media-hls.localhost:{port}/live/show/playlist.m3u8   (browsers, curl: host pinning)\n\
          \x20   path mode       http://{edge}/live/show/playlist.m3u8   (ffmpeg, ffplay, VLC)\n\

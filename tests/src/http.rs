@@ -30,12 +30,26 @@ impl HttpResponse {
 
 /// GET `path` from `addr` with `Host: host`.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<HttpResponse> {
+    get_with(addr, host, path, &[]).await
+}
+
+/// GET `path` from `addr` with `Host: host` and more request headers.
+pub async fn get_with(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let fut = async {
         let mut s = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
         let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: zonecast-tests\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: zonecast-tests\r\n{extra}\r\n"
         );
         s.write_all(req.as_bytes()).await?;
         let mut raw = Vec::new();

@@ -1,9 +1,11 @@
 //! Harness for ZoneCast's end-to-end tests and benchmark: starts the real `zonecast-local`
 //! binary (store, two ingest processes, edge), makes fixtures and publishes with the real
-//! ffmpeg, talks HTTP to the edge and S3 to the store.
+//! ffmpeg, talks HTTP to the edge and S3 to the store, and plays with hls.js in Chromium.
 
+pub mod browser;
 pub mod http;
 pub mod media;
+pub mod prom;
 pub mod stack;
 
 /// Fails with a clear message when a tool the tests need is missing (CI installs them all; a

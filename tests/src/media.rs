@@ -50,6 +50,17 @@ impl StreamSpec {
         video_kbps: 300,
         audio_kbps: 64,
     };
+    /// 60 s, small, 2 s GOP (the default target duration): the browser tests' stream, long
+    /// enough to play 8 s, lose an AZ and play 20 s more.
+    pub const BROWSER: StreamSpec = StreamSpec {
+        width: 320,
+        height: 180,
+        fps: 30,
+        seconds: 60,
+        gop: 60,
+        video_kbps: 300,
+        audio_kbps: 64,
+    };
     /// 720p at about 3 Mbps: the benchmark's stream.
     pub const BENCH_720P: StreamSpec = StreamSpec {
         width: 1280,

@@ -27,8 +27,16 @@ pub fn target_dir() -> PathBuf {
     dir.parent().map(PathBuf::from).unwrap_or(dir)
 }
 
-/// The `zonecast-local` binary of the same profile as this test.
+/// The `zonecast-local` binary of the same profile as this test, or `ZONECAST_LOCAL_BIN` (useful
+/// when several checkouts share one cargo target dir and so one `target/debug/zonecast-local`).
 pub fn local_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("ZONECAST_LOCAL_BIN") {
+        let bin = PathBuf::from(bin);
+        if !bin.exists() {
+            bail!("ZONECAST_LOCAL_BIN={} does not exist", bin.display());
+        }
+        return Ok(bin);
+    }
     let exe = std::env::current_exe()?;
     let mut dir = exe.parent().context("no exe dir")?.to_path_buf();
     if dir.ends_with("deps") {
@@ -221,6 +229,26 @@ impl LocalStack {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The pid of `az`'s ingest process, from its `/healthz` (`{"pid": P, ...}`).
+    pub async fn ingest_pid(&self, az: Az) -> anyhow::Result<i32> {
+        let addr = self.health[az_index(az)];
+        let resp = crate::http::get(addr, &addr.to_string(), "/healthz").await?;
+        let body: serde_json::Value = serde_json::from_slice(&resp.body)
+            .with_context(|| format!("{az} /healthz is not JSON: {}", resp.text()))?;
+        let pid = body["pid"]
+            .as_i64()
+            .with_context(|| format!("no pid in {az} /healthz: {body}"))?;
+        Ok(i32::try_from(pid)?)
+    }
+}
+
+/// Sends `signal` (`libc::SIGKILL`, `SIGSTOP`, ...) to `pid`.
+pub fn send_signal(pid: i32, signal: i32) -> anyhow::Result<()> {
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        bail!("kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn az_index(az: Az) -> usize {

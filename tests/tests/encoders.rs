@@ -235,11 +235,25 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
     for (az, index) in [(Az::Az1, &idx1), (Az::Az2, &idx2)] {
         let mut sizes_seen: Vec<(u64, u64)> = Vec::new();
         for seg in &index.segments {
-            let key = keys::segment_key(az, &name, seg.msn);
+            let key = keys::segment_key(
+                az,
+                &name,
+                keys::SegmentId {
+                    epoch: index.epoch,
+                    msn: seg.msn,
+                },
+            );
             let bytes = stack.object(&key).await.unwrap();
             if az == Az::Az1 {
                 let other = stack
-                    .object(&keys::segment_key(Az::Az2, &name, seg.msn))
+                    .object(&keys::segment_key(
+                        Az::Az2,
+                        &name,
+                        keys::SegmentId {
+                            epoch: idx2.epoch,
+                            msn: seg.msn,
+                        },
+                    ))
                     .await
                     .unwrap();
                 identical += usize::from(other == bytes);

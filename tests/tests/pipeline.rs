@@ -36,7 +36,8 @@ async fn publish_both_azs_and_play_through_the_edge() {
         return;
     }
     let flv = make_flv(StreamSpec::E2E).unwrap();
-    let mut stack = LocalStack::start(&[]).unwrap();
+    // A short grace period: the stream ends soon after the encoder does.
+    let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
     let name = StreamName::new("live", "show").unwrap();
     let urls = [
         stack.rtmp_url(Az::Az1, "live", "show"),
@@ -58,7 +59,14 @@ async fn publish_both_azs_and_play_through_the_edge() {
             if let Some(index) = stack.index(az, &name).await.unwrap() {
                 seen_live[zonecast_tests::stack::az_index(az)] = true;
                 for seg in &index.segments {
-                    let key = keys::segment_key(az, &name, seg.msn);
+                    let key = keys::segment_key(
+                        az,
+                        &name,
+                        keys::SegmentId {
+                            epoch: index.epoch,
+                            msn: seg.msn,
+                        },
+                    );
                     assert!(
                         stack.exists(&key).await.unwrap(),
                         "{az} index names {key}, which is not in the store"
@@ -162,14 +170,19 @@ async fn publish_both_azs_and_play_through_the_edge() {
         "AZs disagree on segment numbers/durations"
     );
     assert!(idx1.segments.len() >= 3);
+    // Deterministic muxing: the same timeline gives the same bytes in both AZs.
     let mut identical = 0;
     for seg in &idx1.segments {
+        let id = |index: &zonecast_contract::StreamIndex| keys::SegmentId {
+            epoch: index.epoch,
+            msn: seg.msn,
+        };
         let a = stack
-            .object(&keys::segment_key(Az::Az1, &name, seg.msn))
+            .object(&keys::segment_key(Az::Az1, &name, id(&idx1)))
             .await
             .unwrap();
         let b = stack
-            .object(&keys::segment_key(Az::Az2, &name, seg.msn))
+            .object(&keys::segment_key(Az::Az2, &name, id(&idx2)))
             .await
             .unwrap();
         identical += usize::from(a == b);
@@ -177,6 +190,11 @@ async fn publish_both_azs_and_play_through_the_edge() {
     println!(
         "byte-identical segments across AZs: {identical}/{}",
         idx1.segments.len()
+    );
+    assert_eq!(
+        identical,
+        idx1.segments.len(),
+        "the AZs muxed the same timeline into different bytes"
     );
 
     // Through the edge on the neutral host: multivariant → chunklists → every segment.
@@ -456,25 +474,32 @@ async fn bad_input_is_refused_and_others_never_notice() {
     assert_eq!(health.status, 200, "the az1 ingest process is gone");
 
     // The good stream kept going.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = stack
-        .index(Az::Az1, &good)
-        .await
-        .unwrap()
-        .unwrap()
-        .last_msn();
-    assert!(
-        after > before,
-        "good stream stalled ({before:?} → {after:?}); log:\n{}",
-        stack.log_text()
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = stack
+            .index(Az::Az1, &good)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_msn();
+        if after > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "good stream stalled ({before:?} → {after:?}); log:\n{}",
+            stack.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
 
 /// Each AZ's ingest is its own process: kill az1 for real mid-stream. Once its index is older
-/// than 3 target durations, the multivariant playlist lists only az2 and az1's chunklist
-/// answers 503 (players fail over on errors), while az2 goes on.
+/// than 1.5 target durations, the multivariant playlist lists only az2 and az1's chunklist
+/// answers 404 (players fail over at once on a 4xx), within 3 s of az1's last segment, while
+/// az2 goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_az_moves_viewers_to_the_other() {
     if !require_tool("ffmpeg") {
@@ -539,14 +564,17 @@ async fn killing_one_az_moves_viewers_to_the_other() {
             .success()
     );
     let killed = Instant::now();
+    let last_az1 = stack
+        .index(Az::Az1, &name)
+        .await
+        .unwrap()
+        .expect("az1 index")
+        .updated;
 
-    // Within a few target durations: az1 is stale, az2 live.
+    // Within 3 s of az1's last segment: az1 is dead, az2 live.
     let az2_prefix = format!("http://{}/", stack.host(Some(Az::Az2)));
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (mv, chunklist1) = loop {
-        let mv = get(stack.edge, &neutral, "/live/show/playlist.m3u8")
-            .await
-            .unwrap();
+    let chunklist1 = loop {
         let c1 = get(
             stack.edge,
             &stack.host(Some(Az::Az1)),
@@ -554,16 +582,41 @@ async fn killing_one_az_moves_viewers_to_the_other() {
         )
         .await
         .unwrap();
-        if mv.status == 200 && variants(&mv.text()).len() == 1 && c1.status == 503 {
-            break (mv, c1);
+        if c1.status == 404 {
+            break c1;
         }
         assert!(
             Instant::now() < deadline,
-            "no failover {:?} after killing az1: playlist {} {}, az1 chunklist {}",
+            "az1's chunklist still answers {} {:?} after the kill",
+            c1.status,
             killed.elapsed(),
-            mv.status,
-            mv.text(),
-            c1.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Detection: the last index az1 wrote, to the first 404 through the edge (its cache
+    // included).
+    let detected_after = (chrono::Utc::now() - last_az1).num_milliseconds();
+    println!(
+        "dead AZ detected {detected_after} ms after its last segment ({:?} after the kill)",
+        killed.elapsed()
+    );
+    assert!(
+        detected_after < 3000,
+        "az1 was declared dead {detected_after} ms after its last segment (limit 3000)"
+    );
+    // New viewers: the multivariant playlist (cached up to 5 s) lists az2 alone.
+    let mv = loop {
+        let mv = get(stack.edge, &neutral, "/live/show/playlist.m3u8")
+            .await
+            .unwrap();
+        if mv.status == 200 && variants(&mv.text()).len() == 1 {
+            break mv;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the multivariant playlist still lists {} variants {:?} after the kill",
+            variants(&mv.text()).len(),
+            killed.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -586,20 +639,25 @@ async fn killing_one_az_moves_viewers_to_the_other() {
     .await
     .unwrap();
     assert_eq!(before.status, 200);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let after = get(
-        stack.edge,
-        &stack.host(Some(Az::Az2)),
-        "/live/show/chunklist.m3u8",
-    )
-    .await
-    .unwrap();
-    assert_eq!(after.status, 200);
-    assert_ne!(
-        last(&before.text()),
-        last(&after.text()),
-        "az2 stopped moving after az1 died"
-    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = get(
+            stack.edge,
+            &stack.host(Some(Az::Az2)),
+            "/live/show/chunklist.m3u8",
+        )
+        .await
+        .unwrap();
+        assert_eq!(after.status, 200);
+        if last(&before.text()) != last(&after.text()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "az2 stopped moving after az1 died"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let _ = encoder.kill();
     let _ = encoder.wait();
 }

@@ -1,8 +1,8 @@
 //! The number of the first segment of a publish: start fresh, or rejoin a live numbering
 //! learned from the index in S3 (DESIGN.md §4).
 
-use chrono::{DateTime, TimeDelta, Utc};
-use zonecast_contract::{StreamIndex, StreamState};
+use chrono::{DateTime, Utc};
+use zonecast_contract::{StreamIndex, health::health};
 
 use super::timeline::Grid;
 
@@ -47,10 +47,12 @@ impl ClockAnchor {
     /// The anchor for a publish that starts at `now`, from the indexes found in S3: this
     /// AZ's own and its peer's.
     ///
-    /// - An index that is `live`, was updated within three target durations of `now` (the
-    ///   health rule of DESIGN.md §5), has segments and the same `target_ms` is joinable; of
-    ///   two, the one with the higher last msn (on a tie, our own). Its segments plus the
-    ///   segment it has open become the reference.
+    /// - An index that is live or waiting for its encoder by the one liveness rule
+    ///   ([`zonecast_contract::health`], DESIGN.md §5), has segments and the same `target_ms`
+    ///   is joinable; of two, the one with the higher last msn (on a tie, our own). Its
+    ///   segments plus the segment it has open become the reference, less every number this
+    ///   AZ has already used: numbers only rise, so an encoder that reconnects with its
+    ///   timestamps restarted at zero never takes an old number again.
     /// - Otherwise `Fresh`: one above the highest msn in either index (0 if none), with a
     ///   discontinuity when any earlier segment exists.
     ///
@@ -64,9 +66,13 @@ impl ClockAnchor {
     ) -> ClockAnchor {
         let known = || [peer, own].into_iter().flatten();
         let highest = known().filter_map(StreamIndex::last_msn).max();
-        let live = known()
-            .filter(|index| joinable(index, now, target_ms))
+        let live = [(peer, own), (own, peer)]
+            .into_iter()
+            .filter_map(|(index, other)| Some((index?, other)))
+            .filter(|(index, other)| joinable(index, *other, now, target_ms))
+            .map(|(index, _)| index)
             .max_by_key(|index| index.last_msn());
+        let used = own.and_then(StreamIndex::last_msn);
         if let Some(index) = live {
             let mut reference: Vec<(u64, i64)> = index
                 .segments
@@ -76,8 +82,10 @@ impl ClockAnchor {
             // The reference is writing the segment after its newest one, which starts where
             // that one ends. Listing it lets a clock that joins now take the next number,
             // not this one.
+            // A stream waiting for its encoder has nothing open.
             if let Some(last) = index.segments.last()
                 && last.duration_ms > 0
+                && index.state == zonecast_contract::StreamState::Live
             {
                 reference.push((
                     last.msn.saturating_add(1),
@@ -85,6 +93,7 @@ impl ClockAnchor {
                 ));
             }
             let top = reference.last().map(|&(msn, _)| msn);
+            reference.retain(|&(msn, _)| used.is_none_or(|used| msn > used));
             let fallback_msn = highest.max(top).map_or(0, |m| m.saturating_add(1));
             return ClockAnchor::Join {
                 reference,
@@ -107,12 +116,15 @@ impl ClockAnchor {
     }
 }
 
-fn joinable(index: &StreamIndex, now: DateTime<Utc>, target_ms: u32) -> bool {
-    let fresh_for = TimeDelta::milliseconds(i64::from(target_ms).saturating_mul(3));
-    index.state == StreamState::Live
+fn joinable(
+    index: &StreamIndex,
+    other: Option<&StreamIndex>,
+    now: DateTime<Utc>,
+    target_ms: u32,
+) -> bool {
+    health(Some(index), other, now).is_serving()
         && index.target_duration_ms == target_ms
         && !index.segments.is_empty()
-        && now.signed_duration_since(index.updated) <= fresh_for
 }
 
 /// What a joining clock does with a candidate cut frame (a keyframe, or an audio frame in an

@@ -398,6 +398,7 @@ fn index(
         app: "live".into(),
         stream: "show".into(),
         session: "s".into(),
+        epoch: 1,
         state,
         updated,
         target_duration_ms: 2000,
@@ -447,7 +448,7 @@ fn anchor_after_an_ended_publish_continues_upward() {
 #[test]
 fn anchor_joins_a_fresh_live_index_with_its_open_segment() {
     let stale = now() - TimeDelta::milliseconds(6001);
-    let own = index(StreamState::Live, stale, 50, &[0, 2000, 4000]);
+    let own = index(StreamState::Live, stale, 5, &[0, 2000, 4000]);
     let peer = index(
         StreamState::Live,
         now() - TimeDelta::seconds(1),
@@ -459,7 +460,7 @@ fn anchor_joins_a_fresh_live_index_with_its_open_segment() {
         anchor,
         ClockAnchor::Join {
             reference: vec![(20, 100), (21, 2100), (22, 4102)],
-            fallback_msn: 52,
+            fallback_msn: 23,
         }
     );
     assert_eq!(anchor.timeline_hint(), Some(4102));
@@ -468,7 +469,7 @@ fn anchor_joins_a_fresh_live_index_with_its_open_segment() {
     assert!(matches!(
         anchor,
         ClockAnchor::Fresh {
-            first_msn: 52,
+            first_msn: 7,
             discontinuity: true
         }
     ));
@@ -486,6 +487,57 @@ fn anchor_joins_a_fresh_live_index_with_its_open_segment() {
     assert!(
         matches!(anchor, ClockAnchor::Join { ref reference, .. } if reference.last() == Some(&(23, 6000)))
     );
+}
+
+#[test]
+fn anchor_never_hands_out_a_number_this_az_used() {
+    // Our own earlier session went as far as 51; the peer's live timeline is at 20..22.
+    // Numbers only rise per AZ (segment URLs are immutable): no number up to 51 again.
+    let own = index(
+        StreamState::Ended,
+        now() - TimeDelta::seconds(60),
+        50,
+        &[0, 2000, 4000],
+    );
+    let peer = index(
+        StreamState::Live,
+        now() - TimeDelta::seconds(1),
+        20,
+        &[100, 2100, 4102],
+    );
+    let anchor = ClockAnchor::from_indexes(Some(&own), Some(&peer), now(), 2000);
+    assert_eq!(
+        anchor,
+        ClockAnchor::Join {
+            reference: vec![],
+            fallback_msn: 52,
+        }
+    );
+    // An encoder that reconnects within the grace period with its timestamps restarted at
+    // zero: our own waiting index is the reference, and its old numbers are not offered.
+    let own = index(
+        StreamState::Waiting,
+        now() - TimeDelta::milliseconds(500),
+        3,
+        &[0, 2000, 4000, 6000],
+    );
+    let anchor = ClockAnchor::from_indexes(Some(&own), None, now(), 2000);
+    assert_eq!(
+        anchor,
+        ClockAnchor::Join {
+            reference: vec![],
+            fallback_msn: 6,
+        }
+    );
+    let mut clock = SegmentClock::new(SegmentClockConfig::default(), anchor);
+    let ClockDecision::Cut(cut) = clock.push(FrameMeta {
+        dts_ms: 0,
+        is_video: true,
+        keyframe: true,
+    }) else {
+        panic!("the first keyframe must cut");
+    };
+    assert_eq!((cut.msn, cut.discontinuity), (6, true));
 }
 
 fn joiner(reference: Vec<(u64, i64)>, fallback_msn: u64) -> SegmentClock {

@@ -1,0 +1,309 @@
+//! The life of a stream end to end, on the real `zonecast-local`: a planned drain on SIGTERM
+//! and a stream that ends and is published again (edge purge, unique segment URLs).
+
+use std::time::{Duration, Instant};
+
+use zonecast_contract::{Az, StreamName, StreamState, keys};
+use zonecast_tests::{
+    http::get,
+    media::{StreamSpec, make_flv, publish_tee},
+    require_tool,
+    stack::LocalStack,
+};
+
+/// Polls `check` every 100 ms until it gives `Some`, or fails after `limit` with `what`.
+async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn ingest_pid(stack: &LocalStack, az: Az) -> i32 {
+    let health = stack.health[zonecast_tests::stack::az_index(az)];
+    let body = get(health, &health.to_string(), "/healthz")
+        .await
+        .unwrap()
+        .text();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    i32::try_from(v["pid"].as_u64().expect("pid in /healthz")).unwrap()
+}
+
+fn media_uris(text: &str) -> Vec<String> {
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p.segments.into_iter().map(|s| s.uri).collect(),
+        other => panic!("not a media playlist: {other:?}\n{text}"),
+    }
+}
+
+/// SIGTERM to az1's ingest while it packages a live stream: it closes its open segment,
+/// uploads it and a final index that says `draining`, and exits; az1's chunklist answers 404
+/// at once (viewers move) and the multivariant playlist lists az2 alone, which goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_az_and_viewers_move_at_once() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let flv = make_flv(StreamSpec::FAILOVER).unwrap();
+    let mut stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
+    let name = StreamName::new("live", "show").unwrap();
+    let urls = [
+        stack.rtmp_url(Az::Az1, "live", "show"),
+        stack.rtmp_url(Az::Az2, "live", "show"),
+    ];
+    let mut encoder = publish_tee(&flv, &urls).unwrap();
+    let s3 = stack.s3().await;
+    let index = |az| {
+        let s3 = s3.clone();
+        let name = name.clone();
+        async move {
+            zonecast_contract::s3::get_index(&s3, zonecast_tests::stack::BUCKET, az, &name)
+                .await
+                .unwrap()
+        }
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "both AZs live with 3 segments",
+        || async {
+            let a = index(Az::Az1).await?;
+            let b = index(Az::Az2).await?;
+            (a.segments.len() >= 3 && b.segments.len() >= 3).then_some(())
+        },
+    )
+    .await;
+
+    let pid = ingest_pid(&stack, Az::Az1).await;
+    let before = index(Az::Az1).await.unwrap();
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let signalled = Instant::now();
+    let drained = wait_for(
+        Duration::from_secs(12),
+        "az1 writes a draining index",
+        || async {
+            index(Az::Az1)
+                .await
+                .filter(|i| i.state == StreamState::Draining)
+        },
+    )
+    .await;
+    println!(
+        "az1 draining index written {:?} after SIGTERM",
+        signalled.elapsed()
+    );
+    // The open segment was closed and uploaded, not dropped.
+    assert!(
+        drained.last_msn() > before.last_msn(),
+        "the open segment was lost: {:?} then {:?}",
+        before.last_msn(),
+        drained.last_msn()
+    );
+    for seg in &drained.segments {
+        let key = keys::segment_key(
+            Az::Az1,
+            &name,
+            keys::SegmentId {
+                epoch: drained.epoch,
+                msn: seg.msn,
+            },
+        );
+        assert!(stack.exists(&key).await.unwrap(), "{key} missing");
+    }
+    // Viewers move at once: a 404 with a 1 s lifetime, and az2 alone in the multivariant.
+    let c1 = wait_for(
+        Duration::from_secs(2),
+        "az1 chunklist answers 404",
+        || async {
+            let c1 = get(
+                stack.edge,
+                &stack.host(Some(Az::Az1)),
+                "/live/show/chunklist.m3u8",
+            )
+            .await
+            .unwrap();
+            (c1.status == 404).then_some(c1)
+        },
+    )
+    .await;
+    assert_eq!(c1.header("cache-control"), Some("max-age=1"));
+    assert!(c1.text().contains("draining"), "{}", c1.text());
+    let az2_host = stack.host(Some(Az::Az2));
+    wait_for(
+        Duration::from_secs(6),
+        "multivariant lists az2 alone",
+        || async {
+            let mv = get(stack.edge, &stack.host(None), "/live/show/playlist.m3u8")
+                .await
+                .unwrap();
+            let text = mv.text();
+            (mv.status == 200 && text.contains(&az2_host) && !text.contains("media-hls-az1"))
+                .then_some(())
+        },
+    )
+    .await;
+    // The process exits by itself, having drained.
+    assert!(
+        stack.wait_log("drained", Duration::from_secs(12)),
+        "az1 never logged that it drained:\n{}",
+        stack.log_text()
+    );
+    assert!(
+        stack.wait_log("the az1 ingest process exited", Duration::from_secs(5)),
+        "az1 did not exit after draining:\n{}",
+        stack.log_text()
+    );
+    // az2 carries on.
+    let az2_last = index(Az::Az2).await.unwrap().last_msn();
+    wait_for(Duration::from_secs(5), "az2 keeps producing", || async {
+        (index(Az::Az2).await?.last_msn() > az2_last).then_some(())
+    })
+    .await;
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
+
+/// A stream ends (ENDLIST, cached for a day at the edge), every object of it is deleted (as
+/// the bucket's retention would), and it is published again: the edge serves the new live
+/// chunklist within 2 s of its first index (the ingest purged the edge through the same
+/// invalidation interface as CloudFront's), and no segment URL names new content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_published_again_is_clean_everywhere() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let flv = make_flv(StreamSpec::FAILOVER).unwrap();
+    let mut stack = LocalStack::start(&[
+        "--target-duration-ms",
+        "1000",
+        "--reconnect-grace-secs",
+        "1",
+    ])
+    .unwrap();
+    let name = StreamName::new("live", "again").unwrap();
+    let urls = [
+        stack.rtmp_url(Az::Az1, "live", "again"),
+        stack.rtmp_url(Az::Az2, "live", "again"),
+    ];
+    let s3 = stack.s3().await;
+    let (edge, az1_host) = (stack.edge, stack.host(Some(Az::Az1)));
+    let chunklist = || async {
+        get(edge, &az1_host, "/live/again/chunklist.m3u8")
+            .await
+            .unwrap()
+    };
+
+    // First show: publish a few seconds, stop, wait for the end.
+    let mut encoder = publish_tee(&flv, &urls).unwrap();
+    let index = |az| {
+        let s3 = s3.clone();
+        let name = name.clone();
+        async move {
+            zonecast_contract::s3::get_index(&s3, zonecast_tests::stack::BUCKET, az, &name)
+                .await
+                .unwrap()
+        }
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "first show has 3 segments",
+        || async { (index(Az::Az1).await?.segments.len() >= 3).then_some(()) },
+    )
+    .await;
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let ended = wait_for(Duration::from_secs(10), "edge serves ENDLIST", || async {
+        let c = chunklist().await;
+        (c.status == 200 && c.text().contains("#EXT-X-ENDLIST")).then_some(c)
+    })
+    .await;
+    assert_eq!(ended.header("cache-control"), Some("max-age=86400"));
+    assert!(
+        chunklist()
+            .await
+            .header("x-cache")
+            .unwrap_or("")
+            .starts_with("Hit")
+    );
+    let old_uris = media_uris(&ended.text());
+
+    // Retention deletes everything of the stream, in both AZs.
+    let listed = s3
+        .list_objects_v2()
+        .bucket(zonecast_tests::stack::BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let mut deleted = 0;
+    for obj in listed.contents() {
+        let key = obj.key().unwrap_or_default();
+        if key.contains("/live/again/") {
+            s3.delete_object()
+                .bucket(zonecast_tests::stack::BUCKET)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            deleted += 1;
+        }
+    }
+    assert!(deleted > 6, "deleted only {deleted} objects");
+    assert!(index(Az::Az1).await.is_none());
+
+    // Second show, same name.
+    let mut encoder = publish_tee(&flv, &urls).unwrap();
+    let first = wait_for(
+        Duration::from_secs(20),
+        "second show's first index",
+        || async {
+            index(Az::Az1)
+                .await
+                .filter(|i| i.state == StreamState::Live)
+        },
+    )
+    .await;
+    let first_seen = Instant::now();
+    let live = wait_for(
+        Duration::from_secs(5),
+        "edge serves the new live chunklist",
+        || async {
+            let c = chunklist().await;
+            (c.status == 200 && !c.text().contains("#EXT-X-ENDLIST")).then_some(c)
+        },
+    )
+    .await;
+    let took = first_seen.elapsed();
+    println!("new live chunklist at the edge {took:?} after its first index");
+    assert!(
+        took < Duration::from_secs(2),
+        "the ended chunklist stayed cached for {took:?}"
+    );
+    assert!(
+        stack.log_text().contains("edge invalidation"),
+        "the edge was never purged:\n{}",
+        stack.log_text()
+    );
+    let new_uris = media_uris(&live.text());
+    assert!(!new_uris.is_empty());
+    for uri in &new_uris {
+        assert!(
+            !old_uris.contains(uri),
+            "{uri} named the first show's content and now names the second's"
+        );
+    }
+    assert_ne!(first.segments.first().map(|s| s.msn), None);
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
