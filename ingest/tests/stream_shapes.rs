@@ -72,6 +72,21 @@ impl Run {
 }
 
 fn run_az(az: Az, tags: &[FlvTag], target_ms: u32) -> Run {
+    let (segments, index, stats) = run_az_raw(az, tags, target_ms);
+    Run {
+        segments,
+        index: index.expect("an index was written"),
+        stats,
+    }
+}
+
+/// What one AZ makes of `tags`: its segments, its last index (none when no segment was ever
+/// complete, e.g. every decoder configuration was mangled) and its counters.
+fn run_az_raw(
+    az: Az,
+    tags: &[FlvTag],
+    target_ms: u32,
+) -> (Vec<(u64, Bytes)>, Option<StreamIndex>, PackagerStats) {
     let mut p = Packager::new(
         PackagerConfig {
             az,
@@ -104,11 +119,7 @@ fn run_az(az: Az, tags: &[FlvTag], target_ms: u32) -> Run {
             PackagerEffect::PutIndex { index: i } => index = Some(i),
         }
     }
-    Run {
-        segments,
-        index: index.expect("an index was written"),
-        stats: p.stats(),
-    }
+    (segments, index, p.stats())
 }
 
 /// Runs the tags through both AZs and checks invariant 3: same numbers, durations,
@@ -685,9 +696,9 @@ mod never_gives_up {
                     }
                 }
             }
-            let a = run_az(Az::Az1, &tags, 1000);
-            let b = run_az(Az::Az2, &tags, 1000);
-            prop_assert_eq!(a.segments, b.segments);
+            let a = run_az_raw(Az::Az1, &tags, 1000);
+            let b = run_az_raw(Az::Az2, &tags, 1000);
+            prop_assert_eq!(a.0, b.0);
         }
     }
 }
