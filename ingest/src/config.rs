@@ -14,11 +14,14 @@ use crate::auth::{PublishSecret, SecretError, parse_ttl};
 #[serde(rename_all = "kebab-case")]
 pub enum DuplicatePublishPolicy {
     /// Refuse the newcomer (nginx-rtmp's behaviour). Safe against a stray second encoder
-    /// hijacking a live show; an encoder that reconnects before its old TCP connection times
-    /// out is refused until then.
+    /// hijacking a live show; but an encoder that reconnects after an uplink blip, before the
+    /// ingest noticed its old connection is dead (the idle timeout, 30 s), is refused until
+    /// then, longer than the reconnect grace period: the show ends for its viewers.
     RejectNew,
-    /// Drop the old connection and take the new one. Fast encoder reconnects, at the price
-    /// that any publisher with the name can take the stream over.
+    /// Drop the old connection and take the new one (the default). Encoder reconnects work
+    /// however the old connection died, at the price that a second publisher with the name
+    /// takes the stream over: turn publish auth on (`--publish-auth required`, the default on
+    /// AWS) so that only token holders can.
     ReplaceOld,
 }
 
@@ -115,7 +118,7 @@ impl Default for IngestConfig {
             target_duration_ms: 2000,
             window: 6,
             distribution_id: None,
-            duplicate_publish: DuplicatePublishPolicy::RejectNew,
+            duplicate_publish: DuplicatePublishPolicy::ReplaceOld,
             idle_timeout_secs: 30,
             max_connections: 256,
             reconnect_grace_secs: 10,
@@ -352,7 +355,7 @@ mod tests {
         let path = dir.join("ingest.toml");
         std::fs::write(
             &path,
-            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"replace-old\"\non_unpublish = \"end\"\nreconnect_grace_secs = 4\n",
+            "az = \"az2\"\nwindow = 8\nduplicate_publish = \"reject-new\"\non_unpublish = \"end\"\nreconnect_grace_secs = 4\n",
         )
         .unwrap();
         let args = IngestArgs {
@@ -363,7 +366,7 @@ mod tests {
         let config = args.resolve().unwrap();
         assert_eq!(config.az, Az::Az2);
         assert_eq!(config.window, 10);
-        assert_eq!(config.duplicate_publish, DuplicatePublishPolicy::ReplaceOld);
+        assert_eq!(config.duplicate_publish, DuplicatePublishPolicy::RejectNew);
         assert_eq!(config.target_duration_ms, 2000);
         assert_eq!(config.on_unpublish, UnpublishPolicy::End);
         assert_eq!(config.reconnect_grace_secs, 4);
