@@ -144,7 +144,9 @@ pub async fn get_index_with(
     loop {
         attempt += 1;
         match read_index(client, bucket, az, name, denied).await {
-            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 3 => continue,
+            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 5 => {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
             other => return other,
         }
     }
@@ -190,7 +192,7 @@ async fn read_index(
         .map_err(|e| IndexReadError::BodyInterrupted {
             bucket: bucket.to_owned(),
             key: key.clone(),
-            message: e.to_string(),
+            message: error_text(&e),
         })?
         .into_bytes();
     StreamIndex::from_json(&bytes)
