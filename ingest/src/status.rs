@@ -137,7 +137,7 @@ pub fn build_status(
     now: DateTime<Utc>,
     mut views: Vec<StreamView>,
 ) -> IngestStatus {
-    views.sort_by(|a, b| a.name.to_string().cmp(&b.name.to_string()));
+    views.sort_by_key(|v| v.name.to_string());
     let streams = views
         .into_iter()
         .map(|v| {
