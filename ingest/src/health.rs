@@ -165,6 +165,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn status_is_json_and_never_cached() {
+        let resp = status_response(Az::Az2, true, Vec::new());
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()[hyper::header::CONTENT_TYPE],
+            "application/json"
+        );
+        assert_eq!(resp.headers()[hyper::header::CACHE_CONTROL], "no-store");
+        let v: serde_json::Value = serde_json::from_str(&body(resp).await).unwrap();
+        assert_eq!(v["az"], "az2");
+        assert_eq!(v["draining"], true);
+        assert_eq!(v["pid"], std::process::id());
+        assert_eq!(v["streams"], serde_json::json!([]));
+    }
+
+    #[tokio::test]
     async fn metrics_negotiate_the_format() {
         let m = Metrics::new(Az::Az1);
         let plain = respond(&get("/metrics", None), Az::Az1, &m, false, 3);

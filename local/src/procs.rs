@@ -111,8 +111,19 @@ impl IngestProcesses {
                 Ok(format!("sent {word} to the {az} ingest (pid {pid})"))
             }
             IngestAction::Restart => {
-                if let Some(child) = slot.as_mut() {
-                    stop_child(child).await;
+                // The old process drains without the lock held, so the status page keeps
+                // answering meanwhile (it shows the AZ not running).
+                let old = slot.take();
+                drop(slots);
+                if let Some(mut child) = old {
+                    stop_child(&mut child).await;
+                }
+                let mut slots = self.slots.lock().await;
+                let Some((_, slot)) = slots.iter_mut().find(|(a, _)| *a == az) else {
+                    return Err(format!("no {az} ingest"));
+                };
+                if slot.is_some() {
+                    return Err(format!("the {az} ingest was started meanwhile"));
                 }
                 let child = (self.spawn)(az).map_err(|e| e.to_string())?;
                 let pid = child.id().unwrap_or(0);

@@ -207,6 +207,33 @@ async fn status_shows_both_azs_and_follows_a_stopped_ingest() {
         .then_some(())
     })
     .await;
+
+    // Kill (SIGKILL) az1's new process, and restart az2 while it runs (it drains first).
+    let killed = post(stack.edge, &edge, "/status/az1/kill").await.unwrap();
+    assert_eq!(killed.status, 200, "{}", killed.text());
+    wait_status(&stack, Duration::from_secs(10), "az1 killed", |d| {
+        (ingest(d, Az::Az1)?["running"] == false).then_some(())
+    })
+    .await;
+    let az2_pid = ingest(&doc, Az::Az2).unwrap()["pid"].as_u64().unwrap();
+    let restarted = post(stack.edge, &edge, "/status/az2/restart")
+        .await
+        .unwrap();
+    assert_eq!(restarted.status, 200, "{}", restarted.text());
+    wait_status(&stack, Duration::from_secs(15), "a new az2 ingest", |d| {
+        let i = ingest(d, Az::Az2)?;
+        (i["running"] == true
+            && i["status"]["draining"] == false
+            && i["pid"].as_u64() != Some(az2_pid))
+        .then_some(())
+    })
+    .await;
+    let log = stack.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("[az2]") && l.contains("drained")),
+        "the restarted az2 ingest drained first:\n{log}"
+    );
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
