@@ -98,7 +98,7 @@ try {
   const dead = (v) => /^(draining|stale|behind)/.test(v ?? "");
   emit({
     event: "both_live",
-    ...(await waitFacts("both AZs live", 30000, (f) => f.verdicts.az1 === "live" && f.verdicts.az2 === "live")),
+    ...(await waitFacts("both AZs live, 3 segments each", 30000, (f) => f.verdicts.az1 === "live" && f.verdicts.az2 === "live" && Number(f.msns.az1) >= 2 && Number(f.msns.az2) >= 2)),
   });
   await page.click('button[data-az="az1"][data-action="stop"]');
   emit({
