@@ -1,9 +1,11 @@
-//! The ingest's health and metrics endpoint: `GET /healthz` (200 while the process serves)
-//! and `GET /metrics` (Prometheus text, or OpenMetrics when the `Accept` header asks for it).
+//! The ingest's health and metrics endpoint: `GET /healthz` (200 while the process serves),
+//! `GET /metrics` (Prometheus text, or OpenMetrics when the `Accept` header asks for it) and
+//! `GET /status` (the streams this ingest publishes or waits for, JSON: [`crate::status`]).
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
+use chrono::Utc;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
@@ -12,11 +14,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use zonecast_contract::Az;
 
-use crate::metrics::{Metrics, MetricsFormat};
+use crate::{
+    metrics::{Metrics, MetricsFormat},
+    status::{StreamView, build_status},
+};
 
 /// Figures read from the ingest at each request (the waiting streams live in the ingest's
 /// context, not in a metric).
 pub type WaitingCount = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// A copy of the ingest's registry, taken at each `/status` request.
+pub type StreamViews = Arc<dyn Fn() -> Vec<StreamView> + Send + Sync>;
 
 pub async fn serve_health(
     listener: TcpListener,
@@ -24,6 +32,7 @@ pub async fn serve_health(
     metrics: Arc<Metrics>,
     draining: CancellationToken,
     waiting: WaitingCount,
+    views: StreamViews,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, "health endpoint listening");
     loop {
@@ -31,12 +40,18 @@ pub async fn serve_health(
         let metrics = metrics.clone();
         let draining = draining.clone();
         let waiting = waiting.clone();
+        let views = views.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let metrics = metrics.clone();
                 let draining = draining.is_cancelled();
                 let waiting = waiting();
-                async move { Ok::<_, Infallible>(respond(&req, az, &metrics, draining, waiting)) }
+                let resp = if req.uri().path() == "/status" {
+                    status_response(az, draining, views())
+                } else {
+                    respond(&req, az, &metrics, draining, waiting)
+                };
+                async move { Ok::<_, Infallible>(resp) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(socket), service)
@@ -46,6 +61,22 @@ pub async fn serve_health(
             }
         });
     }
+}
+
+/// `/status`: always 200 (a draining ingest says so in the document).
+fn status_response(az: Az, draining: bool, views: Vec<StreamView>) -> Response<Full<Bytes>> {
+    let doc = build_status(az, std::process::id(), draining, Utc::now(), views);
+    let body = serde_json::to_string(&doc).unwrap_or_default() + "\n";
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 /// `/healthz` answers 200 `"status":"ok"` while serving and 503 `"status":"draining"` once
@@ -131,6 +162,22 @@ mod tests {
         assert_eq!(v["pid"], std::process::id());
         let resp = respond(&get("/healthz", None), Az::Az1, &m, true, 0);
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn status_is_json_and_never_cached() {
+        let resp = status_response(Az::Az2, true, Vec::new());
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()[hyper::header::CONTENT_TYPE],
+            "application/json"
+        );
+        assert_eq!(resp.headers()[hyper::header::CACHE_CONTROL], "no-store");
+        let v: serde_json::Value = serde_json::from_str(&body(resp).await).unwrap();
+        assert_eq!(v["az"], "az2");
+        assert_eq!(v["draining"], true);
+        assert_eq!(v["pid"], std::process::id());
+        assert_eq!(v["streams"], serde_json::json!([]));
     }
 
     #[tokio::test]

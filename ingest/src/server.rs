@@ -85,6 +85,35 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
     pub fn waiting_count(&self) -> usize {
         self.waiting.len()
     }
+
+    /// A read-only copy of every stream this ingest publishes or waits for, for `/status`.
+    pub fn stream_views(&self) -> Vec<crate::status::StreamView> {
+        let mut views: Vec<_> = match self.live.lock() {
+            Ok(live) => live
+                .iter()
+                .map(|(name, e)| crate::status::StreamView {
+                    name: name.clone(),
+                    publishing: true,
+                    publisher: Some(e.publisher),
+                    session: e.session.clone(),
+                    last_index: e.last_index.clone(),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        views.extend(self.waiting.views());
+        views
+    }
+
+    /// Notes the newest index of publish `id` for `/status`.
+    fn note_index(&self, name: &StreamName, id: u64, index: &StreamIndex) {
+        if let Ok(mut live) = self.live.lock()
+            && let Some(e) = live.get_mut(name).filter(|e| e.id == id)
+        {
+            e.session = Some(index.session.clone());
+            e.last_index = Some(index.clone());
+        }
+    }
 }
 
 /// Accepts RTMP connections until the listener fails or shutdown begins; then stops accepting
@@ -165,7 +194,16 @@ pub enum ConnectionError {
     },
 }
 
-type Registry = Arc<Mutex<HashMap<StreamName, (u64, watch::Sender<bool>)>>>;
+/// One publish in the registry: who it is, how to stop it, and what `/status` shows of it.
+struct LiveEntry {
+    id: u64,
+    stop: watch::Sender<bool>,
+    publisher: SocketAddr,
+    session: Option<String>,
+    last_index: Option<StreamIndex>,
+}
+
+type Registry = Arc<Mutex<HashMap<StreamName, LiveEntry>>>;
 
 /// A claimed stream name. Dropping it (also while unwinding from a panic) frees the name.
 struct Registration {
@@ -178,7 +216,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Ok(mut live) = self.registry.lock()
-            && live.get(&self.name).is_some_and(|(id, _)| *id == self.id)
+            && live.get(&self.name).is_some_and(|e| e.id == self.id)
         {
             live.remove(&self.name);
         }
@@ -343,7 +381,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
-            let (registration, stop) = match register(ctx, &name) {
+            let (registration, stop) = match register(ctx, &name, peer) {
                 Ok(x) => x,
                 Err(reason) => {
                     warn!(stream = %name, %reason, "refusing publish");
@@ -444,6 +482,7 @@ fn enqueue<S: ObjectStore, R: IndexReader>(
                 done: None,
             },
             PackagerEffect::PutIndex { index } => {
+                ctx.note_index(&p.name, p.registration.id, &index);
                 let mut job = index_job(ctx.config.az, &index, now);
                 if let Some(paths) = p.invalidate_after_first_index.take() {
                     job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
@@ -503,12 +542,13 @@ fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
 fn register<S, R>(
     ctx: &IngestContext<S, R>,
     name: &StreamName,
+    publisher: SocketAddr,
 ) -> Result<(Registration, watch::Receiver<bool>), String> {
     let mut live = ctx
         .live
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
-    if let Some((_, stop)) = live.get(name) {
+    if let Some(LiveEntry { stop, .. }) = live.get(name) {
         match ctx.config.duplicate_publish {
             DuplicatePublishPolicy::RejectNew => {
                 return Err(format!("{name} is already being published on this ingest"));
@@ -522,7 +562,16 @@ fn register<S, R>(
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = watch::channel(false);
-    live.insert(name.clone(), (id, tx));
+    live.insert(
+        name.clone(),
+        LiveEntry {
+            id,
+            stop: tx,
+            publisher,
+            session: None,
+            last_index: None,
+        },
+    );
     Metrics::inc(&ctx.metrics.publishes_active);
     let registration = Registration {
         registry: ctx.live.clone(),
@@ -560,6 +609,11 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         }
     };
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
+    if let Ok(mut live) = ctx.live.lock()
+        && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
+    {
+        e.session = Some(session.clone());
+    }
     let invalidate_after_first_index = paths_to_invalidate(az, &name, own.as_ref());
     let packager = Packager::new(
         PackagerConfig {

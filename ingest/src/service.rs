@@ -116,6 +116,10 @@ pub async fn run(
         metrics,
         ctx.shutdown.clone(),
         Arc::new(move || waiting_ctx.waiting_count()),
+        {
+            let ctx = ctx.clone();
+            Arc::new(move || ctx.stream_views())
+        },
     ));
     let result = tokio::select! {
         r = &mut rtmp_task => match r {

@@ -83,6 +83,20 @@ impl Waitlist {
     pub fn len(&self) -> usize {
         self.lock().len()
     }
+
+    /// What `/status` shows of each waiting stream.
+    pub fn views(&self) -> Vec<crate::status::StreamView> {
+        self.lock()
+            .iter()
+            .map(|(name, w)| crate::status::StreamView {
+                name: name.clone(),
+                publishing: false,
+                publisher: None,
+                session: Some(w.last.session.clone()),
+                last_index: Some(w.last.clone()),
+            })
+            .collect()
+    }
 }
 
 /// Rewrites the waiting index every half target duration until the grace period ends (then

@@ -17,12 +17,15 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
+use zonecast_contract::Az;
 use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, rewrite};
 use zonecast_lambdas::S3IndexStore;
 
 use crate::{
     cache::{CacheOutcome, CachedResponse, EdgeCache},
     player,
+    procs::IngestAction,
+    status::StatusSource,
 };
 
 /// Where the ingests send invalidations (the local stand-in for CloudFront's
@@ -40,6 +43,8 @@ pub struct Edge {
     pub bucket: String,
     pub indexes: S3IndexStore,
     pub cache: Mutex<EdgeCache>,
+    /// The status view and the ingest controls (`zonecast-local` only; `None`: 404).
+    pub status: Option<StatusSource>,
 }
 
 pub async fn serve_edge(listener: TcpListener, edge: Arc<Edge>) {
@@ -80,6 +85,14 @@ impl Edge {
                 player::PAGE.into(),
                 "max-age=60",
             ),
+            (&Method::GET | &Method::HEAD, "/status" | "/status.html") => plain(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                player::STATUS_PAGE.into(),
+                "no-store",
+            ),
+            (&Method::GET | &Method::HEAD, "/status.json") => self.status_json().await,
+            (&Method::POST, p) if p.starts_with("/status/") => self.control(&req, p).await,
             (&Method::GET | &Method::HEAD, "/hls.min.js") => plain(
                 StatusCode::OK,
                 "application/javascript",
@@ -95,6 +108,68 @@ impl Edge {
         );
         h.insert("via", HeaderValue::from_static("1.1 zonecast-local-edge"));
         resp
+    }
+
+    async fn status_json(&self) -> Response<Full<Bytes>> {
+        let Some(source) = &self.status else {
+            return not_found();
+        };
+        let doc = crate::status::collect(source, &self.s3, &self.indexes).await;
+        plain(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from(serde_json::to_string(&doc).unwrap_or_default() + "\n"),
+            "no-store",
+        )
+    }
+
+    /// `POST /status/<az>/<stop|kill|restart>`. A page of another origin must not press the
+    /// buttons: a request whose `Origin` is not this host is refused.
+    async fn control<B>(&self, req: &Request<B>, path: &str) -> Response<Full<Bytes>> {
+        let Some(source) = &self.status else {
+            return not_found();
+        };
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok());
+        if let Some(origin) = origin {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+            if Some(origin_host) != host {
+                return plain(
+                    StatusCode::FORBIDDEN,
+                    "text/plain",
+                    Bytes::from_static(b"cross-origin control request refused\n"),
+                    "no-store",
+                );
+            }
+        }
+        let mut parts = path.trim_start_matches("/status/").split('/');
+        let az = parts
+            .next()
+            .and_then(|a| Az::ALL.into_iter().find(|z| z.as_str() == a));
+        let action = parts.next().and_then(IngestAction::parse);
+        let (Some(az), Some(action), None) = (az, action, parts.next()) else {
+            return not_found();
+        };
+        let (status, message) = match source.ingests.act(az, action).await {
+            Ok(m) => (StatusCode::OK, m),
+            Err(m) => (StatusCode::CONFLICT, m),
+        };
+        plain(
+            status,
+            "application/json",
+            Bytes::from(
+                serde_json::json!({ "ok": status == StatusCode::OK, "message": message })
+                    .to_string()
+                    + "\n",
+            ),
+            "no-store",
+        )
     }
 
     /// Drops the cached answers under the given paths.
@@ -307,6 +382,15 @@ fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    plain(
+        StatusCode::NOT_FOUND,
+        "text/plain",
+        Bytes::from_static(b"not found\n"),
+        "max-age=1",
+    )
 }
 
 fn bad_gateway() -> CachedResponse {

@@ -3,5 +3,7 @@
 pub mod cache;
 pub mod edge;
 pub mod player;
+pub mod procs;
 pub mod stack;
+pub mod status;
 pub mod store;

@@ -1,20 +1,14 @@
 //! Starts the whole system on loopback: the store, two ingests (each in its own OS process, so
 //! one AZ can be killed for real), the edge with the playlist handler, and the player page.
 
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     net::TcpListener,
     process::{Child, Command},
 };
-use tracing::{info, warn};
+use tracing::info;
 use zonecast_contract::{
     Az,
     s3::{S3ClientConfig, s3_client},
@@ -22,6 +16,8 @@ use zonecast_contract::{
 
 use crate::{
     edge::{Edge, serve_edge},
+    procs::IngestProcesses,
+    status::StatusSource,
     store::{ACCESS_KEY, SECRET_KEY, serve_store},
 };
 
@@ -136,22 +132,26 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     let endpoint = format!("http://{store_addr}");
 
     let purge_url = format!("http://{edge_addr}{}", crate::edge::PURGE_PATH);
-    let mut children = Vec::new();
-    for (az, listen, health) in [
-        (Az::Az1, args.az1_listen, args.az1_health),
-        (Az::Az2, args.az2_listen, args.az2_health),
-    ] {
-        children.push(spawn_ingest(
-            az,
-            listen,
-            health,
-            &endpoint,
-            &purge_url,
-            &args,
-            publish_secret_file.as_deref(),
-        )?);
-    }
-    let children = Arc::new(Mutex::new(children));
+    let spawner: crate::procs::Spawner = {
+        let (endpoint, args, secret) =
+            (endpoint.clone(), args.clone(), publish_secret_file.clone());
+        Box::new(move |az| {
+            let (listen, health) = match az {
+                Az::Az1 => (args.az1_listen, args.az1_health),
+                Az::Az2 => (args.az2_listen, args.az2_health),
+            };
+            spawn_ingest(
+                az,
+                listen,
+                health,
+                &endpoint,
+                &purge_url,
+                &args,
+                secret.as_deref(),
+            )
+        })
+    };
+    let ingests = Arc::new(IngestProcesses::start(spawner)?);
 
     let client = s3_client(&S3ClientConfig {
         region: REGION.into(),
@@ -164,6 +164,11 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
         bucket: BUCKET.into(),
         indexes: zonecast_lambdas::S3IndexStore::new(client, BUCKET.into()),
         cache: Default::default(),
+        status: Some(StatusSource {
+            ingests: ingests.clone(),
+            health: [(Az::Az1, args.az1_health), (Az::Az2, args.az2_health)],
+            edge_port: edge_addr.port(),
+        }),
     });
     tokio::spawn(serve_edge(edge_listener, edge));
 
@@ -180,10 +185,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
 
     zonecast_ingest::shutdown_signal().await;
     info!("stopping");
-    let mut children = std::mem::take(&mut *children.lock().unwrap_or_else(|e| e.into_inner()));
-    for child in &mut children {
-        stop_child(child).await;
-    }
+    ingests.stop_all().await;
     Ok(())
 }
 
@@ -291,24 +293,6 @@ async fn wait_healthy(az: Az, addr: SocketAddr) -> Result<(), StackError> {
     Err(StackError::Unhealthy { az, addr })
 }
 
-async fn stop_child(child: &mut Child) {
-    if let Some(pid) = child.id() {
-        // SIGTERM first: the ingest drains (its own deadline is 10 s) and exits.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
-        if tokio::time::timeout(Duration::from_secs(12), child.wait())
-            .await
-            .is_ok()
-        {
-            return;
-        }
-    }
-    if let Err(e) = child.kill().await {
-        warn!(error = %e, "killing ingest");
-    }
-}
-
 fn print_banner(
     args: &StackArgs,
     edge: SocketAddr,
@@ -337,10 +321,11 @@ fn print_banner(
          \n  Publish (both AZs at once):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n\
          \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n\
          \n  Watch:\n    player page     http://localhost:{port}/\n\
+         \x20   status page     http://localhost:{port}/status   (stop, kill, restart an AZ's ingest)\n\
          \x20   multivariant    http://media-hls.localhost:{port}/live/show/playlist.m3u8   (browsers, curl: host pinning)\n\
          \x20   path mode       http://{edge}/live/show/playlist.m3u8   (ffmpeg, ffplay, VLC)\n\
          \n  Inside:\n    S3 store        {endpoint} (bucket {BUCKET}, data in {})\n\
-         \x20   ingest health   http://{}/healthz  http://{}/healthz  (and /metrics)\n\
+         \x20   ingest health   http://{}/healthz  http://{}/healthz  (and /metrics, /status)\n\
          \nCtrl-C stops everything.",
         data_dir.display(),
         args.az1_health,

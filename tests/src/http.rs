@@ -61,6 +61,26 @@ pub async fn get_with(
         .with_context(|| format!("GET http://{host}{path} timed out"))?
 }
 
+/// POST an empty body to `path` on `addr` with `Host: host`.
+pub async fn post(addr: SocketAddr, host: &str, path: &str) -> anyhow::Result<HttpResponse> {
+    let fut = async {
+        let mut s = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: zonecast-tests\r\nContent-Length: 0\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await?;
+        parse(&raw)
+    };
+    // A restart waits for the old process to drain (at most 12 s).
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .with_context(|| format!("POST http://{host}{path} timed out"))?
+}
+
 /// GET an absolute `http://host[:port]/path` URL, connecting to `addr` whatever the host says.
 pub async fn get_url(addr: SocketAddr, url: &str) -> anyhow::Result<HttpResponse> {
     let rest = url

@@ -315,3 +315,67 @@ async fn encoder_reconnect_within_the_grace_period_plays_on() {
         "playback resumed {interruption_s:.1} s after the old content ran out (limit {limit} s)"
     );
 }
+
+/// The status page as a person uses it (issue 10): it shows both AZs live; its az1 "stop"
+/// button makes az1 dead on the page while az2 stays live; "restart" brings az1's ingest back;
+/// the player page shows the AZ it plays from and how far behind live. The harness is
+/// `tests/browser/status.mjs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "browser: tests/run runs these with --ignored --test-threads=1"]
+async fn status_page_follows_a_stopped_and_restarted_az() {
+    if !require_tool("ffmpeg") || !require_browser() {
+        return;
+    }
+    let flv = make_flv(StreamSpec::BROWSER).unwrap();
+    let stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
+    let mut encoder = publish_tee(&flv, &rtmp_urls(&stack)).unwrap();
+    let script = zonecast_tests::browser::harness_dir().join("status.mjs");
+    let base = format!("http://localhost:{}", stack.edge.port());
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&base)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(150), run)
+        .await
+        .expect("status.mjs finished within 150 s")
+        .expect("node runs");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    println!("browser, status page: {stdout}");
+    assert!(
+        out.status.success(),
+        "status.mjs failed: {stdout}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        stack.log_text()
+    );
+    let step = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} step: {stdout}"))
+    };
+    assert_eq!(step("both_live")["verdicts"]["az2"], "live");
+    let dead = step("az1_dead");
+    assert!(
+        ["draining", "stale", "behind"].contains(&dead["verdicts"]["az1"].as_str().unwrap_or("")),
+        "{dead}"
+    );
+    assert_eq!(dead["verdicts"]["az2"], "live");
+    assert_eq!(dead["processes"]["az1"], "not running");
+    assert!(
+        step("az1_restarted")["processes"]["az1"]
+            .as_str()
+            .unwrap()
+            .starts_with("running")
+    );
+    let player = step("player");
+    // az1's encoder feed is gone (the tee's az1 output broke with the ingest): az2 plays.
+    assert_eq!(player["az"], "az2", "{player}");
+    assert_eq!(player["statusLink"], true);
+}
