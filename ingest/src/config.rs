@@ -7,7 +7,10 @@ use clap::Parser;
 use serde::Deserialize;
 use zonecast_contract::Az;
 
-use crate::auth::{PublishSecret, SecretError, parse_ttl};
+use crate::{
+    auth::{PublishSecret, SecretError, parse_ttl},
+    spool::SpoolFullPolicy,
+};
 
 /// What to do when a second encoder publishes a stream that is already live on this ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -104,6 +107,17 @@ pub struct IngestConfig {
     /// A file holding the publish secret (`-`: standard input), read at startup. On AWS,
     /// systemd hands the ingest the copy of the SSM parameter `deploy/boot.sh` fetched.
     pub publish_secret_file: Option<PathBuf>,
+    /// Segment bytes each stream's uploader holds in memory while the store is slow or away;
+    /// beyond that they go to the spool.
+    pub upload_memory_max_bytes: u64,
+    /// Where uploads beyond the memory bound wait for the store (one file per upload); a
+    /// restarted ingest finishes what it finds there. Unset: no spool, and the memory bound is
+    /// all there is (`spool_full` decides what goes).
+    pub spool_dir: Option<PathBuf>,
+    /// The spool's size limit over all streams, in bytes.
+    pub spool_max_bytes: u64,
+    /// See [`SpoolFullPolicy`].
+    pub spool_full: SpoolFullPolicy,
 }
 
 impl Default for IngestConfig {
@@ -128,6 +142,10 @@ impl Default for IngestConfig {
             publish_auth: PublishAuthPolicy::Off,
             publish_secret: None,
             publish_secret_file: None,
+            upload_memory_max_bytes: 64 << 20,
+            spool_dir: None,
+            spool_max_bytes: 2 << 30,
+            spool_full: SpoolFullPolicy::DropOldest,
         }
     }
 }
@@ -191,6 +209,15 @@ pub struct IngestArgs {
     /// A file holding the publish token secret (`-`: standard input).
     #[arg(long, env = "ZONECAST_PUBLISH_SECRET_FILE", global = true)]
     pub publish_secret_file: Option<PathBuf>,
+    #[arg(long, env = "ZONECAST_UPLOAD_MEMORY_MAX_BYTES")]
+    pub upload_memory_max_bytes: Option<u64>,
+    #[arg(long, env = "ZONECAST_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    #[arg(long, env = "ZONECAST_SPOOL_MAX_BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// `drop-oldest` or `drop-newest`: which segments go when the spool is full.
+    #[arg(long, env = "ZONECAST_SPOOL_FULL", value_enum)]
+    pub spool_full: Option<SpoolFullPolicy>,
     #[command(subcommand)]
     pub command: Option<IngestCommand>,
 }
@@ -257,8 +284,14 @@ impl IngestArgs {
             reconnect_grace_secs,
             on_unpublish,
             drain_timeout_secs,
-            publish_auth
+            publish_auth,
+            upload_memory_max_bytes,
+            spool_max_bytes,
+            spool_full
         );
+        if self.spool_dir.is_some() {
+            config.spool_dir = self.spool_dir;
+        }
         if self.edge_purge_url.is_some() {
             config.edge_purge_url = self.edge_purge_url;
         }
@@ -337,6 +370,12 @@ impl IngestConfig {
                 self.drain_timeout_secs
             )));
         }
+        if self.upload_memory_max_bytes < 1 << 20 && self.spool_dir.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "upload_memory_max_bytes {} is below 1 MiB with no spool_dir: every segment of an outage would be dropped",
+                self.upload_memory_max_bytes
+            )));
+        }
         if self.bucket.is_empty() {
             return Err(ConfigError::Invalid("bucket is empty".into()));
         }
@@ -371,6 +410,26 @@ mod tests {
         assert_eq!(config.on_unpublish, UnpublishPolicy::End);
         assert_eq!(config.reconnect_grace_secs, 4);
         assert_eq!(config.drain_timeout_secs, 10);
+        assert_eq!(config.spool_full, SpoolFullPolicy::DropOldest);
+        let spool: IngestConfig = toml::from_str(
+            "spool_dir = \"/var/spool/zc\"\nspool_max_bytes = 1000\nspool_full = \"drop-newest\"\n",
+        )
+        .unwrap();
+        assert_eq!(spool.spool_full, SpoolFullPolicy::DropNewest);
+        assert_eq!(spool.spool_max_bytes, 1000);
+        let args = IngestArgs::try_parse_from([
+            "zonecast-ingest",
+            "--spool-dir",
+            "/tmp/s",
+            "--spool-max-bytes",
+            "5",
+            "--spool-full",
+            "drop-newest",
+        ])
+        .unwrap();
+        let config = args.resolve().unwrap();
+        assert_eq!(config.spool_dir, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(config.spool_full, SpoolFullPolicy::DropNewest);
     }
 
     #[test]

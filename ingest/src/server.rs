@@ -26,7 +26,7 @@ use crate::{
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent},
     store::{ObjectStore, PutRequest},
-    uploader::{UploadJob, UploadKind, UploadSender, spawn_uploader},
+    uploader::{UploadJob, UploadKind, UploadSender, UploaderConfig, spawn_uploader_with},
     waiting::{WaitingStream, Waitlist, spawn_heartbeat},
 };
 
@@ -52,6 +52,8 @@ pub struct IngestContext<S, R> {
     /// Every task that must finish before the process exits: connections, uploaders,
     /// heartbeats.
     pub tasks: TaskTracker,
+    /// How every stream's uploader holds its backlog (memory bound, spool, retry policy).
+    pub uploads: UploaderConfig,
     /// Streams being published on this ingest, with a way to stop each publisher.
     live: Registry,
     /// Streams whose publisher went away, within their grace period.
@@ -66,8 +68,10 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
         indexes: R,
         metrics: Arc<Metrics>,
         invalidator: Option<Invalidator>,
+        uploads: UploaderConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
+            uploads,
             config,
             store: Arc::new(store),
             indexes,
@@ -79,6 +83,16 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             waiting: Waitlist::default(),
             next_id: Default::default(),
         })
+    }
+
+    /// Whether `stream` (`app/stream`) is published or waiting for its encoder here.
+    pub fn is_active(&self, stream: &str) -> bool {
+        let live = self
+            .live
+            .lock()
+            .map(|live| live.keys().any(|n| n.to_string() == stream))
+            .unwrap_or(false);
+        live || self.waiting.contains(stream)
     }
 
     /// Streams waiting for their encoder, for `/healthz`.
@@ -575,11 +589,12 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     );
     let uploads = match resumed {
         Some(w) => w.uploads,
-        None => spawn_uploader(
+        None => spawn_uploader_with(
             &ctx.tasks,
             ctx.store.clone(),
             ctx.metrics.clone(),
             name.to_string(),
+            ctx.uploads.clone(),
         ),
     };
     Publish {
