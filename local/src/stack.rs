@@ -65,6 +65,15 @@ pub struct StackArgs {
     /// without it.
     #[arg(long)]
     pub publish_secret_file: Option<PathBuf>,
+    /// The S3 endpoint the ingests write to, when it is not the store's own address (e.g. a
+    /// fault-injecting proxy in front of it, as the outage test does). The edge still reads
+    /// the store directly.
+    #[arg(long)]
+    pub ingest_endpoint: Option<String>,
+    /// Segment bytes each ingest holds in memory per stream while the store is away, before
+    /// it spools them to `<data-dir>/spool/<az>` (the ingest's `--upload-memory-max-bytes`).
+    #[arg(long)]
+    pub upload_memory_max_bytes: Option<u64>,
 }
 
 pub const BUCKET: &str = "zonecast";
@@ -135,6 +144,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     tokio::spawn(store);
     let endpoint = format!("http://{store_addr}");
 
+    let ingest_endpoint = args.ingest_endpoint.clone().unwrap_or(endpoint.clone());
     let purge_url = format!("http://{edge_addr}{}", crate::edge::PURGE_PATH);
     let mut children = Vec::new();
     for (az, listen, health) in [
@@ -145,8 +155,9 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
             az,
             listen,
             health,
-            &endpoint,
+            &ingest_endpoint,
             &purge_url,
+            &data_dir.join("spool").join(az.as_str()),
             &args,
             publish_secret_file.as_deref(),
         )?);
@@ -193,6 +204,7 @@ fn spawn_ingest(
     health: SocketAddr,
     endpoint: &str,
     purge_url: &str,
+    spool_dir: &std::path::Path,
     args: &StackArgs,
     publish_secret_file: Option<&std::path::Path>,
 ) -> Result<Child, StackError> {
@@ -217,6 +229,8 @@ fn spawn_ingest(
             &args.reconnect_grace_secs.to_string(),
         ])
         .args(["--edge-purge-url", purge_url])
+        .arg("--spool-dir")
+        .arg(spool_dir)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_SESSION_TOKEN")
@@ -229,6 +243,9 @@ fn spawn_ingest(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(bytes) = args.upload_memory_max_bytes {
+        cmd.args(["--upload-memory-max-bytes", &bytes.to_string()]);
+    }
     match publish_secret_file {
         Some(path) => {
             cmd.args(["--publish-auth", "required"])
