@@ -219,17 +219,28 @@ async fn nothing_is_lost_through_an_s3_outage() {
         )
     };
     let mut lost = missing_during_run.len() as u64;
-    let mut checked = 0;
+    let mut checked = [0; 2];
     let mut gaps = Vec::new();
     for (i, segments) in named.iter().enumerate() {
-        let msns: Vec<u64> = segments.iter().map(|(m, _)| *m).collect();
-        for pair in msns.windows(2) {
-            if pair[1] != pair[0] + 1 {
-                gaps.push((i, pair[0], pair[1]));
-                lost += pair[1] - pair[0] - 1;
+        // While the store catches up, indexes are superseded (one index PUT for the backlog),
+        // so some segments are written but never named by an index anyone read: they must be
+        // in the store all the same.
+        let list: Vec<&(u64, String)> = segments.iter().collect();
+        let mut keys: Vec<String> = Vec::new();
+        for pair in list.windows(2) {
+            let ((a, key), (b, _)) = (pair[0], pair[1]);
+            keys.push(key.clone());
+            if *b != a + 1 {
+                gaps.push((i, *a, *b));
+                let base = key
+                    .rsplit_once('-')
+                    .map(|(base, _)| base.to_owned())
+                    .unwrap();
+                keys.extend((a + 1..*b).map(|m| format!("{base}-{m}.ts")));
             }
         }
-        for (_, key) in segments {
+        keys.extend(list.last().map(|(_, k)| k.clone()));
+        for key in &keys {
             let body = match stack.object(key).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -246,7 +257,7 @@ async fn nothing_is_lost_through_an_s3_outage() {
                 "{key} does not decode: {}",
                 probe.stderr
             );
-            checked += 1;
+            checked[i] += 1;
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -268,8 +279,9 @@ async fn nothing_is_lost_through_an_s3_outage() {
     let faults = counts.faults();
     println!(
         "outage: faults injected {faults} (503 SlowDown {}, resets {}, stalled {}; passed {}), \
-         upload retries {retries}, segments checked {checked} (az1 {}, az2 {}), \
-         segments lost {lost}, dropped by the ingests {dropped}, gaps {gaps:?}, \
+         upload retries {retries}, segments named az1 {} az2 {}, segments checked in the store {checked:?}, \
+         segments lost {lost}, dropped by the ingests {dropped}, \
+         ranges written but not named by any index read {gaps:?}, \
          named while missing {missing_during_run:?}, most bytes spooled at once {max_spool_bytes}",
         counts.slow_down.load(Ordering::Relaxed),
         counts.reset.load(Ordering::Relaxed),
@@ -279,6 +291,7 @@ async fn nothing_is_lost_through_an_s3_outage() {
         named[1].len(),
     );
     assert!(faults > 0, "no fault was injected");
+    assert!(max_spool_bytes > 0.0, "the spool was never used");
     assert!(retries > 0.0, "the ingests never retried");
     assert!(
         named[0].len() >= 20 && named[1].len() >= 20,
