@@ -86,6 +86,13 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// At most this many RTMP connections at once; more are closed on accept.
     pub max_connections: usize,
+    /// A connection must complete the RTMP handshake within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// The largest RTMP message accepted (its declared length), in bytes; a peer announcing
+    /// more is disconnected. Bounds what one message can make the ingest buffer.
+    pub max_message_bytes: u32,
+    /// The largest chunk size a peer may set (`Set Chunk Size`), in bytes.
+    pub max_chunk_size: u32,
     /// How long a stream whose publisher went away stays live (no ENDLIST, index kept fresh)
     /// waiting for the encoder to come back; only then is it `ended` (DESIGN.md §4).
     pub reconnect_grace_secs: u64,
@@ -135,6 +142,9 @@ impl Default for IngestConfig {
             duplicate_publish: DuplicatePublishPolicy::ReplaceOld,
             idle_timeout_secs: 30,
             max_connections: 256,
+            handshake_timeout_secs: 10,
+            max_message_bytes: 8 << 20,
+            max_chunk_size: 1 << 20,
             reconnect_grace_secs: 10,
             on_unpublish: UnpublishPolicy::Grace,
             drain_timeout_secs: 10,
@@ -186,6 +196,12 @@ pub struct IngestArgs {
     pub idle_timeout_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    #[arg(long, env = "ZONECAST_HANDSHAKE_TIMEOUT_SECS")]
+    pub handshake_timeout_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<u32>,
+    #[arg(long, env = "ZONECAST_MAX_CHUNK_SIZE")]
+    pub max_chunk_size: Option<u32>,
     #[arg(long, env = "ZONECAST_RECONNECT_GRACE_SECS")]
     pub reconnect_grace_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_ON_UNPUBLISH", value_enum)]
@@ -281,6 +297,9 @@ impl IngestArgs {
             duplicate_publish,
             idle_timeout_secs,
             max_connections,
+            handshake_timeout_secs,
+            max_message_bytes,
+            max_chunk_size,
             reconnect_grace_secs,
             on_unpublish,
             drain_timeout_secs,
@@ -374,6 +393,30 @@ impl IngestConfig {
             return Err(ConfigError::Invalid(format!(
                 "upload_memory_max_bytes {} is below 1 MiB with no spool_dir: every segment of an outage would be dropped",
                 self.upload_memory_max_bytes
+            )));
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(ConfigError::Invalid(format!(
+                "max_connections {} is outside 1..=100000",
+                self.max_connections
+            )));
+        }
+        if !(1..=300).contains(&self.handshake_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "handshake_timeout_secs {} is outside 1..=300",
+                self.handshake_timeout_secs
+            )));
+        }
+        if !(128..=(1 << 24)).contains(&self.max_message_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "max_message_bytes {} is outside 128..=16777216 (RTMP lengths are 24 bits)",
+                self.max_message_bytes
+            )));
+        }
+        if !(128..=(1 << 24)).contains(&self.max_chunk_size) {
+            return Err(ConfigError::Invalid(format!(
+                "max_chunk_size {} is outside 128..=16777216",
+                self.max_chunk_size
             )));
         }
         if self.bucket.is_empty() {

@@ -24,7 +24,7 @@ use crate::{
     invalidate::{Invalidator, paths_to_invalidate},
     metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
-    rtmp::{RtmpConnection, RtmpError, RtmpEvent},
+    rtmp::{RtmpConnection, RtmpError, RtmpEvent, RtmpLimits},
     store::{ObjectStore, PutRequest},
     uploader::{UploadJob, UploadKind, UploadSender, UploaderConfig, spawn_uploader_with},
     waiting::{WaitingStream, Waitlist, spawn_heartbeat},
@@ -108,6 +108,7 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
     ctx: Arc<IngestContext<S, R>>,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, az = %ctx.config.az, "RTMP listening");
+    let slots = Arc::new(tokio::sync::Semaphore::new(ctx.config.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -126,16 +127,18 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
             }
         };
         Metrics::inc(&ctx.metrics.connections_total);
-        let open = ctx.metrics.connections_open.get().max(0);
-        if open as usize >= ctx.config.max_connections {
+        // One permit per open connection, taken here and held by the connection's task: the
+        // limit holds however many accepts race (a gauge read would not).
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
             ctx.metrics.refused(RefusalReason::TooManyConnections);
-            warn!(%peer, open, "too many connections; closing the new one");
+            warn!(%peer, limit = ctx.config.max_connections, "too many connections; closing the new one");
             continue;
-        }
+        };
         let task_ctx = ctx.clone();
         let span = info_span!("rtmp", %peer);
         ctx.tasks.spawn(
             async move {
+                let _permit = permit;
                 let ctx = task_ctx;
                 Metrics::inc(&ctx.metrics.connections_open);
                 let handle =
@@ -169,6 +172,8 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("{peer}: no data for {secs} s")]
     Idle { peer: SocketAddr, secs: u64 },
+    #[error("{peer}: no RTMP handshake within {secs} s")]
+    Handshake { peer: SocketAddr, secs: u64 },
     #[error("{peer}: refused: {reason}")]
     Refused { peer: SocketAddr, reason: String },
     #[error("{peer} {stream}: {source}")]
@@ -235,12 +240,27 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
     ctx: Arc<IngestContext<S, R>>,
 ) -> Result<(), ConnectionError> {
     let _ = socket.set_nodelay(true);
-    let mut conn = RtmpConnection::new(peer);
+    let mut conn = RtmpConnection::with_limits(
+        peer,
+        RtmpLimits {
+            max_message_bytes: ctx.config.max_message_bytes,
+            max_chunk_size: ctx.config.max_chunk_size,
+            ..RtmpLimits::default()
+        },
+    );
     let mut buf = vec![0u8; 64 * 1024];
     let mut publish: Option<Publish> = None;
     let idle = Duration::from_secs(ctx.config.idle_timeout_secs);
+    // A peer gets this long to complete the handshake, however it trickles bytes.
+    let handshake_deadline =
+        Instant::now() + Duration::from_secs(ctx.config.handshake_timeout_secs);
     let result = async {
         loop {
+            let read_deadline = if conn.is_handshaking() {
+                (Instant::now() + idle).min(handshake_deadline)
+            } else {
+                Instant::now() + idle
+            };
             let stopped = async {
                 match &mut publish {
                     Some(p) => {
@@ -250,8 +270,12 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
                 }
             };
             let n = tokio::select! {
-                read = tokio::time::timeout(idle, socket.read(&mut buf)) => match read {
+                read = tokio::time::timeout_at(read_deadline, socket.read(&mut buf)) => match read {
                     Ok(r) => r?,
+                    Err(_) if conn.is_handshaking() => return Err(ConnectionError::Handshake {
+                        peer,
+                        secs: ctx.config.handshake_timeout_secs,
+                    }),
                     Err(_) => return Err(ConnectionError::Idle { peer, secs: idle.as_secs() }),
                 },
                 () = stopped => {
@@ -679,3 +703,6 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

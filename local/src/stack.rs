@@ -155,9 +155,11 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
             az,
             listen,
             health,
-            &ingest_endpoint,
-            &purge_url,
-            &data_dir.join("spool").join(az.as_str()),
+            &IngestTargets {
+                endpoint: &ingest_endpoint,
+                purge_url: &purge_url,
+                spool_dir: &data_dir.join("spool").join(az.as_str()),
+            },
             &args,
             publish_secret_file.as_deref(),
         )?);
@@ -198,16 +200,27 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     Ok(())
 }
 
+/// Where an ingest writes: the S3 endpoint, the edge's purge URL, its spool directory.
+#[derive(Clone, Copy)]
+struct IngestTargets<'a> {
+    endpoint: &'a str,
+    purge_url: &'a str,
+    spool_dir: &'a std::path::Path,
+}
+
 fn spawn_ingest(
     az: Az,
     listen: SocketAddr,
     health: SocketAddr,
-    endpoint: &str,
-    purge_url: &str,
-    spool_dir: &std::path::Path,
+    targets: &IngestTargets<'_>,
     args: &StackArgs,
     publish_secret_file: Option<&std::path::Path>,
 ) -> Result<Child, StackError> {
+    let IngestTargets {
+        endpoint,
+        purge_url,
+        spool_dir,
+    } = *targets;
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
     let mut cmd = Command::new(exe);
     cmd.arg("ingest")
