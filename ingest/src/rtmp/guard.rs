@@ -5,7 +5,9 @@
 //! [`ChunkGuard`] follows the chunk headers (RTMP 1.0 spec §5.3.1: basic header, message
 //! header types 0–3, extended timestamp) and the two protocol control messages that change
 //! how later chunks parse: Set Chunk Size (type 1, §5.4.1) and Abort Message (type 2, §5.4.2).
-//! It keeps no payload except those messages' four bytes. Sans-IO: bytes in, an error out.
+//! It keeps no payload except those messages' four bytes. Together with the fixed 64 KiB read
+//! buffer this bounds what one connection holds: at most `max_buffered_bytes` of messages in
+//! progress. Sans-IO: bytes in, an error out.
 
 use std::collections::HashMap;
 
@@ -18,6 +20,9 @@ pub struct RtmpLimits {
     pub max_chunk_size: u32,
     /// Messages in progress at once (one per chunk stream); encoders use three or four.
     pub max_partial_messages: usize,
+    /// The declared lengths of all messages in progress together: what rml_rtmp may be
+    /// holding for this connection at once.
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for RtmpLimits {
@@ -26,6 +31,7 @@ impl Default for RtmpLimits {
             max_message_bytes: 8 << 20,
             max_chunk_size: 1 << 20,
             max_partial_messages: 16,
+            max_buffered_bytes: 16 << 20,
         }
     }
 }
@@ -46,6 +52,8 @@ pub enum LimitError {
     ChunkSize { size: u32, max: u32 },
     #[error("{count} messages in progress at once, over the limit of {max}")]
     TooManyPartialMessages { count: usize, max: usize },
+    #[error("{bytes} bytes of messages in progress at once, over the limit of {max}")]
+    TooMuchBuffered { bytes: u64, max: u64 },
     #[error("chunk stream {csid} continues a message it never started")]
     NoPriorHeader { csid: u32 },
 }
@@ -219,6 +227,18 @@ impl ChunkGuard {
                 max: self.limits.max_partial_messages,
             });
         }
+        let buffered: u64 = self
+            .streams
+            .values()
+            .filter(|s| s.remaining > 0)
+            .map(|s| u64::from(s.length))
+            .sum();
+        if buffered > self.limits.max_buffered_bytes {
+            return Err(LimitError::TooMuchBuffered {
+                bytes: buffered,
+                max: self.limits.max_buffered_bytes,
+            });
+        }
         self.phase = Phase::Payload { csid, left };
         if left == 0 {
             self.end_chunk(csid)?;
@@ -354,6 +374,31 @@ mod tests {
         }
         let err = g.push(&bytes).unwrap_err();
         assert_eq!(err, LimitError::TooManyPartialMessages { count: 5, max: 4 });
+    }
+
+    #[test]
+    fn bytes_in_progress_are_bounded() {
+        let mut g = ChunkGuard::new(RtmpLimits {
+            max_buffered_bytes: 250_000,
+            ..Default::default()
+        });
+        let mut bytes = Vec::new();
+        for csid in 3..6u8 {
+            bytes.push(csid);
+            bytes.extend([0, 0, 0]);
+            bytes.extend(&100_000u32.to_be_bytes()[1..]);
+            bytes.push(9);
+            bytes.extend([1, 0, 0, 0]);
+            bytes.extend([0u8; 128]);
+        }
+        let err = g.push(&bytes).unwrap_err();
+        assert_eq!(
+            err,
+            LimitError::TooMuchBuffered {
+                bytes: 300_000,
+                max: 250_000
+            }
+        );
     }
 
     #[test]
