@@ -201,6 +201,7 @@ pub fn recover_spool<S: ObjectStore>(
                     None => UploadKind::Index,
                 },
                 key: entry.header.key.clone(),
+                size: entry.bytes,
                 cut_at: Instant::now(),
                 done: None,
                 body: Body::Spooled(entry),
@@ -220,6 +221,8 @@ enum Body {
 struct Pending {
     kind: UploadKind,
     key: String,
+    /// The object's size (of a recovered one: its file's, until it is read back).
+    size: u64,
     cut_at: Instant,
     done: Option<oneshot::Sender<()>>,
     body: Body,
@@ -273,7 +276,7 @@ impl<S: ObjectStore> Uploader<S> {
                     Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
                 }
             }
-            let Some(head) = self.queue.pop_front() else {
+            let Some(mut head) = self.queue.pop_front() else {
                 if closed {
                     break;
                 }
@@ -287,7 +290,7 @@ impl<S: ObjectStore> Uploader<S> {
                 continue;
             };
             self.memory_bytes -= head.memory_bytes();
-            let Some(request) = self.prepare(&head).await else {
+            let Some(request) = self.prepare(&mut head).await else {
                 self.finish(head, false).await;
                 continue;
             };
@@ -360,6 +363,7 @@ impl<S: ObjectStore> Uploader<S> {
         let mut pending = Pending {
             kind,
             key: request.key.clone(),
+            size: request.body.len() as u64,
             cut_at,
             done,
             body: Body::Memory(request),
@@ -468,7 +472,7 @@ impl<S: ObjectStore> Uploader<S> {
 
     /// The request to put for `head`, or `None` when it is not to be written (an index
     /// superseded by a newer queued one, or whose every segment was lost).
-    async fn prepare(&mut self, head: &Pending) -> Option<PutRequest> {
+    async fn prepare(&mut self, head: &mut Pending) -> Option<PutRequest> {
         if head.kind == UploadKind::Index {
             if self.queue.iter().any(|p| p.kind == UploadKind::Index) {
                 Metrics::inc(&self.metrics.indexes_superseded);
@@ -486,7 +490,10 @@ impl<S: ObjectStore> Uploader<S> {
             Body::Spooled(entry) => {
                 let spool = self.config.spool.as_ref()?;
                 match spool.read(entry).await {
-                    Ok(body) => request_for(head.kind, head.key.clone(), body),
+                    Ok(body) => {
+                        head.size = body.len() as u64;
+                        request_for(head.kind, head.key.clone(), body)
+                    }
                     Err(e) => {
                         error!(stream = %self.stream, error = %e, "cannot read back a spooled upload; dropping it");
                         if let UploadKind::Segment { .. } = head.kind {
@@ -546,16 +553,12 @@ impl<S: ObjectStore> Uploader<S> {
         if let Some(done) = p.done.take() {
             let _ = done.send(());
         }
-        match (p.kind, &p.body) {
-            (UploadKind::Segment { .. }, body) => {
+        match p.kind {
+            UploadKind::Segment { .. } => {
                 Metrics::inc(&self.metrics.segments_uploaded);
-                let bytes = match body {
-                    Body::Memory(r) => r.body.len() as u64,
-                    Body::Spooled(e) => e.bytes,
-                };
-                self.metrics.segment_bytes_uploaded.inc_by(bytes);
+                self.metrics.segment_bytes_uploaded.inc_by(p.size);
             }
-            (UploadKind::Index, _) => {
+            UploadKind::Index => {
                 Metrics::inc(&self.metrics.indexes_uploaded);
                 self.metrics.record_cut_to_index(p.cut_at.elapsed());
             }

@@ -188,6 +188,7 @@ async fn an_outage_spills_to_the_spool_and_backfills_in_order() {
         Some(true)
     );
     assert_eq!(spool.used(), 0, "the spool is empty once backfilled");
+    assert_eq!(metrics.segment_bytes_uploaded.get(), 20 * 1000);
     assert_eq!(metrics.spool_dropped.get(), 0);
     assert_eq!(metrics.uploads_pending.get(), 0);
     let _ = std::fs::remove_dir_all(&dir);
