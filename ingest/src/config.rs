@@ -7,7 +7,10 @@ use clap::Parser;
 use serde::Deserialize;
 use zonecast_contract::Az;
 
-use crate::auth::{PublishSecret, SecretError, parse_ttl};
+use crate::{
+    auth::{PublishSecret, SecretError, parse_ttl},
+    spool::SpoolFullPolicy,
+};
 
 /// What to do when a second encoder publishes a stream that is already live on this ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -83,6 +86,13 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// At most this many RTMP connections at once; more are closed on accept.
     pub max_connections: usize,
+    /// A connection must complete the RTMP handshake within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// The largest RTMP message accepted (its declared length), in bytes; a peer announcing
+    /// more is disconnected. Bounds what one message can make the ingest buffer.
+    pub max_message_bytes: u32,
+    /// The largest chunk size a peer may set (`Set Chunk Size`), in bytes.
+    pub max_chunk_size: u32,
     /// How long a stream whose publisher went away stays live (no ENDLIST, index kept fresh)
     /// waiting for the encoder to come back; only then is it `ended` (DESIGN.md §4).
     pub reconnect_grace_secs: u64,
@@ -104,6 +114,17 @@ pub struct IngestConfig {
     /// A file holding the publish secret (`-`: standard input), read at startup. On AWS,
     /// systemd hands the ingest the copy of the SSM parameter `deploy/boot.sh` fetched.
     pub publish_secret_file: Option<PathBuf>,
+    /// Segment bytes each stream's uploader holds in memory while the store is slow or away;
+    /// beyond that they go to the spool.
+    pub upload_memory_max_bytes: u64,
+    /// Where uploads beyond the memory bound wait for the store (one file per upload); a
+    /// restarted ingest finishes what it finds there. Unset: no spool, and the memory bound is
+    /// all there is (`spool_full` decides what goes).
+    pub spool_dir: Option<PathBuf>,
+    /// The spool's size limit over all streams, in bytes.
+    pub spool_max_bytes: u64,
+    /// See [`SpoolFullPolicy`].
+    pub spool_full: SpoolFullPolicy,
 }
 
 impl Default for IngestConfig {
@@ -121,6 +142,9 @@ impl Default for IngestConfig {
             duplicate_publish: DuplicatePublishPolicy::ReplaceOld,
             idle_timeout_secs: 30,
             max_connections: 256,
+            handshake_timeout_secs: 10,
+            max_message_bytes: 8 << 20,
+            max_chunk_size: 1 << 20,
             reconnect_grace_secs: 10,
             on_unpublish: UnpublishPolicy::Grace,
             drain_timeout_secs: 10,
@@ -128,6 +152,10 @@ impl Default for IngestConfig {
             publish_auth: PublishAuthPolicy::Off,
             publish_secret: None,
             publish_secret_file: None,
+            upload_memory_max_bytes: 64 << 20,
+            spool_dir: None,
+            spool_max_bytes: 2 << 30,
+            spool_full: SpoolFullPolicy::DropOldest,
         }
     }
 }
@@ -168,6 +196,12 @@ pub struct IngestArgs {
     pub idle_timeout_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    #[arg(long, env = "ZONECAST_HANDSHAKE_TIMEOUT_SECS")]
+    pub handshake_timeout_secs: Option<u64>,
+    #[arg(long, env = "ZONECAST_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<u32>,
+    #[arg(long, env = "ZONECAST_MAX_CHUNK_SIZE")]
+    pub max_chunk_size: Option<u32>,
     #[arg(long, env = "ZONECAST_RECONNECT_GRACE_SECS")]
     pub reconnect_grace_secs: Option<u64>,
     #[arg(long, env = "ZONECAST_ON_UNPUBLISH", value_enum)]
@@ -191,6 +225,15 @@ pub struct IngestArgs {
     /// A file holding the publish token secret (`-`: standard input).
     #[arg(long, env = "ZONECAST_PUBLISH_SECRET_FILE", global = true)]
     pub publish_secret_file: Option<PathBuf>,
+    #[arg(long, env = "ZONECAST_UPLOAD_MEMORY_MAX_BYTES")]
+    pub upload_memory_max_bytes: Option<u64>,
+    #[arg(long, env = "ZONECAST_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    #[arg(long, env = "ZONECAST_SPOOL_MAX_BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// `drop-oldest` or `drop-newest`: which segments go when the spool is full.
+    #[arg(long, env = "ZONECAST_SPOOL_FULL", value_enum)]
+    pub spool_full: Option<SpoolFullPolicy>,
     #[command(subcommand)]
     pub command: Option<IngestCommand>,
 }
@@ -254,11 +297,20 @@ impl IngestArgs {
             duplicate_publish,
             idle_timeout_secs,
             max_connections,
+            handshake_timeout_secs,
+            max_message_bytes,
+            max_chunk_size,
             reconnect_grace_secs,
             on_unpublish,
             drain_timeout_secs,
-            publish_auth
+            publish_auth,
+            upload_memory_max_bytes,
+            spool_max_bytes,
+            spool_full
         );
+        if self.spool_dir.is_some() {
+            config.spool_dir = self.spool_dir;
+        }
         if self.edge_purge_url.is_some() {
             config.edge_purge_url = self.edge_purge_url;
         }
@@ -337,6 +389,36 @@ impl IngestConfig {
                 self.drain_timeout_secs
             )));
         }
+        if self.upload_memory_max_bytes < 1 << 20 && self.spool_dir.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "upload_memory_max_bytes {} is below 1 MiB with no spool_dir: every segment of an outage would be dropped",
+                self.upload_memory_max_bytes
+            )));
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(ConfigError::Invalid(format!(
+                "max_connections {} is outside 1..=100000",
+                self.max_connections
+            )));
+        }
+        if !(1..=300).contains(&self.handshake_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "handshake_timeout_secs {} is outside 1..=300",
+                self.handshake_timeout_secs
+            )));
+        }
+        if !(128..=(1 << 24)).contains(&self.max_message_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "max_message_bytes {} is outside 128..=16777216 (RTMP lengths are 24 bits)",
+                self.max_message_bytes
+            )));
+        }
+        if !(128..=(1 << 24)).contains(&self.max_chunk_size) {
+            return Err(ConfigError::Invalid(format!(
+                "max_chunk_size {} is outside 128..=16777216",
+                self.max_chunk_size
+            )));
+        }
         if self.bucket.is_empty() {
             return Err(ConfigError::Invalid("bucket is empty".into()));
         }
@@ -371,6 +453,26 @@ mod tests {
         assert_eq!(config.on_unpublish, UnpublishPolicy::End);
         assert_eq!(config.reconnect_grace_secs, 4);
         assert_eq!(config.drain_timeout_secs, 10);
+        assert_eq!(config.spool_full, SpoolFullPolicy::DropOldest);
+        let spool: IngestConfig = toml::from_str(
+            "spool_dir = \"/var/spool/zc\"\nspool_max_bytes = 1000\nspool_full = \"drop-newest\"\n",
+        )
+        .unwrap();
+        assert_eq!(spool.spool_full, SpoolFullPolicy::DropNewest);
+        assert_eq!(spool.spool_max_bytes, 1000);
+        let args = IngestArgs::try_parse_from([
+            "zonecast-ingest",
+            "--spool-dir",
+            "/tmp/s",
+            "--spool-max-bytes",
+            "5",
+            "--spool-full",
+            "drop-newest",
+        ])
+        .unwrap();
+        let config = args.resolve().unwrap();
+        assert_eq!(config.spool_dir, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(config.spool_full, SpoolFullPolicy::DropNewest);
     }
 
     #[test]

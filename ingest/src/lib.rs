@@ -15,6 +15,7 @@ pub mod packager;
 pub mod rtmp;
 pub mod server;
 pub mod service;
+pub mod spool;
 pub mod status;
 pub mod store;
 pub mod ts;

@@ -159,6 +159,11 @@ pub struct Metrics {
     pub indexes_superseded: Counter,
     pub upload_retries: Counter,
     pub uploads_pending: Gauge,
+    /// Bytes in the on-disk upload spool (all streams).
+    pub spool_bytes: Gauge,
+    /// Segments that will never reach the store: the spool was full (or there is none), or
+    /// the store refused them for good. No index names them.
+    pub spool_dropped: Counter,
     /// Streams whose encoder went away, within their grace period; set at scrape time.
     pub streams_waiting: Gauge,
     /// Media tags dropped (malformed, unsupported codec, or before their decoder config); the
@@ -216,6 +221,8 @@ impl Metrics {
             indexes_superseded: Counter::default(),
             upload_retries: Counter::default(),
             uploads_pending: Gauge::default(),
+            spool_bytes: Gauge::default(),
+            spool_dropped: Counter::default(),
             streams_waiting: Gauge::default(),
             media_tags_dropped: Counter::default(),
             format_changes: Counter::default(),
@@ -284,6 +291,16 @@ impl Metrics {
             "zonecast_uploads_pending",
             "Uploads queued and not yet written",
             m.uploads_pending.clone(),
+        );
+        r.register(
+            "zonecast_spool_bytes",
+            "Bytes of uploads waiting in the on-disk spool while the store is slow or away",
+            m.spool_bytes.clone(),
+        );
+        r.register(
+            "zonecast_spool_dropped",
+            "Segments dropped because the upload spool was full or the store refused them for good; no index names them",
+            m.spool_dropped.clone(),
         );
         r.register(
             "zonecast_streams_waiting",
@@ -399,6 +416,8 @@ mod tests {
             "zonecast_upload_retries_total{az=\"az2\"} 0",
             "zonecast_uploads_pending{az=\"az2\"} 1",
             "zonecast_streams_waiting{az=\"az2\"} 0",
+            "zonecast_spool_bytes{az=\"az2\"} 0",
+            "zonecast_spool_dropped_total{az=\"az2\"} 0",
             "# TYPE zonecast_segments_uploaded_total counter",
             "# TYPE zonecast_cut_to_index_seconds histogram",
             "zonecast_cut_to_index_seconds_count{az=\"az2\"} 1",

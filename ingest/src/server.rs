@@ -24,9 +24,9 @@ use crate::{
     invalidate::{Invalidator, paths_to_invalidate},
     metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
-    rtmp::{RtmpConnection, RtmpError, RtmpEvent},
+    rtmp::{RtmpConnection, RtmpError, RtmpEvent, RtmpLimits},
     store::{ObjectStore, PutRequest},
-    uploader::{UploadJob, UploadKind, UploadSender, spawn_uploader},
+    uploader::{UploadJob, UploadKind, UploadSender, UploaderConfig, spawn_uploader_with},
     waiting::{WaitingStream, Waitlist, spawn_heartbeat},
 };
 
@@ -52,6 +52,8 @@ pub struct IngestContext<S, R> {
     /// Every task that must finish before the process exits: connections, uploaders,
     /// heartbeats.
     pub tasks: TaskTracker,
+    /// How every stream's uploader holds its backlog (memory bound, spool, retry policy).
+    pub uploads: UploaderConfig,
     /// Streams being published on this ingest, with a way to stop each publisher.
     live: Registry,
     /// Streams whose publisher went away, within their grace period.
@@ -66,8 +68,10 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
         indexes: R,
         metrics: Arc<Metrics>,
         invalidator: Option<Invalidator>,
+        uploads: UploaderConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
+            uploads,
             config,
             store: Arc::new(store),
             indexes,
@@ -79,6 +83,16 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             waiting: Waitlist::default(),
             next_id: Default::default(),
         })
+    }
+
+    /// Whether `stream` (`app/stream`) is published or waiting for its encoder here.
+    pub fn is_active(&self, stream: &str) -> bool {
+        let live = self
+            .live
+            .lock()
+            .map(|live| live.keys().any(|n| n.to_string() == stream))
+            .unwrap_or(false);
+        live || self.waiting.contains(stream)
     }
 
     /// Streams waiting for their encoder, for `/healthz`.
@@ -123,6 +137,7 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
     ctx: Arc<IngestContext<S, R>>,
 ) -> std::io::Result<()> {
     info!(addr = %listener.local_addr()?, az = %ctx.config.az, "RTMP listening");
+    let slots = Arc::new(tokio::sync::Semaphore::new(ctx.config.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -141,16 +156,18 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
             }
         };
         Metrics::inc(&ctx.metrics.connections_total);
-        let open = ctx.metrics.connections_open.get().max(0);
-        if open as usize >= ctx.config.max_connections {
+        // One permit per open connection, taken here and held by the connection's task: the
+        // limit holds however many accepts race (a gauge read would not).
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
             ctx.metrics.refused(RefusalReason::TooManyConnections);
-            warn!(%peer, open, "too many connections; closing the new one");
+            warn!(%peer, limit = ctx.config.max_connections, "too many connections; closing the new one");
             continue;
-        }
+        };
         let task_ctx = ctx.clone();
         let span = info_span!("rtmp", %peer);
         ctx.tasks.spawn(
             async move {
+                let _permit = permit;
                 let ctx = task_ctx;
                 Metrics::inc(&ctx.metrics.connections_open);
                 let handle =
@@ -184,6 +201,8 @@ pub enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("{peer}: no data for {secs} s")]
     Idle { peer: SocketAddr, secs: u64 },
+    #[error("{peer}: no RTMP handshake within {secs} s")]
+    Handshake { peer: SocketAddr, secs: u64 },
     #[error("{peer}: refused: {reason}")]
     Refused { peer: SocketAddr, reason: String },
     #[error("{peer} {stream}: {source}")]
@@ -259,12 +278,27 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
     ctx: Arc<IngestContext<S, R>>,
 ) -> Result<(), ConnectionError> {
     let _ = socket.set_nodelay(true);
-    let mut conn = RtmpConnection::new(peer);
+    let mut conn = RtmpConnection::with_limits(
+        peer,
+        RtmpLimits {
+            max_message_bytes: ctx.config.max_message_bytes,
+            max_chunk_size: ctx.config.max_chunk_size,
+            ..RtmpLimits::default()
+        },
+    );
     let mut buf = vec![0u8; 64 * 1024];
     let mut publish: Option<Publish> = None;
     let idle = Duration::from_secs(ctx.config.idle_timeout_secs);
+    // A peer gets this long to complete the handshake, however it trickles bytes.
+    let handshake_deadline =
+        Instant::now() + Duration::from_secs(ctx.config.handshake_timeout_secs);
     let result = async {
         loop {
+            let read_deadline = if conn.is_handshaking() {
+                (Instant::now() + idle).min(handshake_deadline)
+            } else {
+                Instant::now() + idle
+            };
             let stopped = async {
                 match &mut publish {
                     Some(p) => {
@@ -274,8 +308,12 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
                 }
             };
             let n = tokio::select! {
-                read = tokio::time::timeout(idle, socket.read(&mut buf)) => match read {
+                read = tokio::time::timeout_at(read_deadline, socket.read(&mut buf)) => match read {
                     Ok(r) => r?,
+                    Err(_) if conn.is_handshaking() => return Err(ConnectionError::Handshake {
+                        peer,
+                        secs: ctx.config.handshake_timeout_secs,
+                    }),
                     Err(_) => return Err(ConnectionError::Idle { peer, secs: idle.as_secs() }),
                 },
                 () = stopped => {
@@ -629,11 +667,12 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     );
     let uploads = match resumed {
         Some(w) => w.uploads,
-        None => spawn_uploader(
+        None => spawn_uploader_with(
             &ctx.tasks,
             ctx.store.clone(),
             ctx.metrics.clone(),
             name.to_string(),
+            ctx.uploads.clone(),
         ),
     };
     Publish {
@@ -718,3 +757,6 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,9 @@ use crate::{
     invalidate::{CloudFrontInvalidator, EdgePurge, Invalidator},
     metrics::Metrics,
     server::{IndexReader, IngestContext, serve_rtmp},
+    spool::{Spool, SpoolError},
     store::S3Store,
+    uploader::{RetryPolicy, UploaderConfig, recover_spool},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +28,18 @@ pub enum ServiceError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("opening the upload spool: {0}")]
+    Spool(#[from] SpoolError),
     #[error("{what} stopped: {source}")]
     Serve {
         what: &'static str,
         source: std::io::Error,
     },
 }
+
+/// How long the uploaders get to write their in-memory backlog to the spool once the drain
+/// timed out.
+const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads indexes from S3; a read error is logged and taken as "no index".
 pub struct S3IndexReader {
@@ -107,7 +115,37 @@ pub async fn run(
         }
         PublishAuthPolicy::Off => info!("publish auth off: any publisher may publish"),
     }
-    let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator);
+    let (spool, recovered) = match &config.spool_dir {
+        Some(dir) => {
+            let (spool, recovered) = Spool::open(
+                dir,
+                config.spool_max_bytes,
+                config.spool_full,
+                metrics.clone(),
+            )?;
+            info!(dir = %dir.display(), max_bytes = config.spool_max_bytes, used = spool.used(),
+                  policy = ?config.spool_full, "upload spool ready");
+            (Some(spool), recovered)
+        }
+        None => (None, Vec::new()),
+    };
+    let uploads = UploaderConfig {
+        memory_max_bytes: config.upload_memory_max_bytes,
+        spool,
+        policy: config.spool_full,
+        retry: RetryPolicy::default(),
+        persist: tokio_util::sync::CancellationToken::new(),
+    };
+    let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator, uploads);
+    let active = ctx.clone();
+    recover_spool(
+        &ctx.tasks,
+        ctx.store.clone(),
+        ctx.metrics.clone(),
+        ctx.uploads.clone(),
+        recovered,
+        Arc::new(move |stream: &str| active.is_active(stream)),
+    );
     let mut rtmp_task = tokio::spawn(serve_rtmp(rtmp, ctx.clone()));
     let waiting_ctx = ctx.clone();
     let health_task = tokio::spawn(serve_health(
@@ -135,6 +173,8 @@ pub async fn run(
 }
 
 /// The one shutdown path: cancel, let every tracked task finish its work, bounded in time.
+/// When the time is up, the uploaders write what they still hold to the spool (if there is
+/// one) for the next start, bounded by a few more seconds.
 async fn drain<S: crate::store::ObjectStore, R: IndexReader>(
     ctx: &IngestContext<S, R>,
     timeout: Duration,
@@ -147,9 +187,21 @@ async fn drain<S: crate::store::ObjectStore, R: IndexReader>(
     ctx.tasks.close();
     match tokio::time::timeout(timeout, ctx.tasks.wait()).await {
         Ok(()) => info!("drained"),
-        Err(_) => warn!(
-            unfinished = ctx.tasks.len(),
-            "drain timed out; exiting with uploads unfinished"
-        ),
+        Err(_) => {
+            warn!(
+                unfinished = ctx.tasks.len(),
+                "drain timed out; leaving unfinished uploads in the spool"
+            );
+            ctx.uploads.persist.cancel();
+            if tokio::time::timeout(PERSIST_TIMEOUT, ctx.tasks.wait())
+                .await
+                .is_err()
+            {
+                warn!(
+                    unfinished = ctx.tasks.len(),
+                    "exiting with uploads unfinished"
+                );
+            }
+        }
     }
 }

@@ -80,6 +80,11 @@ impl Waitlist {
         self.lock().get(name).filter(|w| w.id == id).map(f)
     }
 
+    /// Whether `stream` (`app/stream`) waits here.
+    pub fn contains(&self, stream: &str) -> bool {
+        self.lock().keys().any(|n| n.to_string() == stream)
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

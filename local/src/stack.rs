@@ -61,6 +61,15 @@ pub struct StackArgs {
     /// without it.
     #[arg(long)]
     pub publish_secret_file: Option<PathBuf>,
+    /// The S3 endpoint the ingests write to, when it is not the store's own address (e.g. a
+    /// fault-injecting proxy in front of it, as the outage test does). The edge still reads
+    /// the store directly.
+    #[arg(long)]
+    pub ingest_endpoint: Option<String>,
+    /// Segment bytes each ingest holds in memory per stream while the store is away, before
+    /// it spools them to `<data-dir>/spool/<az>` (the ingest's `--upload-memory-max-bytes`).
+    #[arg(long)]
+    pub upload_memory_max_bytes: Option<u64>,
 }
 
 pub const BUCKET: &str = "zonecast";
@@ -131,10 +140,15 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     tokio::spawn(store);
     let endpoint = format!("http://{store_addr}");
 
+    let ingest_endpoint = args.ingest_endpoint.clone().unwrap_or(endpoint.clone());
     let purge_url = format!("http://{edge_addr}{}", crate::edge::PURGE_PATH);
     let spawner: crate::procs::Spawner = {
-        let (endpoint, args, secret) =
-            (endpoint.clone(), args.clone(), publish_secret_file.clone());
+        let (endpoint, args, secret, data_dir) = (
+            ingest_endpoint.clone(),
+            args.clone(),
+            publish_secret_file.clone(),
+            data_dir.clone(),
+        );
         Box::new(move |az| {
             let (listen, health) = match az {
                 Az::Az1 => (args.az1_listen, args.az1_health),
@@ -144,8 +158,11 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
                 az,
                 listen,
                 health,
-                &endpoint,
-                &purge_url,
+                &IngestTargets {
+                    endpoint: &endpoint,
+                    purge_url: &purge_url,
+                    spool_dir: &data_dir.join("spool").join(az.as_str()),
+                },
                 &args,
                 secret.as_deref(),
             )
@@ -189,15 +206,27 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     Ok(())
 }
 
+/// Where an ingest writes: the S3 endpoint, the edge's purge URL, its spool directory.
+#[derive(Clone, Copy)]
+struct IngestTargets<'a> {
+    endpoint: &'a str,
+    purge_url: &'a str,
+    spool_dir: &'a std::path::Path,
+}
+
 fn spawn_ingest(
     az: Az,
     listen: SocketAddr,
     health: SocketAddr,
-    endpoint: &str,
-    purge_url: &str,
+    targets: &IngestTargets<'_>,
     args: &StackArgs,
     publish_secret_file: Option<&std::path::Path>,
 ) -> Result<Child, StackError> {
+    let IngestTargets {
+        endpoint,
+        purge_url,
+        spool_dir,
+    } = *targets;
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
     let mut cmd = Command::new(exe);
     cmd.arg("ingest")
@@ -219,6 +248,8 @@ fn spawn_ingest(
             &args.reconnect_grace_secs.to_string(),
         ])
         .args(["--edge-purge-url", purge_url])
+        .arg("--spool-dir")
+        .arg(spool_dir)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_SESSION_TOKEN")
@@ -231,6 +262,9 @@ fn spawn_ingest(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(bytes) = args.upload_memory_max_bytes {
+        cmd.args(["--upload-memory-max-bytes", &bytes.to_string()]);
+    }
     match publish_secret_file {
         Some(path) => {
             cmd.args(["--publish-auth", "required"])

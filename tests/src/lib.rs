@@ -3,6 +3,7 @@
 //! ffmpeg, talks HTTP to the edge and S3 to the store, and plays with hls.js in Chromium.
 
 pub mod browser;
+pub mod faults;
 pub mod http;
 pub mod media;
 pub mod prom;

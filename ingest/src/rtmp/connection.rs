@@ -6,7 +6,10 @@ use rml_rtmp::{
     sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult},
 };
 
-use super::RtmpError;
+use super::{
+    RtmpError,
+    guard::{ChunkGuard, RtmpLimits},
+};
 
 /// What the application needs to know from the peer.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,15 +52,27 @@ pub struct RtmpConnection {
     state: State,
     /// Bytes consumed so far, to point at the offending byte in a packet capture.
     offset: u64,
+    /// Enforces the message size, chunk size and buffering limits before rml_rtmp parses.
+    guard: ChunkGuard,
 }
 
 impl RtmpConnection {
     pub fn new(peer: SocketAddr) -> Self {
+        Self::with_limits(peer, RtmpLimits::default())
+    }
+
+    pub fn with_limits(peer: SocketAddr, limits: RtmpLimits) -> Self {
         Self {
             peer,
             state: State::Handshaking(Box::new(Handshake::new(PeerType::Server))),
             offset: 0,
+            guard: ChunkGuard::new(limits),
         }
+    }
+
+    /// Whether the handshake is still going on (the server applies its deadline).
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.state, State::Handshaking(_))
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -169,6 +184,14 @@ impl RtmpConnection {
         offset: u64,
         out: &mut RtmpOutput,
     ) -> Result<(), RtmpError> {
+        if let Err(source) = self.guard.push(input) {
+            self.state = State::Failed;
+            return Err(RtmpError::Limit {
+                peer: self.peer,
+                offset,
+                source,
+            });
+        }
         let State::Session(session) = &mut self.state else {
             return Err(self.session_error(offset, "no session"));
         };

@@ -25,4 +25,11 @@ pub enum RtmpError {
         offset: u64,
         message: String,
     },
+    /// The peer went beyond a limit (message size, chunk size, messages in progress).
+    #[error("{peer}: near byte {offset}: {source}")]
+    Limit {
+        peer: SocketAddr,
+        offset: u64,
+        source: super::LimitError,
+    },
 }

@@ -7,9 +7,11 @@
 
 mod connection;
 mod error;
+mod guard;
 
 pub use connection::{RtmpConnection, RtmpEvent, RtmpOutput};
 pub use error::RtmpError;
+pub use guard::{ChunkGuard, LimitError, RtmpLimits};
 
 #[cfg(test)]
 mod tests;

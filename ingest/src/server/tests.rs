@@ -1,0 +1,114 @@
+//! The listener's bounds against hostile peers: the connection limit (a semaphore, held by
+//! each connection's task) and the handshake deadline.
+
+use std::time::Duration;
+
+use tokio::{io::AsyncReadExt, net::TcpStream};
+
+use super::*;
+use crate::store::StoreError;
+
+struct NoStore;
+
+impl ObjectStore for NoStore {
+    async fn put(&self, _: PutRequest) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+struct NoIndexes;
+
+impl IndexReader for NoIndexes {
+    async fn read(&self, _: zonecast_contract::Az, _: &StreamName) -> Option<StreamIndex> {
+        None
+    }
+}
+
+async fn start(config: IngestConfig) -> (SocketAddr, Arc<IngestContext<NoStore, NoIndexes>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ctx = IngestContext::new(
+        config,
+        NoStore,
+        NoIndexes,
+        Arc::new(Metrics::default()),
+        None,
+        UploaderConfig::default(),
+    );
+    tokio::spawn(serve_rtmp(listener, ctx.clone()));
+    (addr, ctx)
+}
+
+/// Whether the server closes `socket` within `limit` (EOF or reset).
+async fn closed_within(socket: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_connection_limit_holds_and_frees_its_slot() {
+    let (addr, ctx) = start(IngestConfig {
+        max_connections: 2,
+        handshake_timeout_secs: 30,
+        ..Default::default()
+    })
+    .await;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    // A burst of newcomers: every one is refused, however the accepts race.
+    let mut burst = Vec::new();
+    for _ in 0..5 {
+        burst.push(TcpStream::connect(addr).await.unwrap());
+    }
+    for s in &mut burst {
+        assert!(closed_within(s, Duration::from_secs(5)).await);
+    }
+    assert!(!closed_within(&mut first, Duration::from_millis(100)).await);
+    assert!(!closed_within(&mut second, Duration::from_millis(10)).await);
+    assert_eq!(ctx.metrics.refusals(RefusalReason::TooManyConnections), 5);
+    // One leaves; its slot goes to the next.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut next = TcpStream::connect(addr).await.unwrap();
+        if !closed_within(&mut next, Duration::from_millis(200)).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never freed");
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_never_completes_the_handshake_is_closed() {
+    let (addr, _ctx) = start(IngestConfig {
+        handshake_timeout_secs: 1,
+        idle_timeout_secs: 30,
+        ..Default::default()
+    })
+    .await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    // C0 and part of C1, then a byte now and then: never idle, never done.
+    use tokio::io::AsyncWriteExt;
+    socket.write_all(&[3; 100]).await.unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        if socket.write_all(&[0]).await.is_err() {
+            closed = true;
+            break;
+        }
+        if closed_within(&mut socket, Duration::from_millis(200)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(800));
+}
