@@ -701,3 +701,11 @@ def test_only_the_secret_parameter_is_readable_and_only_with_publish_auth_on(res
     assert statement["Effect"] == "Allow" and "Condition" not in statement
     assert as_list(statement["Action"]) == ["ssm:GetParameter"]
     assert [text(r) for r in as_list(statement["Resource"])] == [PUBLISH_SECRET_ARN]
+
+
+def test_ingest_spools_to_its_state_directory():
+    """Segments S3 cannot take yet go to a spool that survives a service restart."""
+    template = TEMPLATE_PATH.read_text()
+    assert template.count("ZONECAST_SPOOL_DIR=/var/lib/zonecast/spool") == 2
+    unit = (ROOT / "deploy" / "zonecast-ingest.service").read_text()
+    assert re.search(r"^StateDirectory=zonecast$", unit, re.M)
