@@ -41,6 +41,16 @@ pub fn rewrite(host: &str, uri: &str) -> String {
     }
 }
 
+/// The value of `name` in a query string, as it is (no percent-decoding: the parameters the
+/// edge keys on and the function reads, `_HLS_pathway=az1`, never need it).
+pub fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,12 +157,7 @@ fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     {
         return Some(v);
     }
-    req.uri()
-        .query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    zonecast_contract::edge::query_value(req.uri().query(), name)
 }
 
 fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {

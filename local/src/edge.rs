@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 use zonecast_contract::Az;
-use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, rewrite};
+use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite};
 use zonecast_lambdas::S3IndexStore;
 
 use crate::{
@@ -372,16 +372,6 @@ impl Edge {
             }
         }
     }
-}
-
-/// The value of `name` in a query string, as it is (no percent-decoding: the values the edge
-/// keys on never need it).
-fn query_value<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn not_found() -> Response<Full<Bytes>> {

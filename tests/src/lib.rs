@@ -29,3 +29,31 @@ pub fn require_tool(tool: &str) -> bool {
         "{tool} is not installed: apt-get install -y ffmpeg (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)"
     );
 }
+
+/// Polls `check` every 100 ms until it gives `Some`, or fails the test after `limit`, naming
+/// `what`: the tests wait for conditions with a deadline, never with fixed sleeps.
+pub async fn wait_for<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Every URI of a media playlist; panics (failing the test) on anything else.
+pub fn media_uris(text: &str) -> Vec<String> {
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p.segments.into_iter().map(|s| s.uri).collect(),
+        other => panic!("not a media playlist: {other:?}\n{text}"),
+    }
+}

@@ -7,45 +7,10 @@ use zonecast_contract::{Az, StreamName, StreamState, keys};
 use zonecast_tests::{
     http::get,
     media::{StreamSpec, make_flv, publish_tee},
-    require_tool,
+    media_uris, require_tool,
     stack::LocalStack,
+    wait_for,
 };
-
-/// Polls `check` every 100 ms until it gives `Some`, or fails after `limit` with `what`.
-async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn ingest_pid(stack: &LocalStack, az: Az) -> i32 {
-    let health = stack.health[zonecast_tests::stack::az_index(az)];
-    let body = get(health, &health.to_string(), "/healthz")
-        .await
-        .unwrap()
-        .text();
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    i32::try_from(v["pid"].as_u64().expect("pid in /healthz")).unwrap()
-}
-
-fn media_uris(text: &str) -> Vec<String> {
-    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
-        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p.segments.into_iter().map(|s| s.uri).collect(),
-        other => panic!("not a media playlist: {other:?}\n{text}"),
-    }
-}
 
 /// SIGTERM to az1's ingest while it packages a live stream: it closes its open segment,
 /// uploads it and a final index that says `draining`, and exits; az1's chunklist answers 404
@@ -84,11 +49,9 @@ async fn sigterm_drains_the_az_and_viewers_move_at_once() {
     )
     .await;
 
-    let pid = ingest_pid(&stack, Az::Az1).await;
+    let pid = stack.ingest_pid(Az::Az1).await.unwrap();
     let before = index(Az::Az1).await.unwrap();
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
+    zonecast_tests::stack::send_signal(pid, libc::SIGTERM).unwrap();
     let signalled = Instant::now();
     let drained = wait_for(
         Duration::from_secs(12),

@@ -11,7 +11,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use zonecast_contract::{Az, StreamName, StreamState, keys, s3::get_index};
@@ -21,6 +21,7 @@ use zonecast_tests::{
     prom::{Format, scrape},
     require_tool,
     stack::{BUCKET, LocalStack, az_index},
+    wait_for,
 };
 
 /// 45 s, small, 1 s GOP: outlives the fault schedule below.
@@ -42,24 +43,6 @@ const SCHEDULE: [(FaultMode, Duration); 3] = [
     (FaultMode::Reset, Duration::from_secs(5)),
     (FaultMode::Stall, Duration::from_secs(15)),
 ];
-
-async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// What the poller saw.
 #[derive(Default)]

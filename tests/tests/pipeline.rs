@@ -13,21 +13,13 @@ use zonecast_contract::{Az, StreamName, keys};
 use zonecast_tests::{
     http::{get, get_url},
     media::{StreamSpec, ffprobe, make_flv, publish, publish_tee},
-    require_tool,
+    media_uris, require_tool,
     stack::LocalStack,
 };
 
 fn parse_playlist(text: &str) -> Playlist {
     m3u8_rs::parse_playlist_res(text.as_bytes())
         .unwrap_or_else(|e| panic!("playlist does not parse: {e:?}\n{text}"))
-}
-
-/// Every URI of a media playlist.
-fn media_uris(text: &str) -> Vec<String> {
-    match parse_playlist(text) {
-        Playlist::MediaPlaylist(p) => p.segments.into_iter().map(|s| s.uri).collect(),
-        Playlist::MasterPlaylist(_) => panic!("expected a media playlist:\n{text}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
