@@ -3,7 +3,10 @@
 
 use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
 
-use crate::{Az, StreamIndex, StreamName, keys};
+use crate::{
+    Az, StreamIndex, StreamName, keys,
+    retry::{RetryPolicy, Retryable, retry},
+};
 
 /// Where the store is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,35 +123,49 @@ pub enum DeniedMeans {
 
 /// Reads `<az>/<app>/<stream>/index.json`; `Ok(None)` when there is none. Without
 /// s3:ListBucket, S3 answers a missing key with 403 AccessDenied: that is taken as missing too.
+/// Retries with [`RetryPolicy::PUBLISH_INDEX_READ`] (the ingest, learning its numbering).
 pub async fn get_index(
     client: &Client,
     bucket: &str,
     az: Az,
     name: &StreamName,
 ) -> Result<Option<StreamIndex>, IndexReadError> {
-    get_index_with(client, bucket, az, name, DeniedMeans::Missing).await
+    get_index_with(
+        client,
+        bucket,
+        az,
+        name,
+        DeniedMeans::Missing,
+        &RetryPolicy::PUBLISH_INDEX_READ,
+    )
+    .await
 }
 
-/// [`get_index`], saying what a 403 means.
+/// [`get_index`], saying what a 403 means and how to retry. A read that races the index
+/// being replaced can fail mid-body (the object changed under it, in S3-compatible stores that
+/// stream from a file): that is retryable like throttling, and the next read gets the new one.
 pub async fn get_index_with(
     client: &Client,
     bucket: &str,
     az: Az,
     name: &StreamName,
     denied: DeniedMeans,
+    policy: &RetryPolicy,
 ) -> Result<Option<StreamIndex>, IndexReadError> {
-    // A read that races the index being replaced can fail mid-body (the object changed
-    // under it, in S3-compatible stores that stream from a file); the next read gets the new
-    // one. Everything else is answered at once.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match read_index(client, bucket, az, name, denied).await {
-            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 5 => {
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            other => return other,
-        }
+    retry(
+        policy,
+        || read_index(client, bucket, az, name, denied),
+        |err, attempt| {
+            tracing::debug!(%az, stream = %name, attempt = attempt.number,
+                            last = attempt.wait.is_none(), error = %err, "index read failed");
+        },
+    )
+    .await
+}
+
+impl Retryable for IndexReadError {
+    fn is_retryable(&self) -> bool {
+        IndexReadError::is_retryable(self)
     }
 }
 

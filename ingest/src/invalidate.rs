@@ -64,15 +64,16 @@ impl EdgePurge {
 
     async fn invalidate(&self, paths: Vec<String>) -> Result<(), InvalidateError> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let error = |message: String| InvalidateError {
+        let error = |message: String, retryable: bool| InvalidateError {
             distribution: self.url.clone(),
             paths: paths.clone(),
             message,
+            retryable,
         };
         let rest = self
             .url
             .strip_prefix("http://")
-            .ok_or_else(|| error("only http:// purge URLs are supported".into()))?;
+            .ok_or_else(|| error("only http:// purge URLs are supported".into(), false))?;
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let body = serde_json::json!({ "paths": paths }).to_string();
         let request = format!(
@@ -88,8 +89,8 @@ impl EdgePurge {
         };
         let answer = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
             .await
-            .map_err(|_| error("timed out".into()))?
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|_| error("timed out".into(), true))?
+            .map_err(|e| error(e.to_string(), true))?;
         let status_line =
             String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or(&[]))
                 .trim()
@@ -97,7 +98,11 @@ impl EdgePurge {
         if status_line.starts_with("HTTP/1.1 2") || status_line.starts_with("HTTP/1.0 2") {
             Ok(())
         } else {
-            Err(error(format!("answered {status_line:?}")))
+            let server_error = status_line
+                .split(' ')
+                .nth(1)
+                .is_some_and(|c| c.starts_with('5'));
+            Err(error(format!("answered {status_line:?}"), server_error))
         }
     }
 }
@@ -108,6 +113,15 @@ pub struct InvalidateError {
     pub distribution: String,
     pub paths: Vec<String>,
     pub message: String,
+    /// Throttling (CloudFront allows few concurrent invalidations), 5xx, transport: another
+    /// try can succeed. A 4xx (bad batch, no permission) cannot.
+    pub retryable: bool,
+}
+
+impl zonecast_contract::Retryable for InvalidateError {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
 }
 
 /// Creates invalidations on one distribution.
@@ -132,10 +146,11 @@ impl CloudFrontInvalidator {
         caller_reference: &str,
     ) -> Result<(), InvalidateError> {
         use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
-        let error = |message: String| InvalidateError {
+        let error = |message: String, retryable: bool| InvalidateError {
             distribution: self.distribution_id.clone(),
             paths: paths.clone(),
             message,
+            retryable,
         };
         let batch = Paths::builder()
             .quantity(paths.len() as i32)
@@ -147,7 +162,7 @@ impl CloudFrontInvalidator {
                     .caller_reference(caller_reference)
                     .build()
             })
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|e| error(e.to_string(), false))?;
         self.client
             .create_invalidation()
             .distribution_id(&self.distribution_id)
@@ -155,7 +170,10 @@ impl CloudFrontInvalidator {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| error(zonecast_contract::s3::error_text(&e)))
+            .map_err(|e| {
+                let retryable = zonecast_contract::s3::is_retryable(&e);
+                error(zonecast_contract::s3::error_text(&e), retryable)
+            })
     }
 }
 

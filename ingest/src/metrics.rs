@@ -70,6 +70,49 @@ struct RefusalLabels {
     reason: RefusalReason,
 }
 
+/// Why a segment will never reach the store (`zonecast_spool_dropped_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// No room: the memory queue (without a spool) or the spool was full; `--spool-full`
+    /// chose this segment.
+    BacklogFull,
+    /// The spool could not write or read back the segment (disk error).
+    SpoolFailed,
+    /// The store refused it for good (a non-retryable error, retried to its budget).
+    Refused,
+    /// A drain timed out and the segment could not be written to the spool either.
+    Shutdown,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 4] = [
+        DropReason::BacklogFull,
+        DropReason::SpoolFailed,
+        DropReason::Refused,
+        DropReason::Shutdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::BacklogFull => "backlog_full",
+            DropReason::SpoolFailed => "spool_failed",
+            DropReason::Refused => "refused",
+            DropReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl EncodeLabelValue for DropReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DropLabels {
+    reason: DropReason,
+}
+
 /// What an upload wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UploadTarget {
@@ -161,9 +204,8 @@ pub struct Metrics {
     pub uploads_pending: Gauge,
     /// Bytes in the on-disk upload spool (all streams).
     pub spool_bytes: Gauge,
-    /// Segments that will never reach the store: the spool was full (or there is none), or
-    /// the store refused them for good. No index names them.
-    pub spool_dropped: Counter,
+    /// Segments that will never reach the store, by [`DropReason`]. No index names them.
+    spool_dropped: Family<DropLabels, Counter>,
     /// Streams whose encoder went away, within their grace period; set at scrape time.
     pub streams_waiting: Gauge,
     /// Media tags dropped (malformed, unsupported codec, or before their decoder config); the
@@ -222,7 +264,7 @@ impl Metrics {
             upload_retries: Counter::default(),
             uploads_pending: Gauge::default(),
             spool_bytes: Gauge::default(),
-            spool_dropped: Counter::default(),
+            spool_dropped: Family::default(),
             streams_waiting: Gauge::default(),
             media_tags_dropped: Counter::default(),
             format_changes: Counter::default(),
@@ -299,7 +341,7 @@ impl Metrics {
         );
         r.register(
             "zonecast_spool_dropped",
-            "Segments dropped because the upload spool was full or the store refused them for good; no index names them",
+            "Segments that will never reach the store, by reason (backlog full, spool failed, refused by the store, shutdown); no index names them",
             m.spool_dropped.clone(),
         );
         r.register(
@@ -335,6 +377,9 @@ impl Metrics {
                 .publishes_rejected
                 .get_or_create(&RefusalLabels { reason });
         }
+        for reason in DropReason::ALL {
+            let _ = m.spool_dropped.get_or_create(&DropLabels { reason });
+        }
         for kind in [UploadTarget::Segment, UploadTarget::Index] {
             for outcome in [UploadOutcome::Ok, UploadOutcome::Error] {
                 let _ = m
@@ -358,6 +403,20 @@ impl Metrics {
         self.publishes_rejected
             .get_or_create(&RefusalLabels { reason })
             .inc();
+    }
+
+    /// A segment that will never reach the store.
+    pub fn segment_dropped(&self, reason: DropReason) {
+        self.spool_dropped
+            .get_or_create(&DropLabels { reason })
+            .inc();
+    }
+
+    /// How many segments were dropped for `reason` so far.
+    pub fn segments_dropped(&self, reason: DropReason) -> u64 {
+        self.spool_dropped
+            .get_or_create(&DropLabels { reason })
+            .get()
     }
 
     /// How many refusals of `reason` so far.
@@ -417,7 +476,7 @@ mod tests {
             "zonecast_uploads_pending{az=\"az2\"} 1",
             "zonecast_streams_waiting{az=\"az2\"} 0",
             "zonecast_spool_bytes{az=\"az2\"} 0",
-            "zonecast_spool_dropped_total{az=\"az2\"} 0",
+            "zonecast_spool_dropped_total{az=\"az2\",reason=\"refused\"} 0",
             "# TYPE zonecast_segments_uploaded_total counter",
             "# TYPE zonecast_cut_to_index_seconds histogram",
             "zonecast_cut_to_index_seconds_count{az=\"az2\"} 1",

@@ -17,7 +17,9 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, error, info, info_span, warn};
-use zonecast_contract::{StreamIndex, StreamName, StreamState, keys, name::check_component};
+use zonecast_contract::{
+    RetryPolicy, StreamIndex, StreamName, StreamState, keys, name::check_component, retry::retry,
+};
 
 use crate::{
     config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
@@ -695,17 +697,17 @@ async fn run_invalidation(
     session: String,
     name: StreamName,
 ) {
-    for attempt in 1..=5u32 {
-        match invalidator.invalidate(paths.clone(), &session).await {
-            Ok(()) => {
-                info!(stream = %name, ?paths, "invalidated the ended stream's cached playlists");
-                return;
-            }
-            Err(e) => {
-                warn!(stream = %name, attempt, error = %e, "invalidation failed");
-                tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
-            }
-        }
+    let result = retry(
+        &RetryPolicy::INVALIDATION,
+        || invalidator.invalidate(paths.clone(), &session),
+        |e, failed| {
+            warn!(stream = %name, attempt = failed.number, will_retry = failed.wait.is_some(),
+                  error = %e, "invalidation failed");
+        },
+    )
+    .await;
+    if result.is_ok() {
+        info!(stream = %name, ?paths, "invalidated the ended stream's cached playlists");
     }
 }
 

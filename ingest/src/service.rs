@@ -133,7 +133,7 @@ pub async fn run(
         memory_max_bytes: config.upload_memory_max_bytes,
         spool,
         policy: config.spool_full,
-        retry: RetryPolicy::default(),
+        retry: RetryPolicy::UPLOAD,
         persist: tokio_util::sync::CancellationToken::new(),
     };
     let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator, uploads);

@@ -26,6 +26,12 @@ pub struct StoreError {
     pub retryable: bool,
 }
 
+impl zonecast_contract::Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
 /// Writes objects. Implemented by S3 and by test recorders.
 pub trait ObjectStore: Send + Sync + 'static {
     fn put(&self, req: PutRequest) -> impl Future<Output = Result<(), StoreError>> + Send;

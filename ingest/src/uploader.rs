@@ -19,11 +19,7 @@
 
 use std::{
     collections::{HashSet, VecDeque},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
+    sync::Arc,
 };
 
 use tokio::{
@@ -32,10 +28,10 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{error, info, warn};
-use zonecast_contract::{StreamIndex, keys};
+use zonecast_contract::{StreamIndex, keys, retry::retry};
 
 use crate::{
-    metrics::{Metrics, UploadOutcome, UploadTarget},
+    metrics::{DropReason, Metrics, UploadOutcome, UploadTarget},
     spool::{Spool, SpoolEntry, SpoolError, SpoolFullPolicy, SpoolHeader},
     store::{ObjectStore, PutRequest, StoreError},
 };
@@ -58,61 +54,7 @@ pub enum UploadKind {
     Index,
 }
 
-/// The one retry policy for store PUTs, on top of the SDK's own retries: exponential backoff
-/// with "equal jitter" (a random delay between half and all of the step, so two AZs and many
-/// streams do not retry in lockstep against a throttling bucket). A retryable error
-/// (throttling, 5xx, transport) is retried until it succeeds: the spool absorbs the backlog.
-/// A non-retryable one (403, 400: retrying the same request cannot help) is tried
-/// `non_retryable_attempts` times, slowly (credentials being rotated), then given up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub first_backoff: Duration,
-    pub max_backoff: Duration,
-    pub non_retryable_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            non_retryable_attempts: 3,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The delay before attempt `attempt + 1`, after `attempt` failed (1-based).
-    pub fn backoff(&self, attempt: u32, retryable: bool) -> Duration {
-        let step = if retryable {
-            let doublings = attempt.saturating_sub(1).min(16);
-            self.first_backoff
-                .saturating_mul(1 << doublings)
-                .min(self.max_backoff)
-        } else {
-            self.max_backoff
-        };
-        let half = step / 2;
-        half + half.mul_f64(jitter())
-    }
-}
-
-/// A number in [0, 1), different on every call; not for cryptography.
-fn jitter() -> f64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    // splitmix64 over a counter mixed with the clock.
-    let mut z = STATE
-        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        .wrapping_add(seed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
+pub use zonecast_contract::retry::RetryPolicy;
 
 /// How one stream's uploader holds its backlog.
 #[derive(Debug, Clone)]
@@ -135,7 +77,7 @@ impl Default for UploaderConfig {
             memory_max_bytes: 64 << 20,
             spool: None,
             policy: SpoolFullPolicy::DropOldest,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::UPLOAD,
             persist: CancellationToken::new(),
         }
     }
@@ -319,6 +261,7 @@ impl<S: ObjectStore> Uploader<S> {
                     error!(stream = %self.stream, key = %head.key, error = %e,
                            "the store refuses this object for good; giving it up");
                     if let UploadKind::Segment { .. } = head.kind {
+                        self.metrics.segment_dropped(DropReason::Refused);
                         self.lose(&head.key);
                     }
                     self.finish(head, false).await;
@@ -403,7 +346,11 @@ impl<S: ObjectStore> Uploader<S> {
                     Ok(None)
                 }
                 SpoolFullPolicy::DropNewest => {
-                    self.drop_new(&pending.key, "no spool and the memory queue is full");
+                    self.drop_new(
+                        &pending.key,
+                        DropReason::BacklogFull,
+                        "no spool and the memory queue is full",
+                    );
                     Err(())
                 }
             };
@@ -422,12 +369,12 @@ impl<S: ObjectStore> Uploader<S> {
                     if spool.policy == SpoolFullPolicy::DropOldest
                         && self.drop_oldest_segment(true).await => {}
                 Err(e @ SpoolError::Full { .. }) => {
-                    self.drop_new(&pending.key, &e.to_string());
+                    self.drop_new(&pending.key, DropReason::BacklogFull, &e.to_string());
                     return Err(());
                 }
                 Err(e) => {
                     error!(stream = %self.stream, key = %pending.key, error = %e, "cannot spool a segment");
-                    self.drop_new(&pending.key, "spool write failed");
+                    self.drop_new(&pending.key, DropReason::SpoolFailed, "spool write failed");
                     return Err(());
                 }
             }
@@ -448,15 +395,15 @@ impl<S: ObjectStore> Uploader<S> {
         self.memory_bytes -= old.memory_bytes();
         warn!(stream = %self.stream, key = %old.key, policy = "drop-oldest",
               "upload backlog full: dropping the oldest queued segment");
-        Metrics::inc(&self.metrics.spool_dropped);
+        self.metrics.segment_dropped(DropReason::BacklogFull);
         self.lose(&old.key);
         self.finish(old, false).await;
         true
     }
 
-    fn drop_new(&mut self, key: &str, why: &str) {
+    fn drop_new(&mut self, key: &str, reason: DropReason, why: &str) {
         warn!(stream = %self.stream, %key, reason = why, "upload backlog full: dropping the new segment");
-        Metrics::inc(&self.metrics.spool_dropped);
+        self.metrics.segment_dropped(reason);
         Metrics::dec(&self.metrics.uploads_pending);
         self.lose(key);
     }
@@ -497,7 +444,7 @@ impl<S: ObjectStore> Uploader<S> {
                     Err(e) => {
                         error!(stream = %self.stream, error = %e, "cannot read back a spooled upload; dropping it");
                         if let UploadKind::Segment { .. } = head.kind {
-                            Metrics::inc(&self.metrics.spool_dropped);
+                            self.metrics.segment_dropped(DropReason::SpoolFailed);
                             self.lose(&head.key);
                         }
                         return None;
@@ -594,7 +541,7 @@ impl<S: ObjectStore> Uploader<S> {
                 Err(e) => {
                     error!(stream = %self.stream, key = %p.key, error = %e, "cannot spool on shutdown; lost");
                     if let UploadKind::Segment { .. } = p.kind {
-                        Metrics::inc(&self.metrics.spool_dropped);
+                        self.metrics.segment_dropped(DropReason::Shutdown);
                     }
                 }
             }
@@ -622,7 +569,8 @@ fn request_for(kind: UploadKind, key: String, body: bytes::Bytes) -> PutRequest 
     }
 }
 
-/// Puts one object with [`RetryPolicy`]; `Err` once a non-retryable error has had its tries.
+/// Puts one object with the uploader's [`RetryPolicy`] (normally [`RetryPolicy::UPLOAD`]:
+/// until the store takes it); `Err` once a non-retryable error has had its tries.
 async fn put_with_retry<S: ObjectStore>(
     store: Arc<S>,
     metrics: Arc<Metrics>,
@@ -631,38 +579,31 @@ async fn put_with_retry<S: ObjectStore>(
     request: PutRequest,
     policy: RetryPolicy,
 ) -> Result<(), StoreError> {
-    let mut attempt = 1u32;
-    let mut refused = 0u32;
     let target = match kind {
         UploadKind::Segment { .. } => UploadTarget::Segment,
         UploadKind::Index => UploadTarget::Index,
     };
-    loop {
-        let started = Instant::now();
-        let result = store.put(request.clone()).await;
-        let outcome = match result {
-            Ok(()) => UploadOutcome::Ok,
-            Err(_) => UploadOutcome::Error,
-        };
-        metrics.record_upload(target, outcome, started.elapsed());
-        match result {
-            Ok(()) => return Ok(()),
-            Err(err) => {
-                if !err.retryable {
-                    refused += 1;
-                    if refused >= policy.non_retryable_attempts {
-                        return Err(err);
-                    }
-                }
-                Metrics::inc(&metrics.upload_retries);
-                let wait = policy.backoff(attempt, err.retryable);
-                warn!(%stream, key = %request.key, attempt, retryable = err.retryable, error = %err,
-                      wait_ms = wait.as_millis() as u64, "put failed; keeping the object and retrying");
-                tokio::time::sleep(wait).await;
-                attempt = attempt.saturating_add(1);
-            }
+    let attempt = || {
+        let (store, metrics, request) = (store.clone(), metrics.clone(), request.clone());
+        async move {
+            let started = Instant::now();
+            let result = store.put(request).await;
+            let outcome = match result {
+                Ok(()) => UploadOutcome::Ok,
+                Err(_) => UploadOutcome::Error,
+            };
+            metrics.record_upload(target, outcome, started.elapsed());
+            result
         }
-    }
+    };
+    retry(&policy, attempt, |err: &StoreError, failed| {
+        let Some(wait) = failed.wait else { return };
+        Metrics::inc(&metrics.upload_retries);
+        warn!(%stream, key = %request.key, attempt = failed.number, retryable = err.retryable,
+              error = %err, wait_ms = wait.as_millis() as u64,
+              "put failed; keeping the object and retrying");
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
 use zonecast_contract::{
-    Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
+    Az, PublicBase, Rendered, RetryPolicy, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
     playlist::{render_chunklist, render_multivariant, render_steering},
     s3::{DeniedMeans, IndexReadError, get_index_with},
 };
@@ -67,7 +67,15 @@ impl IndexStore for S3IndexStore {
     async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
         // The function's role holds s3:ListBucket (template.yaml): a missing index is a 404
         // NoSuchKey, and a 403 is a real permission problem, not an absent stream.
-        Ok(get_index_with(&self.client, &self.bucket, az, name, DeniedMeans::Denied).await?)
+        Ok(get_index_with(
+            &self.client,
+            &self.bucket,
+            az,
+            name,
+            DeniedMeans::Denied,
+            &RetryPolicy::PLAYLIST_INDEX_READ,
+        )
+        .await?)
     }
 }
 

@@ -81,6 +81,27 @@ impl Exposition {
 }
 
 impl Exposition {
+    /// The sum of every sample `name` with `labels` (and any others, e.g. a `reason`); an
+    /// error when there is none.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
+        let found: Vec<f64> = self
+            .families
+            .values()
+            .flat_map(|f| &f.samples)
+            .filter(|s| {
+                s.name == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).is_some_and(|x| same_label(k, x, v)))
+            })
+            .map(|s| s.value)
+            .collect();
+        if found.is_empty() {
+            bail!("no sample {name} {labels:?}");
+        }
+        Ok(found.iter().sum())
+    }
+
     /// The q-quantile of histogram `family` (series with `labels`), estimated as Prometheus'
     /// `histogram_quantile` does: linear within the bucket that holds it. `None` while empty.
     pub fn histogram_quantile(&self, family: &str, labels: &[(&str, &str)], q: f64) -> Option<f64> {

@@ -252,7 +252,7 @@ async fn nothing_is_lost_through_an_s3_outage() {
             .await
             .unwrap();
         dropped += m
-            .value("zonecast_spool_dropped_total", &[("az", az.as_str())])
+            .sum("zonecast_spool_dropped_total", &[("az", az.as_str())])
             .unwrap();
         retries += m
             .value("zonecast_upload_retries_total", &[("az", az.as_str())])

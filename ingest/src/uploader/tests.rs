@@ -3,7 +3,11 @@
 
 use std::{
     collections::HashSet,
-    sync::{Mutex, atomic::AtomicBool},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -128,11 +132,20 @@ fn spool_dir(test: &str) -> std::path::PathBuf {
     d
 }
 
+/// Segments dropped for any reason.
+fn dropped(metrics: &Metrics) -> u64 {
+    crate::metrics::DropReason::ALL
+        .iter()
+        .map(|r| metrics.segments_dropped(*r))
+        .sum()
+}
+
 fn fast() -> RetryPolicy {
     RetryPolicy {
         first_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(5),
-        non_retryable_attempts: 2,
+        attempts: zonecast_contract::retry::Attempts::Unlimited,
+        refused_attempts: 2,
     }
 }
 
@@ -189,7 +202,7 @@ async fn an_outage_spills_to_the_spool_and_backfills_in_order() {
     );
     assert_eq!(spool.used(), 0, "the spool is empty once backfilled");
     assert_eq!(metrics.segment_bytes_uploaded.get(), 20 * 1000);
-    assert_eq!(metrics.spool_dropped.get(), 0);
+    assert_eq!(dropped(&metrics), 0);
     assert_eq!(metrics.uploads_pending.get(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -221,7 +234,7 @@ async fn a_full_spool_drops_the_oldest_and_no_index_names_them() {
         tx.send(job).unwrap();
     }
     wait_for("drops", || {
-        metrics.spool_dropped.get() > 0 && metrics.uploads_pending.get() <= 6
+        dropped(&metrics) > 0 && metrics.uploads_pending.get() <= 6
     })
     .await;
     store.down.store(false, Ordering::SeqCst);
@@ -230,7 +243,7 @@ async fn a_full_spool_drops_the_oldest_and_no_index_names_them() {
     tasks.wait().await;
     let puts = store.puts.lock().unwrap();
     let written = check(&puts);
-    let dropped = metrics.spool_dropped.get();
+    let dropped = dropped(&metrics);
     assert!(dropped > 0);
     assert_eq!(written.len() as u64 + dropped, 12, "{written:?}");
     assert_eq!(
@@ -267,7 +280,7 @@ async fn drop_newest_keeps_the_backlog_and_cuts_the_index() {
         Metrics::inc(&metrics.uploads_pending);
         tx.send(job).unwrap();
     }
-    wait_for("drops", || metrics.spool_dropped.get() >= 2).await;
+    wait_for("drops", || dropped(&metrics) >= 2).await;
     store.down.store(false, Ordering::SeqCst);
     drop(tx);
     tasks.close();
@@ -275,7 +288,7 @@ async fn drop_newest_keeps_the_backlog_and_cuts_the_index() {
     let puts = store.puts.lock().unwrap();
     let written = check(&puts);
     assert_eq!(written[0], 0, "the oldest survive: {written:?}");
-    assert_eq!(written.len() as u64 + metrics.spool_dropped.get(), 6);
+    assert_eq!(written.len() as u64 + dropped(&metrics), 6);
 }
 
 #[tokio::test]
@@ -308,6 +321,11 @@ async fn a_non_retryable_error_gives_the_segment_up_and_the_index_skips_it() {
     let last = StreamIndex::from_json(&puts.last().unwrap().body).unwrap();
     let msns: Vec<_> = last.segments.iter().map(|s| s.msn).collect();
     assert_eq!(msns, vec![4, 5], "cut after the lost segment");
+    assert_eq!(
+        metrics.segments_dropped(crate::metrics::DropReason::Refused),
+        1
+    );
+    assert_eq!(dropped(&metrics), 1);
     // Segment 3 carried a discontinuity: the sequence moves past it.
     assert_eq!(last.discontinuity_sequence, 1);
 }
@@ -379,20 +397,4 @@ async fn a_drain_that_times_out_leaves_the_backlog_for_the_next_start() {
     assert!(puts.last().unwrap().key.ends_with("index.json"));
     assert_eq!(spool.used(), 0);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn backoff_is_jittered_and_bounded() {
-    let p = RetryPolicy::default();
-    for attempt in 1..40 {
-        let d = p.backoff(attempt, true);
-        assert!(d <= p.max_backoff, "{d:?}");
-        assert!(d >= (p.first_backoff / 2).min(p.max_backoff / 2), "{d:?}");
-    }
-    let a: Vec<_> = (0..8).map(|_| p.backoff(10, true)).collect();
-    assert!(a.iter().any(|d| *d != a[0]), "no jitter: {a:?}");
-    assert!(
-        p.backoff(1, false) >= p.max_backoff / 2,
-        "non-retryable goes slow"
-    );
 }
