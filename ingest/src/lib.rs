@@ -9,6 +9,7 @@ pub mod config;
 pub mod flv;
 pub mod health;
 pub mod invalidate;
+pub mod jobs;
 pub mod media;
 pub mod metrics;
 pub mod packager;

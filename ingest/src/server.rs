@@ -18,17 +18,18 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 use zonecast_contract::{
-    RetryPolicy, StreamIndex, StreamName, StreamState, keys, name::check_component, retry::retry,
+    RetryPolicy, StreamIndex, StreamName, StreamState, name::check_component, retry::retry,
 };
 
 use crate::{
     config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
     invalidate::{Invalidator, paths_to_invalidate},
+    jobs::upload_job,
     metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent, RtmpLimits},
-    store::{ObjectStore, PutRequest},
-    uploader::{UploadJob, UploadKind, UploadSender, UploaderConfig, spawn_uploader_with},
+    store::ObjectStore,
+    uploader::{UploadJob, UploadSender, UploaderConfig, spawn_uploader_with},
     waiting::{WaitingStream, Waitlist, spawn_heartbeat},
 };
 
@@ -501,55 +502,20 @@ fn enqueue<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
 ) {
     let now = Instant::now();
+    let epoch = p.packager.epoch();
     for effect in effects {
-        let job = match effect {
-            PackagerEffect::PutSegment { msn, bytes } => UploadJob {
-                request: PutRequest {
-                    key: keys::segment_key(
-                        ctx.config.az,
-                        &p.name,
-                        keys::SegmentId {
-                            epoch: p.packager.epoch(),
-                            msn,
-                        },
-                    ),
-                    body: bytes,
-                    content_type: keys::headers::SEGMENT_CONTENT_TYPE,
-                    cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
-                },
-                kind: UploadKind::Segment { msn },
-                cut_at: now,
-                done: None,
-            },
+        let first_index = match &effect {
             PackagerEffect::PutIndex { index } => {
-                ctx.note_index(&p.name, p.registration.id, &index);
-                let mut job = index_job(ctx.config.az, &index, now);
-                if let Some(paths) = p.invalidate_after_first_index.take() {
-                    job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
-                }
-                job
+                ctx.note_index(&p.name, p.registration.id, index);
+                p.invalidate_after_first_index.take()
             }
+            PackagerEffect::PutSegment { .. } => None,
         };
+        let mut job = upload_job(ctx.config.az, &p.name, epoch, effect, now);
+        if let Some(paths) = first_index {
+            job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
+        }
         send_job(&p.uploads, job, &ctx.metrics);
-    }
-}
-
-/// The upload of one index document.
-pub(crate) fn index_job(az: zonecast_contract::Az, index: &StreamIndex, now: Instant) -> UploadJob {
-    let key = index
-        .name()
-        .map(|name| keys::index_key(az, &name))
-        .unwrap_or_default();
-    UploadJob {
-        request: PutRequest {
-            key,
-            body: index.to_json().into(),
-            content_type: keys::headers::INDEX_CONTENT_TYPE,
-            cache_control: keys::headers::INDEX_CACHE_CONTROL,
-        },
-        kind: UploadKind::Index,
-        cut_at: now,
-        done: None,
     }
 }
 

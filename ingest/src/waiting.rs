@@ -19,7 +19,8 @@ use tracing::info;
 use zonecast_contract::{StreamIndex, StreamName, StreamState};
 
 use crate::{
-    server::{IndexReader, IngestContext, index_job, send_job},
+    jobs::index_job,
+    server::{IndexReader, IngestContext, send_job},
     store::ObjectStore,
     uploader::UploadSender,
 };

@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 use zonecast_ingest::{
     flv::{FlvReader, FlvTag, FlvTagKind},
+    jobs::upload_job,
     metrics::Metrics,
     packager::{Packager, PackagerConfig, PackagerEffect},
     store::{ObjectStore, PutRequest, StoreError},
@@ -141,43 +142,11 @@ fn upload_jobs(name: &StreamName) -> Vec<UploadJob> {
     let mut p = packager(Az::Az1, 1000, None, start());
     let mut effects = feed(&mut p, &tags(FIXTURE), start());
     effects.extend(p.finish(StreamState::Ended, start() + Duration::seconds(10)));
+    let epoch = p.epoch();
+    let now = tokio::time::Instant::now();
     effects
         .into_iter()
-        .map(|effect| {
-            let (request, kind) = match effect {
-                PackagerEffect::PutSegment { msn, bytes } => (
-                    PutRequest {
-                        key: keys::segment_key(
-                            Az::Az1,
-                            name,
-                            keys::SegmentId {
-                                epoch: p.epoch(),
-                                msn,
-                            },
-                        ),
-                        body: bytes,
-                        content_type: keys::headers::SEGMENT_CONTENT_TYPE,
-                        cache_control: keys::headers::SEGMENT_CACHE_CONTROL,
-                    },
-                    UploadKind::Segment { msn },
-                ),
-                PackagerEffect::PutIndex { index } => (
-                    PutRequest {
-                        key: keys::index_key(Az::Az1, name),
-                        body: index.to_json().into(),
-                        content_type: keys::headers::INDEX_CONTENT_TYPE,
-                        cache_control: keys::headers::INDEX_CACHE_CONTROL,
-                    },
-                    UploadKind::Index,
-                ),
-            };
-            UploadJob {
-                request,
-                kind,
-                cut_at: tokio::time::Instant::now(),
-                done: None,
-            }
-        })
+        .map(|effect| upload_job(Az::Az1, name, epoch, effect, now))
         .collect()
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::{io::AsyncReadExt, net::TcpStream};
 
 use super::*;
-use crate::store::StoreError;
+use crate::store::{PutRequest, StoreError};
 
 struct NoStore;
 

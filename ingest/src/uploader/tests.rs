@@ -84,7 +84,7 @@ fn index(last: u64) -> UploadJob {
         info: Default::default(),
         segments,
     };
-    crate::server::index_job(Az::Az1, &index, Instant::now())
+    crate::jobs::index_job(Az::Az1, &index, Instant::now())
 }
 
 /// Segment then index, `n` times, as a publish produces them.
