@@ -223,6 +223,18 @@ struct LiveEntry {
     publisher: SocketAddr,
     session: Option<String>,
     last_index: Option<StreamIndex>,
+    /// The stream's one uploader, once the publish has it: a publisher that replaces this
+    /// one takes it over, so every write of the stream stays in one ordered queue (two
+    /// uploaders would race on `index.json`).
+    uploads: Option<UploadSender>,
+}
+
+/// What a publish that replaces another takes over from it (duplicate policy `replace-old`).
+struct Handover {
+    uploads: UploadSender,
+    /// The replaced publish's newest index: newer than the one in the store while its
+    /// uploads are queued.
+    last_index: Option<StreamIndex>,
 }
 
 type Registry = Arc<Mutex<HashMap<StreamName, LiveEntry>>>;
@@ -422,14 +434,14 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
-            let (registration, stop) = match register(ctx, &name, peer) {
+            let (registration, stop, handover) = match register(ctx, &name, peer) {
                 Ok(x) => x,
                 Err(reason) => {
                     warn!(stream = %name, %reason, "refusing publish");
                     return refuse(conn, reply, RefusalReason::Duplicate, reason);
                 }
             };
-            let p = start_publish(ctx, name, registration, stop).await;
+            let p = start_publish(ctx, name, registration, stop, handover).await;
             info!(stream = %p.name, az = %ctx.config.az, "publishing");
             *publish = Some(p);
             reply.extend(conn.accept(request_id)?);
@@ -544,23 +556,29 @@ fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
     Some(tx)
 }
 
-/// Claims a stream name on this ingest, following the duplicate-publish policy.
+/// Claims a stream name on this ingest, following the duplicate-publish policy. A replaced
+/// publish is told to stop, and its uploader is handed over.
 fn register<S, R>(
     ctx: &IngestContext<S, R>,
     name: &StreamName,
     publisher: SocketAddr,
-) -> Result<(Registration, watch::Receiver<bool>), String> {
+) -> Result<(Registration, watch::Receiver<bool>, Option<Handover>), String> {
     let mut live = ctx
         .live
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
-    if let Some(LiveEntry { stop, .. }) = live.get(name) {
+    let mut handover = None;
+    if let Some(old) = live.get(name) {
         match ctx.config.duplicate_publish {
             DuplicatePublishPolicy::RejectNew => {
                 return Err(format!("{name} is already being published on this ingest"));
             }
             DuplicatePublishPolicy::ReplaceOld => {
-                let _ = stop.send(true);
+                let _ = old.stop.send(true);
+                handover = old.uploads.clone().map(|uploads| Handover {
+                    uploads,
+                    last_index: old.last_index.clone(),
+                });
             }
         }
     }
@@ -576,6 +594,7 @@ fn register<S, R>(
             publisher,
             session: None,
             last_index: None,
+            uploads: None,
         },
     );
     Metrics::inc(&ctx.metrics.publishes_active);
@@ -585,7 +604,7 @@ fn register<S, R>(
         id,
         metrics: ctx.metrics.clone(),
     };
-    Ok((registration, rx))
+    Ok((registration, rx, handover))
 }
 
 async fn start_publish<S: ObjectStore, R: IndexReader>(
@@ -593,6 +612,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     name: StreamName,
     registration: Registration,
     stop: watch::Receiver<bool>,
+    handover: Option<Handover>,
 ) -> Publish {
     let id = registration.id;
     let az = ctx.config.az;
@@ -607,9 +627,17 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         w.cancel.cancel();
     }
     let read = |az| tokio::time::timeout(Duration::from_secs(3), ctx.indexes.read(az, &name));
-    let (own, peer) = match &resumed {
-        Some(w) => (Some(w.last.clone()), read(az.peer()).await.ok().flatten()),
-        None => {
+    let held = match (&resumed, &handover) {
+        (Some(w), _) => Some(Some(w.last.clone())),
+        (None, Some(h)) => {
+            info!(stream = %name, "taking over the replaced publisher's uploads");
+            Some(h.last_index.clone())
+        }
+        (None, None) => None,
+    };
+    let (own, peer) = match held {
+        Some(Some(own)) => (Some(own), read(az.peer()).await.ok().flatten()),
+        Some(None) | None => {
             let (own, peer) = tokio::join!(read(az), read(az.peer()));
             (own.ok().flatten(), peer.ok().flatten())
         }
@@ -633,9 +661,10 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         peer.as_ref(),
         Utc::now(),
     );
-    let uploads = match resumed {
-        Some(w) => w.uploads,
-        None => spawn_uploader_with(
+    let uploads = match (resumed, handover) {
+        (Some(w), _) => w.uploads,
+        (None, Some(h)) => h.uploads,
+        (None, None) => spawn_uploader_with(
             &ctx.tasks,
             ctx.store.clone(),
             ctx.metrics.clone(),
@@ -643,6 +672,11 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             ctx.uploads.clone(),
         ),
     };
+    if let Ok(mut live) = ctx.live.lock()
+        && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
+    {
+        e.uploads = Some(uploads.clone());
+    }
     Publish {
         name,
         registration,
@@ -688,8 +722,9 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
     let grace = Duration::from_secs(ctx.config.reconnect_grace_secs);
     let state = match end {
         PublishEnd::Replaced => {
-            // The new publisher carries the stream on (its own packager and uploader); our
-            // open segment goes, and we write no index that could overtake its.
+            // The new publisher carries the stream on (its own packager, our uploader, so
+            // what we queued is written before anything of its); our open segment goes, and
+            // we write no index after its.
             info!(stream = %p.name, "publish handed over to the new publisher");
             return;
         }

@@ -1,12 +1,16 @@
 //! The life of a stream end to end, on the real `zonecast-local`: a planned drain on SIGTERM
 //! and a stream that ends and is published again (edge purge, unique segment URLs).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use zonecast_contract::{Az, StreamName, StreamState, keys};
 use zonecast_tests::{
+    faults::{FaultMode, FaultProxy},
     http::get,
-    media::{StreamSpec, make_flv, publish_tee},
+    media::{StreamSpec, make_flv, publish, publish_tee},
     media_uris, require_tool,
     stack::LocalStack,
     wait_for,
@@ -269,4 +273,141 @@ async fn a_stream_published_again_is_clean_everywhere() {
     assert_ne!(first.segments.first().map(|s| s.msn), None);
     let _ = encoder.kill();
     let _ = encoder.wait();
+}
+
+/// A second encoder publishes a name that is already live on az1 (an encoder restarted while
+/// its old connection lingers) while the store throttles (`503 SlowDown`, so the old publish
+/// has a backlog): with the default duplicate policy (`replace-old`) the new one takes over,
+/// the old connection is closed, and the stream goes on through the replaced publish's
+/// uploader and numbering, so az1's index never goes back to the old session or to an older
+/// segment, and every segment it names is in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_publisher_replaces_the_old_one_and_the_index_never_goes_back() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let flv = make_flv(StreamSpec::FAILOVER).unwrap();
+    let proxy = FaultProxy::start().await.unwrap();
+    let endpoint = format!("http://{}", proxy.addr);
+    let mut stack = LocalStack::start(&[
+        "--target-duration-ms",
+        "1000",
+        "--ingest-endpoint",
+        &endpoint,
+    ])
+    .unwrap();
+    proxy.set_upstream(stack.store);
+    let name = StreamName::new("live", "twice").unwrap();
+    let url = stack.rtmp_url(Az::Az1, "live", "twice");
+    let first = publish(&flv, &url, true).unwrap();
+    let s3 = stack.s3().await;
+    let index = || {
+        let (s3, name) = (s3.clone(), name.clone());
+        async move {
+            zonecast_contract::s3::get_index(&s3, zonecast_tests::stack::BUCKET, Az::Az1, &name)
+                .await
+                .unwrap()
+        }
+    };
+    let before = wait_for(
+        Duration::from_secs(30),
+        "az1 live with 2 segments",
+        || async { index().await.filter(|i| i.segments.len() >= 2) },
+    )
+    .await;
+    // The store throttles while the second encoder takes over, then recovers: both the old
+    // publish's backlog and the new publish's first uploads are waiting when it does.
+    proxy.set_mode(FaultMode::SlowDown);
+    let mut second = publish(&flv, &url, true).unwrap();
+    assert!(
+        stack.wait_log("replaced by a new publisher", Duration::from_secs(10)),
+        "the second encoder never took over:\n{}",
+        stack.log_text()
+    );
+    let throttled = proxy.counts.slow_down.load(Ordering::Relaxed);
+    wait_for(
+        Duration::from_secs(10),
+        "more throttled uploads",
+        || async {
+            (proxy.counts.slow_down.load(Ordering::Relaxed) >= throttled + 10).then_some(())
+        },
+    )
+    .await;
+    proxy.set_mode(FaultMode::Pass);
+    // Every index az1 writes from now on, until the new session has cut 3 segments.
+    let mut seen = vec![before.clone()];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the new session never cut 3 segments: {:?}",
+            seen.last().map(|i| (&i.session, i.last_msn()))
+        );
+        if let Some(i) = index().await
+            && seen.last() != Some(&i)
+        {
+            let new_session_segments = i
+                .segments
+                .iter()
+                .filter(|s| s.msn > before.last_msn().unwrap_or(0) + 1)
+                .count();
+            let done = i.session != before.session && new_session_segments >= 3;
+            seen.push(i);
+            if done {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for pair in seen.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(b.updated >= a.updated, "the index went back in time");
+        assert!(
+            b.last_msn() >= a.last_msn(),
+            "the index went back: {:?} then {:?}",
+            a.last_msn(),
+            b.last_msn()
+        );
+        assert!(
+            !(a.session != before.session && b.session == before.session),
+            "the old session's index overwrote the new one's"
+        );
+    }
+    let last = seen.last().unwrap();
+    assert_eq!(
+        last.epoch, before.epoch,
+        "a replacement keeps the numbering epoch"
+    );
+    assert!(
+        last.segments.iter().any(|s| s.discontinuity),
+        "the new session starts with a discontinuity"
+    );
+    for seg in &last.segments {
+        let key = keys::segment_key(
+            Az::Az1,
+            &name,
+            keys::SegmentId {
+                epoch: last.epoch,
+                msn: seg.msn,
+            },
+        );
+        assert!(stack.exists(&key).await.unwrap(), "{key} missing");
+    }
+    // The old connection was closed: the first ffmpeg ends on its own, long before its file.
+    let first = std::sync::Mutex::new(first);
+    let closed = wait_for(
+        Duration::from_secs(10),
+        "the first encoder's connection closed",
+        || {
+            let status = first.lock().unwrap().try_wait().ok().flatten();
+            async move { status }
+        },
+    )
+    .await;
+    println!(
+        "replace-old: first encoder exited with {closed}, {} indexes observed",
+        seen.len()
+    );
+    let _ = second.kill();
+    let _ = second.wait();
 }
