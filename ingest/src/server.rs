@@ -61,6 +61,9 @@ pub struct IngestContext<S, R> {
     live: Registry,
     /// Streams whose publisher went away, within their grace period.
     pub(crate) waiting: Waitlist,
+    /// The newest index of each stream an earlier run left in the spool, until a publish of
+    /// the stream takes it.
+    pub spooled_indexes: SpooledIndexes,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -84,6 +87,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             tasks: TaskTracker::new(),
             live: Registry::default(),
             waiting: Waitlist::default(),
+            spooled_indexes: SpooledIndexes::default(),
             next_id: Default::default(),
         })
     }
@@ -130,6 +134,27 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             e.session = Some(index.session.clone());
             e.last_index = Some(index.clone());
         }
+    }
+}
+
+/// Indexes found in the spool at startup, by stream.
+#[derive(Debug, Default)]
+pub struct SpooledIndexes(Mutex<HashMap<StreamName, StreamIndex>>);
+
+impl SpooledIndexes {
+    /// Keeps `index` if it is the newest seen for its stream.
+    pub fn offer(&self, index: StreamIndex) {
+        let Ok(name) = index.name() else { return };
+        if let Ok(mut map) = self.0.lock() {
+            let newest = newest_index(map.remove(&name), Some(index));
+            if let Some(i) = newest {
+                map.insert(name, i);
+            }
+        }
+    }
+
+    pub fn take(&self, name: &StreamName) -> Option<StreamIndex> {
+        self.0.lock().ok()?.remove(name)
     }
 }
 
@@ -639,7 +664,14 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         Some(Some(own)) => (Some(own), read(az.peer()).await.ok().flatten()),
         Some(None) | None => {
             let (own, peer) = tokio::join!(read(az), read(az.peer()));
-            (own.ok().flatten(), peer.ok().flatten())
+            // An index an earlier run left in the spool (the store was away when it stopped)
+            // names segments the store may not have yet: numbering on from the store's older
+            // index would give new content their keys.
+            let spooled = ctx.spooled_indexes.take(&name);
+            (
+                newest_index(own.ok().flatten(), spooled),
+                peer.ok().flatten(),
+            )
         }
     };
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
@@ -686,6 +718,15 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         invalidate_after_first_index,
         session,
         counted: PackagerStats::default(),
+    }
+}
+
+/// The newer of two copies of this AZ's own index (the store's and the spool's), by when each
+/// was written.
+fn newest_index(store: Option<StreamIndex>, spooled: Option<StreamIndex>) -> Option<StreamIndex> {
+    match (store, spooled) {
+        (Some(a), Some(b)) => Some(if b.updated > a.updated { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 

@@ -137,6 +137,26 @@ pub async fn run(
         persist: tokio_util::sync::CancellationToken::new(),
     };
     let ctx = IngestContext::new(config, store, reader, metrics.clone(), invalidator, uploads);
+    if let Some(spool) = &ctx.uploads.spool {
+        for stream in &recovered {
+            // The newest spooled index of the stream is its last entry of that kind.
+            let Some(entry) = stream
+                .entries
+                .iter()
+                .rev()
+                .find(|e| e.header.segment_msn.is_none())
+            else {
+                continue;
+            };
+            match spool.read(entry).await.map(|b| StreamIndex::from_json(&b)) {
+                Ok(Ok(index)) => ctx.spooled_indexes.offer(index),
+                Ok(Err(e)) => {
+                    warn!(stream = %stream.stream, error = %e, "a spooled index does not parse")
+                }
+                Err(e) => warn!(stream = %stream.stream, error = %e, "cannot read a spooled index"),
+            }
+        }
+    }
     let active = ctx.clone();
     recover_spool(
         &ctx.tasks,

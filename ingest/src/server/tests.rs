@@ -112,3 +112,57 @@ async fn a_peer_that_never_completes_the_handshake_is_closed() {
     assert!(closed, "still open after {:?}", started.elapsed());
     assert!(started.elapsed() >= Duration::from_millis(800));
 }
+
+fn index_at(stream: &str, updated_secs: i64, last_msn: u64) -> StreamIndex {
+    use chrono::TimeZone;
+    let at = Utc.timestamp_opt(1_800_000_000 + updated_secs, 0).unwrap();
+    StreamIndex {
+        version: zonecast_contract::INDEX_VERSION,
+        az: zonecast_contract::Az::Az1,
+        app: "live".into(),
+        stream: stream.into(),
+        session: format!("s{updated_secs}"),
+        epoch: 7,
+        state: StreamState::Draining,
+        updated: at,
+        target_duration_ms: 2000,
+        discontinuity_sequence: 0,
+        info: Default::default(),
+        segments: vec![zonecast_contract::IndexSegment {
+            msn: last_msn,
+            duration_ms: 2000,
+            timeline_ms: 0,
+            program_date_time: at,
+            discontinuity: false,
+            bytes: 1,
+        }],
+    }
+}
+
+/// A publish after a restart numbers on from the newest of the store's index and the one the
+/// spool kept (the store's may be older while the spool is still being uploaded), so no new
+/// segment takes the key of a spooled one.
+#[test]
+fn the_newest_own_index_wins_whether_in_the_store_or_the_spool() {
+    let store = index_at("show", 10, 40);
+    let spooled = index_at("show", 20, 45);
+    let pick = |a: Option<&StreamIndex>, b: Option<&StreamIndex>| {
+        newest_index(a.cloned(), b.cloned()).and_then(|i| i.last_msn())
+    };
+    assert_eq!(pick(Some(&store), Some(&spooled)), Some(45));
+    assert_eq!(pick(Some(&spooled), Some(&store)), Some(45));
+    assert_eq!(pick(None, Some(&spooled)), Some(45));
+    assert_eq!(pick(Some(&store), None), Some(40));
+    assert_eq!(pick(None, None), None);
+
+    // The spool offers every stream's indexes; each stream keeps its newest, taken once.
+    let spool = SpooledIndexes::default();
+    spool.offer(index_at("show", 20, 45));
+    spool.offer(index_at("show", 15, 44));
+    spool.offer(index_at("other", 5, 3));
+    let show = StreamName::new("live", "show").unwrap();
+    assert_eq!(spool.take(&show).and_then(|i| i.last_msn()), Some(45));
+    assert_eq!(spool.take(&show), None, "taken once");
+    let other = StreamName::new("live", "other").unwrap();
+    assert_eq!(spool.take(&other).and_then(|i| i.last_msn()), Some(3));
+}
