@@ -83,6 +83,10 @@ pub struct StreamIndex {
     pub az: Az,
     pub app: String,
     pub stream: String,
+    /// The rendition, for a stream published at several qualities; absent for a plain stream
+    /// (whose document is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
     /// Identifies one publish session (one encoder connection's timeline).
     pub session: String,
     /// The AZ's numbering epoch: Unix milliseconds of the moment this AZ started numbering the
@@ -104,8 +108,13 @@ pub struct StreamIndex {
 }
 
 impl StreamIndex {
+    /// The stream's name, with its rendition if it is one.
     pub fn name(&self) -> Result<StreamName, crate::NameError> {
-        StreamName::new(&self.app, &self.stream)
+        let name = StreamName::new(&self.app, &self.stream)?;
+        match &self.rendition {
+            Some(r) => name.with_rendition(r),
+            None => Ok(name),
+        }
     }
 
     /// `#EXT-X-MEDIA-SEQUENCE`: the msn of the first segment in the window.

@@ -9,6 +9,7 @@ pub mod index;
 pub mod keys;
 pub mod name;
 pub mod playlist;
+pub mod renditions;
 pub mod route;
 pub mod url;
 
@@ -18,6 +19,7 @@ pub use health::{DeadReason, Health, health};
 pub use index::{INDEX_VERSION, IndexSegment, Resolution, StreamIndex, StreamInfo, StreamState};
 pub use name::{NameError, StreamName};
 pub use playlist::{Rendered, render_chunklist, render_multivariant, render_steering};
+pub use renditions::{RenditionIndexes, RenditionList};
 pub use route::{Route, RouteError};
 pub use url::{PublicBase, Scheme, UrlError};
 #[cfg(feature = "s3")]

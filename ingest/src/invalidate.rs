@@ -172,6 +172,7 @@ mod tests {
             az: Az::Az2,
             app: "live".into(),
             stream: "show".into(),
+            rendition: None,
             session: "s".into(),
             epoch: 1,
             state,

@@ -345,6 +345,7 @@ impl Packager {
             az: self.config.az,
             app: self.name.app().to_owned(),
             stream: self.name.stream().to_owned(),
+            rendition: self.name.rendition().map(str::to_owned),
             session: self.session.clone(),
             epoch: self.epoch,
             state,

@@ -47,6 +47,7 @@ fn index(az: Az) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s1".into(),
         epoch: 7,
         state: StreamState::Live,

@@ -397,6 +397,7 @@ fn index(
         az: Az::Az2,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s".into(),
         epoch: 1,
         state,

@@ -16,6 +16,7 @@ fn index(stream: &str, last: u64) -> StreamIndex {
         az: Az::Az1,
         app: "live".into(),
         stream: stream.into(),
+        rendition: None,
         session: "az1-s-0".into(),
         epoch: 1,
         state: StreamState::Live,
