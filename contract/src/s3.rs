@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
 
-use crate::{Az, StreamIndex, StreamName, keys};
+use crate::{Az, RenditionList, StreamIndex, StreamName, keys};
 
 /// Where the store is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,8 @@ pub async fn get_index_with(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match read_index(client, bucket, az, name, denied).await {
+        let key = keys::index_key(az, name);
+        match read_json(client, bucket, key, denied, StreamIndex::from_json).await {
             Err(IndexReadError::BodyInterrupted { .. }) if attempt < 5 => {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
@@ -152,14 +153,35 @@ pub async fn get_index_with(
     }
 }
 
-async fn read_index(
+/// Reads `<az>/<app>/<stream>/renditions.json` (the renditions one AZ packages of a stream);
+/// `Ok(None)` when there is none (a stream without renditions), like [`get_index_with`].
+pub async fn get_renditions(
     client: &Client,
     bucket: &str,
     az: Az,
     name: &StreamName,
     denied: DeniedMeans,
-) -> Result<Option<StreamIndex>, IndexReadError> {
-    let key = keys::index_key(az, name);
+) -> Result<Option<RenditionList>, IndexReadError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let key = keys::renditions_key(az, name);
+        match read_json(client, bucket, key, denied, RenditionList::from_json).await {
+            Err(IndexReadError::BodyInterrupted { .. }) if attempt < 5 => {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn read_json<T>(
+    client: &Client,
+    bucket: &str,
+    key: String,
+    denied: DeniedMeans,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
+) -> Result<Option<T>, IndexReadError> {
     let store_err = |message: String, retryable: bool| IndexReadError::Store {
         bucket: bucket.to_owned(),
         key: key.clone(),
@@ -195,7 +217,7 @@ async fn read_index(
             message: error_text(&e),
         })?
         .into_bytes();
-    StreamIndex::from_json(&bytes)
+    parse(&bytes)
         .map(Some)
         .map_err(|source| IndexReadError::Invalid {
             bucket: bucket.to_owned(),
