@@ -37,6 +37,16 @@ pub trait IndexReader: Send + Sync + 'static {
         az: zonecast_contract::Az,
         name: &StreamName,
     ) -> impl std::future::Future<Output = Option<zonecast_contract::StreamIndex>> + Send;
+
+    /// The renditions `az` lists of `name`'s stream (`renditions.json`); none by default.
+    fn read_renditions(
+        &self,
+        az: zonecast_contract::Az,
+        name: &StreamName,
+    ) -> impl std::future::Future<Output = Vec<StreamName>> + Send {
+        let _ = (az, name);
+        async { Vec::new() }
+    }
 }
 
 /// Shared by all connections of one ingest.
@@ -58,6 +68,9 @@ pub struct IngestContext<S, R> {
     live: Registry,
     /// Streams whose publisher went away, within their grace period.
     pub(crate) waiting: Waitlist,
+    /// The renditions of each stream listed in the store (streams published at several
+    /// qualities).
+    pub renditions: crate::renditions::RenditionLists,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -81,6 +94,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             tasks: TaskTracker::new(),
             live: Registry::default(),
             waiting: Waitlist::default(),
+            renditions: Default::default(),
             next_id: Default::default(),
         })
     }
@@ -254,6 +268,9 @@ struct Publish {
     /// (an ended stream started again: its day-cached ENDLIST chunklist must go). Not
     /// before: a viewer asking in between would cache the old ended index again.
     invalidate_after_first_index: Option<Vec<String>>,
+    /// A rendition whose first index is not yet queued: once it is written, the rendition is
+    /// listed in the stream's `renditions.json`.
+    announce_after_first_index: bool,
     session: String,
     /// The packager's counters as last turned into metrics.
     counted: PackagerStats,
@@ -522,7 +539,9 @@ fn enqueue<S: ObjectStore, R: IndexReader>(
             PackagerEffect::PutIndex { index } => {
                 ctx.note_index(&p.name, p.registration.id, &index);
                 let mut job = index_job(ctx.config.az, &index, now);
-                if let Some(paths) = p.invalidate_after_first_index.take() {
+                let paths = p.invalidate_after_first_index.take();
+                if paths.is_some() || p.announce_after_first_index {
+                    p.announce_after_first_index = false;
                     job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
                 }
                 job
@@ -557,19 +576,34 @@ pub(crate) fn send_job(uploads: &UploadSender, job: UploadJob, metrics: &Metrics
     let _ = uploads.send(job);
 }
 
-/// Starts the invalidation once the job carrying the returned sender is written.
+/// Once the job carrying the returned sender is written: starts the invalidation of `paths`,
+/// and lists a rendition in its stream's `renditions.json`.
 fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
-    paths: Vec<String>,
+    paths: Option<Vec<String>>,
     session: &str,
     name: &StreamName,
 ) -> Option<oneshot::Sender<()>> {
-    let invalidator = ctx.invalidator.clone()?;
+    let invalidation = ctx.invalidator.clone().zip(paths);
+    if invalidation.is_none() && name.rendition().is_none() {
+        return None;
+    }
     let (tx, rx) = oneshot::channel();
-    let (session, name) = (session.to_owned(), name.clone());
+    let (session, name, task_ctx) = (session.to_owned(), name.clone(), ctx.clone());
     ctx.tasks.spawn(async move {
         // Err: the uploader stopped without writing it (shutdown): nothing to do.
-        if rx.await.is_ok() {
+        if rx.await.is_err() {
+            return;
+        }
+        let az = task_ctx.config.az;
+        if let Err(e) = task_ctx
+            .renditions
+            .announce(task_ctx.store.as_ref(), az, &name, Utc::now())
+            .await
+        {
+            error!(stream = %name, error = %e, "cannot list the rendition; viewers will not see it");
+        }
+        if let Some((invalidator, paths)) = invalidation {
             run_invalidation(invalidator, paths, session, name).await;
         }
     });
@@ -646,6 +680,13 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             (own.ok().flatten(), peer.ok().flatten())
         }
     };
+    // A rendition numbers its segments like its siblings (aligned renditions).
+    let siblings = tokio::time::timeout(
+        Duration::from_secs(3),
+        crate::renditions::sibling_indexes(&ctx.indexes, &ctx.renditions, az, &name),
+    )
+    .await
+    .unwrap_or_default();
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
     if let Ok(mut live) = ctx.live.lock()
         && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
@@ -653,7 +694,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         e.session = Some(session.clone());
     }
     let invalidate_after_first_index = paths_to_invalidate(az, &name, own.as_ref());
-    let packager = Packager::new(
+    let packager = Packager::with_siblings(
         PackagerConfig {
             az,
             target_ms: ctx.config.target_duration_ms,
@@ -663,6 +704,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         session.clone(),
         own.as_ref(),
         peer.as_ref(),
+        &siblings.iter().collect::<Vec<_>>(),
         Utc::now(),
     );
     let uploads = match resumed {
@@ -675,6 +717,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             ctx.uploads.clone(),
         ),
     };
+    let name_is_rendition = name.rendition().is_some();
     Publish {
         name,
         registration,
@@ -682,6 +725,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         uploads,
         stop,
         invalidate_after_first_index,
+        announce_after_first_index: name_is_rendition,
         session,
         counted: PackagerStats::default(),
     }

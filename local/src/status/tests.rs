@@ -193,7 +193,12 @@ fn index_keys_name_streams() {
         Some(show())
     );
     assert_eq!(stream_of_index_key("az2/live/show/1-42.ts"), None);
-    assert_eq!(stream_of_index_key("az1/live/show/x/index.json"), None);
+    assert_eq!(
+        stream_of_index_key("az1/live/show/720p/index.json").map(|n| n.to_string()),
+        Some("live/show/720p".to_owned())
+    );
+    assert_eq!(stream_of_index_key("az1/live/show/x.y/index.json"), None);
+    assert_eq!(stream_of_index_key("az1/live/show/x/y/index.json"), None);
     assert_eq!(stream_of_index_key("az1/live/index.json"), None);
     assert_eq!(stream_of_index_key("az1/l..ve/show/index.json"), None);
 }
