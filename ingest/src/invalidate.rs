@@ -24,7 +24,11 @@ pub fn paths_to_invalidate(
     maybe_ended.then(|| {
         vec![
             format!("/{}{}", keys::stream_prefix(az, name), keys::CHUNKLIST_FILE),
-            format!("/{}{}", keys::stream_path(&name.base()), keys::MULTIVARIANT_FILE),
+            format!(
+                "/{}{}",
+                keys::stream_path(&name.base()),
+                keys::MULTIVARIANT_FILE
+            ),
         ]
     })
 }

@@ -195,16 +195,14 @@ impl Packager {
         };
         // A new session after an earlier one keeps counting upward; its first segment carries
         // the discontinuity tag.
-        if let Some(prev) = all().max_by_key(|i| i.last_msn())
-        {
+        if let Some(prev) = all().max_by_key(|i| i.last_msn()) {
             self.discontinuity_sequence = total_discontinuities(prev);
         }
         // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
         // label the same segment the same way.
         let live =
             |i: &&StreamIndex| zonecast_contract::health::health(Some(i), None, now).is_serving();
-        if let Some(reference) = all().filter(live).max_by_key(|i| i.last_msn())
-        {
+        if let Some(reference) = all().filter(live).max_by_key(|i| i.last_msn()) {
             let wall = reference
                 .segments
                 .last()
@@ -398,7 +396,9 @@ impl Packager {
                 height: v.height?,
             })
         });
-        let frame_rate =
+        // The SPS's timing info when it has it (exact, the same in every rendition and AZ),
+        // else measured from the frames' timestamps.
+        let measured =
             self.video_frames
                 .filter(|_| video.is_some())
                 .and_then(|(first, last, n)| {
@@ -406,6 +406,10 @@ impl Packager {
                         ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0
                     })
                 });
+        let frame_rate = video
+            .and_then(|v| v.frame_rate_milli)
+            .map(|m| f64::from(m) / 1000.0)
+            .or(measured);
         StreamInfo {
             codecs: codecs.join(","),
             resolution,

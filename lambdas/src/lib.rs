@@ -12,8 +12,8 @@ use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
 use zonecast_contract::{
     Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
-    playlist::{render_chunklist, render_multivariant, render_steering},
     health::health_pair,
+    playlist::{render_chunklist, render_multivariant, render_steering},
     renditions::{
         MAX_RENDITIONS, RenditionIndexes, prefer_renditions, render_multivariant_renditions,
         render_steering_renditions,

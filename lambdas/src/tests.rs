@@ -545,12 +545,23 @@ async fn multivariant_lists_every_rendition_per_az() {
     assert_eq!(a.status, 200, "{}", a.body);
     let listed: Vec<&str> = uris(&a.body);
     assert_eq!(listed.len(), 4, "{}", a.body);
-    assert!(listed[0].ends_with("/live/show/360p/chunklist.m3u8"), "{}", a.body);
-    assert!(listed[1].ends_with("/live/show/720p/chunklist.m3u8"), "{}", a.body);
+    assert!(
+        listed[0].ends_with("/live/show/360p/chunklist.m3u8"),
+        "{}",
+        a.body
+    );
+    assert!(
+        listed[1].ends_with("/live/show/720p/chunklist.m3u8"),
+        "{}",
+        a.body
+    );
     assert!(a.body.contains("BANDWIDTH=800000"));
     // The rendition's chunklist is served on its AZ host, its segments nested too.
     let c = call(
-        get("/az2/live/show/720p/chunklist.m3u8", "media-hls-az2.example.com"),
+        get(
+            "/az2/live/show/720p/chunklist.m3u8",
+            "media-hls-az2.example.com",
+        ),
         &s,
     )
     .await;
@@ -585,7 +596,11 @@ async fn a_stale_rendition_takes_its_az_out_of_the_multivariant_and_steering() {
     assert_eq!(a.status, 200);
     let listed = uris(&a.body);
     assert_eq!(listed.len(), 2, "{}", a.body);
-    assert!(listed.iter().all(|u| u.starts_with("https://media-hls-az2.")));
+    assert!(
+        listed
+            .iter()
+            .all(|u| u.starts_with("https://media-hls-az2."))
+    );
     let st = call(
         get(
             "/live/show/steering.json?_HLS_pathway=az1",
@@ -594,16 +609,26 @@ async fn a_stale_rendition_takes_its_az_out_of_the_multivariant_and_steering() {
         &s,
     )
     .await;
-    assert!(st.body.contains(r#""PATHWAY-PRIORITY":["az2","az1"]"#), "{}", st.body);
+    assert!(
+        st.body.contains(r#""PATHWAY-PRIORITY":["az2","az1"]"#),
+        "{}",
+        st.body
+    );
     // The dead rendition's own chunklist fails over; az1's live 720p still plays.
     let dead = call(
-        get("/az1/live/show/360p/chunklist.m3u8", "media-hls-az1.example.com"),
+        get(
+            "/az1/live/show/360p/chunklist.m3u8",
+            "media-hls-az1.example.com",
+        ),
         &s,
     )
     .await;
     assert_eq!(dead.status, 404);
     let live = call(
-        get("/az1/live/show/720p/chunklist.m3u8", "media-hls-az1.example.com"),
+        get(
+            "/az1/live/show/720p/chunklist.m3u8",
+            "media-hls-az1.example.com",
+        ),
         &s,
     )
     .await;

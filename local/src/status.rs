@@ -181,7 +181,10 @@ pub fn stream_of_index_key(key: &str) -> Option<StreamName> {
     match parts.as_slice() {
         [_az, app, stream, file] if *file == keys::INDEX_FILE => StreamName::new(app, stream).ok(),
         [_az, app, stream, rendition, file] if *file == keys::INDEX_FILE => {
-            StreamName::new(app, stream).ok()?.with_rendition(rendition).ok()
+            StreamName::new(app, stream)
+                .ok()?
+                .with_rendition(rendition)
+                .ok()
         }
         _ => None,
     }

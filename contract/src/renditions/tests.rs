@@ -166,7 +166,10 @@ fn two_renditions_in_two_azs_golden() {
     };
     assert_eq!(strip(&p.variants[0]), strip(&p.variants[2]));
     assert_eq!(strip(&p.variants[1]), strip(&p.variants[3]));
-    assert_eq!(p.variants[0].codecs.as_deref(), Some("avc1.64001e,mp4a.40.2"));
+    assert_eq!(
+        p.variants[0].codecs.as_deref(),
+        Some("avc1.64001e,mp4a.40.2")
+    );
     assert_eq!(p.variants[1].bandwidth, 2_500_000);
     assert_eq!(p.variants[1].average_bandwidth, Some(2_000_000));
     assert_eq!(p.variants[1].frame_rate, Some(30.0));
@@ -179,7 +182,10 @@ fn two_renditions_in_two_azs_golden() {
 fn a_dead_rendition_takes_its_az_out_golden() {
     let (a720, b720) = (index(Az::Az1, "720p", 102), index(Az::Az2, "720p", 102));
     // az1's 360p ingest stopped; its 720p is fine.
-    let (a360, b360) = (stale(index(Az::Az1, "360p", 99)), index(Az::Az2, "360p", 102));
+    let (a360, b360) = (
+        stale(index(Az::Az1, "360p", 99)),
+        index(Az::Az2, "360p", 102),
+    );
     let rs = [
         rendition("720p", Some(&a720), Some(&b720)),
         rendition("360p", Some(&a360), Some(&b360)),
@@ -246,7 +252,10 @@ fn ended_renditions_stay_watchable_and_nothing_is_404() {
     let none = [rendition("720p", None, None)];
     let r = render_multivariant_renditions(&show(), &none, &neutral(), now());
     assert_eq!(r.status, 404);
-    assert_eq!(render_steering_renditions(&show(), &none, None, now()).status, 404);
+    assert_eq!(
+        render_steering_renditions(&show(), &none, None, now()).status,
+        404
+    );
     let (s1, s2) = (
         stale(index(Az::Az1, "720p", 102)),
         stale(index(Az::Az2, "720p", 102)),
@@ -290,8 +299,10 @@ fn rendition_list_document() {
     assert_eq!(again, list);
     let names: Vec<String> = again.names(&show()).iter().map(|n| n.to_string()).collect();
     assert_eq!(names, ["live/show/360p", "live/show/720p"]);
-    let extra = String::from_utf8(list.to_json())
-        .unwrap()
-        .replacen("\"version\": 1,", "\"version\": 1, \"x\": 1,", 1);
+    let extra = String::from_utf8(list.to_json()).unwrap().replacen(
+        "\"version\": 1,",
+        "\"version\": 1, \"x\": 1,",
+        1,
+    );
     assert!(RenditionList::from_json(extra.as_bytes()).is_err());
 }

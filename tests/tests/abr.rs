@@ -1,0 +1,282 @@
+//! Adaptive bit rate (issue 10, item 2): one ffmpeg process publishes the same source at 720p
+//! and 360p (same GOP, same timestamps) as two renditions, `?rendition=720p` and
+//! `?rendition=360p`, to both AZs of the real `zonecast-local`. The multivariant playlist lists
+//! both renditions on both pathways, with RESOLUTION, FRAME-RATE and CODECS matching what
+//! ffprobe says of the segments; the renditions share their segment numbers (the same msn
+//! starts at the same point of the encoder timeline), and every segment decodes.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use m3u8_rs::{MasterPlaylist, Playlist, QuotedOrUnquoted, VariantStream};
+use zonecast_contract::{Az, RenditionList, StreamName, keys};
+use zonecast_tests::{
+    http::{get, get_url},
+    media::{StreamSpec, ffprobe, make_flv},
+    media_uris, require_tool,
+    stack::LocalStack,
+    wait_for,
+};
+
+const RENDITIONS: [(&str, StreamSpec); 2] = [
+    (
+        "720p",
+        StreamSpec {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            seconds: 16,
+            gop: 60,
+            video_kbps: 1800,
+            audio_kbps: 96,
+        },
+    ),
+    (
+        "360p",
+        StreamSpec {
+            width: 640,
+            height: 360,
+            fps: 30,
+            seconds: 16,
+            gop: 60,
+            video_kbps: 500,
+            audio_kbps: 96,
+        },
+    ),
+];
+
+/// One ffmpeg, one input per rendition, each copied to both AZs (`-f tee`): the renditions
+/// leave the encoder with identical timestamps, as two outputs of one live encoder would.
+fn publish_renditions(stack: &LocalStack, files: &[(&str, &Path)]) -> Child {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]);
+    for (_, file) in files {
+        cmd.arg("-re").arg("-i").arg(file);
+    }
+    for (i, (rendition, _)) in files.iter().enumerate() {
+        let tee: Vec<String> = Az::ALL
+            .iter()
+            .map(|az| {
+                format!(
+                    "[f=flv:onfail=ignore]{}?rendition={rendition}",
+                    stack.rtmp_url(*az, "live", "abr")
+                )
+            })
+            .collect();
+        cmd.args(["-map", &i.to_string(), "-c", "copy", "-f", "tee"])
+            .arg(tee.join("|"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting ffmpeg")
+}
+
+fn master(text: &str) -> Option<MasterPlaylist> {
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(Playlist::MasterPlaylist(p)) => Some(p),
+        _ => None,
+    }
+}
+
+fn pathway(v: &VariantStream) -> String {
+    match v
+        .other_attributes
+        .as_ref()
+        .and_then(|a| a.get("PATHWAY-ID"))
+    {
+        Some(QuotedOrUnquoted::Quoted(s)) => s.clone(),
+        other => panic!("no quoted PATHWAY-ID: {other:?}"),
+    }
+}
+
+/// RFC 6381 `avc1.PPCCLL` from what ffprobe says of an H.264 stream (profile name, level).
+fn avc1_of(probe: &serde_json::Value) -> String {
+    let profile = match probe["profile"].as_str().unwrap_or_default() {
+        "High" => "6400",
+        "Main" => "4d40",
+        "Constrained Baseline" => "42c0",
+        "Baseline" => "4200",
+        other => panic!("unexpected H.264 profile {other:?}"),
+    };
+    let level = probe["level"].as_u64().expect("level");
+    format!("avc1.{profile}{level:02x}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
+    if !require_tool("ffmpeg") || !require_tool("ffprobe") {
+        return;
+    }
+    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
+        .iter()
+        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
+        .collect();
+    let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
+    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
+    let mut encoder = publish_renditions(&stack, &refs);
+    let started = Instant::now();
+
+    // The multivariant playlist (neutral host, through the edge) lists both renditions on
+    // both pathways.
+    let neutral = stack.host(None);
+    let edge = stack.edge;
+    let playlist = wait_for(
+        Duration::from_secs(40),
+        "a multivariant playlist with 2 renditions x 2 AZs",
+        || {
+            let neutral = neutral.clone();
+            async move {
+                let r = get(edge, &neutral, "/live/abr/playlist.m3u8").await.ok()?;
+                let p = master(&r.text())?;
+                (p.variants.len() == 4).then_some(p)
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "multivariant with both renditions in both AZs after {:?}",
+        started.elapsed()
+    );
+    let mut by_pathway: BTreeMap<String, Vec<&VariantStream>> = BTreeMap::new();
+    for v in &playlist.variants {
+        by_pathway.entry(pathway(v)).or_default().push(v);
+    }
+    assert_eq!(
+        by_pathway.keys().collect::<Vec<_>>(),
+        ["az1", "az2"],
+        "{playlist:?}"
+    );
+    for (az, variants) in &by_pathway {
+        let heights: Vec<u64> = variants
+            .iter()
+            .map(|v| v.resolution.expect("RESOLUTION").height)
+            .collect();
+        // Lowest bandwidth first.
+        assert_eq!(heights, [360, 720], "{az}: {variants:?}");
+        assert!(variants[0].bandwidth < variants[1].bandwidth);
+        for v in variants {
+            assert!(v.uri.contains(&format!("media-hls-{az}.")), "{}", v.uri);
+        }
+    }
+    // Each rendition: identical attributes on both pathways (redundant variants).
+    for i in 0..2 {
+        let (a, b) = (by_pathway["az1"][i], by_pathway["az2"][i]);
+        assert_eq!(
+            (a.bandwidth, &a.codecs, a.resolution, a.frame_rate),
+            (b.bandwidth, &b.codecs, b.resolution, b.frame_rate)
+        );
+    }
+
+    let out = wait_for(Duration::from_secs(60), "the encoder to finish", || {
+        let done = encoder.try_wait().ok().flatten();
+        async move { done }
+    })
+    .await;
+    let mut stderr = String::new();
+    if let Some(mut e) = encoder.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(out.success(), "ffmpeg failed: {stderr}");
+
+    // Discovery: each AZ lists both renditions.
+    for az in Az::ALL {
+        let base = StreamName::new("live", "abr").unwrap();
+        let doc = stack
+            .object(&keys::renditions_key(az, &base))
+            .await
+            .unwrap();
+        let list = RenditionList::from_json(&doc).unwrap();
+        assert_eq!(list.renditions, ["360p", "720p"], "{az}");
+    }
+
+    // Aligned numbers: the same msn starts at the same timeline point in every rendition and
+    // AZ, and the renditions have most of their numbers in common.
+    let mut starts: BTreeMap<u64, Vec<(String, i64)>> = BTreeMap::new();
+    for (rendition, _) in &RENDITIONS {
+        let name = StreamName::new("live", "abr")
+            .unwrap()
+            .with_rendition(rendition)
+            .unwrap();
+        for az in Az::ALL {
+            let index = stack.index(az, &name).await.unwrap().expect("an index");
+            assert_eq!(index.rendition.as_deref(), Some(*rendition));
+            for s in &index.segments {
+                starts
+                    .entry(s.msn)
+                    .or_default()
+                    .push((format!("{az}/{rendition}"), s.timeline_ms));
+            }
+        }
+    }
+    let mut common = 0;
+    for (msn, seen) in &starts {
+        let first = seen[0].1;
+        assert!(
+            seen.iter().all(|(_, t)| *t == first),
+            "msn {msn} starts at different points: {seen:?}"
+        );
+        if seen.len() == 4 {
+            common += 1;
+        }
+    }
+    eprintln!(
+        "{} msns, {common} in all four chunklists (2 renditions x 2 AZs)",
+        starts.len()
+    );
+    assert!(common >= 4, "too few shared msns: {starts:?}");
+
+    // Every segment of every chunklist decodes, and the playlist's attributes match ffprobe.
+    let mut decoded = 0;
+    for v in &playlist.variants {
+        let chunklist = get_url(edge, &v.uri).await.unwrap();
+        assert_eq!(chunklist.status, 200, "{}: {}", v.uri, chunklist.text());
+        let uris = media_uris(&chunklist.text());
+        assert!(uris.len() >= 4, "{}: {uris:?}", v.uri);
+        let dir = std::env::temp_dir().join(format!("zonecast-abr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, uri) in uris.iter().enumerate() {
+            let seg = get_url(edge, uri).await.unwrap();
+            assert_eq!(seg.status, 200, "{uri}");
+            let path = dir.join("seg.ts");
+            std::fs::write(&path, &seg.body).unwrap();
+            let out = Command::new("ffmpeg")
+                .args(["-v", "error", "-i"])
+                .arg(&path)
+                .args(["-f", "null", "-"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{uri} does not decode cleanly: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            decoded += 1;
+            if i > 0 {
+                continue;
+            }
+            let probe = ffprobe(&path).unwrap();
+            let video = probe.codec("video").expect("a video stream");
+            let audio = probe.codec("audio").expect("an audio stream");
+            let res = v.resolution.expect("RESOLUTION");
+            assert_eq!(
+                (video["width"].as_u64(), video["height"].as_u64()),
+                (Some(res.width), Some(res.height)),
+                "{uri}"
+            );
+            assert_eq!(video["r_frame_rate"], "30/1", "{uri}");
+            assert_eq!(v.frame_rate, Some(30.0), "{}", v.uri);
+            assert_eq!(audio["codec_name"], "aac");
+            assert_eq!(audio["profile"], "LC");
+            let expected = format!("{},mp4a.40.2", avc1_of(video));
+            assert_eq!(v.codecs.as_deref(), Some(expected.as_str()), "{}", v.uri);
+        }
+    }
+    eprintln!("{decoded} segments decoded across 4 chunklists");
+}
