@@ -278,6 +278,18 @@ impl Player {
         }
     }
 
+    /// Makes the player play `level` (an index into hls.js's levels; -1 is automatic) from the
+    /// next fragment on.
+    pub fn set_level(&mut self, level: i64) -> anyhow::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the harness's stdin is closed")?;
+        stdin.write_all(format!("level {level}\n").as_bytes())?;
+        stdin.flush()?;
+        Ok(())
+    }
+
     /// Tells the harness to stop and returns its summary.
     pub async fn stop(mut self) -> anyhow::Result<PlaybackSummary> {
         if let Some(mut stdin) = self.stdin.take() {

@@ -8,7 +8,7 @@
 use std::{
     collections::BTreeMap,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -16,7 +16,7 @@ use m3u8_rs::{MasterPlaylist, Playlist, QuotedOrUnquoted, VariantStream};
 use zonecast_contract::{Az, RenditionList, StreamName, keys};
 use zonecast_tests::{
     http::{get, get_url},
-    media::{StreamSpec, ffprobe, make_flv},
+    media::{StreamSpec, ffprobe, make_flv, publish_renditions},
     media_uris, require_tool,
     stack::LocalStack,
     wait_for,
@@ -48,34 +48,6 @@ const RENDITIONS: [(&str, StreamSpec); 2] = [
         },
     ),
 ];
-
-/// One ffmpeg, one input per rendition, each copied to both AZs (`-f tee`): the renditions
-/// leave the encoder with identical timestamps, as two outputs of one live encoder would.
-fn publish_renditions(stack: &LocalStack, files: &[(&str, &Path)]) -> Child {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-v", "error"]);
-    for (_, file) in files {
-        cmd.arg("-re").arg("-i").arg(file);
-    }
-    for (i, (rendition, _)) in files.iter().enumerate() {
-        let tee: Vec<String> = Az::ALL
-            .iter()
-            .map(|az| {
-                format!(
-                    "[f=flv:onfail=ignore]{}?rendition={rendition}",
-                    stack.rtmp_url(*az, "live", "abr")
-                )
-            })
-            .collect();
-        cmd.args(["-map", &i.to_string(), "-c", "copy", "-f", "tee"])
-            .arg(tee.join("|"));
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting ffmpeg")
-}
 
 fn master(text: &str) -> Option<MasterPlaylist> {
     match m3u8_rs::parse_playlist_res(text.as_bytes()) {
@@ -119,7 +91,11 @@ async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
         .collect();
     let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
     let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
-    let mut encoder = publish_renditions(&stack, &refs);
+    let streams: Vec<String> = Az::ALL
+        .iter()
+        .map(|az| stack.rtmp_url(*az, "live", "abr"))
+        .collect();
+    let mut encoder = publish_renditions(&refs, &streams).unwrap();
     let started = Instant::now();
 
     // The multivariant playlist (neutral host, through the edge) lists both renditions on
