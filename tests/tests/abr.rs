@@ -141,8 +141,7 @@ async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
         }
     }
     // Each rendition: identical attributes on both pathways (redundant variants).
-    for i in 0..2 {
-        let (a, b) = (by_pathway["az1"][i], by_pathway["az2"][i]);
+    for (a, b) in by_pathway["az1"].iter().zip(&by_pathway["az2"]) {
         assert_eq!(
             (a.bandwidth, &a.codecs, a.resolution, a.frame_rate),
             (b.bandwidth, &b.codecs, b.resolution, b.frame_rate)
