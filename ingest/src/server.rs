@@ -620,6 +620,9 @@ fn register<S, R>(
         .live
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
+    if let Some(reason) = crate::renditions::over_limit(live.keys(), name) {
+        return Err(reason);
+    }
     if let Some(LiveEntry { stop, .. }) = live.get(name) {
         match ctx.config.duplicate_publish {
             DuplicatePublishPolicy::RejectNew => {
