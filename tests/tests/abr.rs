@@ -8,7 +8,7 @@
 use std::{
     collections::BTreeMap,
     path::Path,
-    process::Command,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -254,4 +254,124 @@ async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
         }
     }
     eprintln!("{decoded} segments decoded across 4 chunklists");
+}
+
+/// `ffmpeg -re [input_args] -i file -c copy -f tee` of one rendition to both AZs.
+fn publish_one(stack: &LocalStack, rendition: &str, file: &Path, input_args: &[&str]) -> Child {
+    let tee: Vec<String> = Az::ALL
+        .iter()
+        .map(|az| {
+            format!(
+                "[f=flv:onfail=ignore]{}?rendition={rendition}",
+                stack.rtmp_url(*az, "live", "late")
+            )
+        })
+        .collect();
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re"])
+        .args(input_args)
+        .arg("-i")
+        .arg(file)
+        .args(["-c", "copy", "-map", "0", "-f", "tee"])
+        .arg(tee.join("|"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting ffmpeg")
+}
+
+/// A rendition that starts while another is live (same encoder timeline: `-ss -copyts` of the
+/// same source, as a second output of a running encoder would send) takes the live
+/// rendition's numbers: the same msn at the same timeline point, no discontinuity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendition_that_starts_later_joins_the_live_numbering() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let hi = make_flv(RENDITIONS[0].1).unwrap();
+    let lo = make_flv(RENDITIONS[1].1).unwrap();
+    let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
+    let stream = StreamName::new("live", "late").unwrap();
+    let (name_hi, name_lo) = (
+        stream.with_rendition("720p").unwrap(),
+        stream.with_rendition("360p").unwrap(),
+    );
+    let mut first = publish_one(&stack, "720p", &hi, &[]);
+    let started = Instant::now();
+    // Three segments of 720p in both AZs.
+    for az in Az::ALL {
+        let s3 = stack.s3().await;
+        let name = name_hi.clone();
+        wait_for(Duration::from_secs(30), "720p to have 3 segments", || {
+            let (s3, name) = (s3.clone(), name.clone());
+            async move {
+                let index = zonecast_contract::s3::get_index(&s3, "zonecast", az, &name)
+                    .await
+                    .ok()??;
+                (index.segments.len() >= 3).then_some(())
+            }
+        })
+        .await;
+    }
+    // The same source from where the encoder is now, on its timeline.
+    let at = format!("{}", started.elapsed().as_secs().saturating_sub(1));
+    let mut second = publish_one(&stack, "360p", &lo, &["-ss", &at, "-copyts"]);
+    let ended = wait_for(Duration::from_secs(40), "both encoders to finish", || {
+        let done =
+            first.try_wait().ok().flatten().is_some() && second.try_wait().ok().flatten().is_some();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let () = ended;
+    let mut starts: BTreeMap<u64, Vec<(String, i64)>> = BTreeMap::new();
+    for az in Az::ALL {
+        let lo_index = stack
+            .index(az, &name_lo)
+            .await
+            .unwrap()
+            .expect("a 360p index");
+        let hi_index = stack
+            .index(az, &name_hi)
+            .await
+            .unwrap()
+            .expect("a 720p index");
+        assert!(
+            lo_index.segments.len() >= 3,
+            "{az}: 360p has {} segments",
+            lo_index.segments.len()
+        );
+        assert!(
+            lo_index.segments.iter().all(|s| !s.discontinuity)
+                && lo_index.discontinuity_sequence == 0,
+            "{az}: the late rendition started a discontinuity instead of joining: {lo_index:?}"
+        );
+        for (label, index) in [("360p", &lo_index), ("720p", &hi_index)] {
+            for s in &index.segments {
+                starts
+                    .entry(s.msn)
+                    .or_default()
+                    .push((format!("{az}/{label}"), s.timeline_ms));
+            }
+        }
+        let shared = lo_index
+            .segments
+            .iter()
+            .filter(|s| hi_index.segments.iter().any(|h| h.msn == s.msn))
+            .count();
+        eprintln!(
+            "{az}: 720p msns {:?}..={:?}, 360p msns {:?}..={:?}, {shared} shared",
+            hi_index.media_sequence(),
+            hi_index.last_msn(),
+            lo_index.media_sequence(),
+            lo_index.last_msn()
+        );
+        assert!(shared >= 3, "{az}: only {shared} msns shared");
+    }
+    for (msn, seen) in &starts {
+        assert!(
+            seen.iter().all(|(_, t)| *t == seen[0].1),
+            "msn {msn} starts at different points: {seen:?}"
+        );
+    }
 }
