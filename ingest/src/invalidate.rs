@@ -209,5 +209,14 @@ mod tests {
                 "/live/show/playlist.m3u8".to_string()
             ])
         );
+        // A rendition: its own chunklist, its stream's multivariant playlist.
+        let r = name.with_rendition("360p").unwrap();
+        assert_eq!(
+            paths_to_invalidate(Az::Az1, &r, None),
+            Some(vec![
+                "/az1/live/show/360p/chunklist.m3u8".to_string(),
+                "/live/show/playlist.m3u8".to_string()
+            ])
+        );
     }
 }
