@@ -112,3 +112,26 @@ async fn a_peer_that_never_completes_the_handshake_is_closed() {
     assert!(closed, "still open after {:?}", started.elapsed());
     assert!(started.elapsed() >= Duration::from_millis(800));
 }
+
+#[tokio::test]
+async fn renditions_of_one_stream_are_not_duplicates() {
+    let (_addr, ctx) = start(IngestConfig {
+        duplicate_publish: DuplicatePublishPolicy::RejectNew,
+        ..Default::default()
+    })
+    .await;
+    let publisher: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let show = StreamName::new("live", "show").unwrap();
+    let hi = show.with_rendition("720p").unwrap();
+    let lo = show.with_rendition("360p").unwrap();
+    let _a = register(&ctx, &hi, publisher).expect("720p");
+    let _b = register(&ctx, &lo, publisher).expect("360p: another rendition, not a duplicate");
+    let _c = register(&ctx, &show, publisher).expect("the plain stream is a name of its own");
+    assert!(register(&ctx, &hi, publisher).is_err(), "720p twice");
+    let names: Vec<String> = ctx
+        .stream_views()
+        .iter()
+        .map(|v| v.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
