@@ -14,7 +14,7 @@
 //! {"version":1,"now":"…",
 //!  "ingests":[{"az":"az1","health_addr":"127.0.0.1:8935","running":true,"pid":4242,
 //!              "status":{…the ingest's /status…},"error":null}, …],
-//!  "streams":[{"name":"live/show",
+//!  "streams":[{"name":"live/show","stream":"live/show",
 //!    "urls":{"host":"http://media-hls.localhost:8080/live/show/playlist.m3u8",
 //!            "path":"http://127.0.0.1:8080/live/show/playlist.m3u8"},
 //!    "azs":[{"az":"az1","verdict":"live","index_state":"live","index_age_ms":400,
@@ -74,7 +74,13 @@ pub struct IngestView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamRow {
+    /// `app/stream`, or `app/stream/rendition` for a rendition (a row of its own).
     pub name: String,
+    /// `app/stream`: what the multivariant playlist and the player page are about.
+    pub stream: String,
+    /// The rendition, for a stream published at several qualities.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
     pub urls: Urls,
     pub azs: Vec<AzRow>,
 }
@@ -161,6 +167,8 @@ pub fn build_stack_status(
                 .collect();
             StreamRow {
                 name: s.name.to_string(),
+                stream: s.name.base().to_string(),
+                rendition: s.name.rendition().map(str::to_owned),
                 urls: urls(&|b| b.multivariant_url(&s.name)),
                 azs,
             }
