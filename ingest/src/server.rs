@@ -542,7 +542,7 @@ fn enqueue<S: ObjectStore, R: IndexReader>(
                 let paths = p.invalidate_after_first_index.take();
                 if paths.is_some() || p.announce_after_first_index {
                     p.announce_after_first_index = false;
-                    job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
+                    job.done = after_first_index_written(ctx, paths, &p.session, &p.name);
                 }
                 job
             }
@@ -578,7 +578,7 @@ pub(crate) fn send_job(uploads: &UploadSender, job: UploadJob, metrics: &Metrics
 
 /// Once the job carrying the returned sender is written: starts the invalidation of `paths`,
 /// and lists a rendition in its stream's `renditions.json`.
-fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
+fn after_first_index_written<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
     paths: Option<Vec<String>>,
     session: &str,
