@@ -91,9 +91,16 @@ impl IndexStore for S3IndexStore {
         az: Az,
         name: &StreamName,
     ) -> Result<Vec<StreamName>, IndexStoreError> {
-        let list =
-            get_renditions(&self.client, &self.bucket, az, name, DeniedMeans::Denied).await?;
-        Ok(list.map(|l| l.names(&name.base())).unwrap_or_default())
+        match get_renditions(&self.client, &self.bucket, az, name, DeniedMeans::Denied).await {
+            Ok(list) => Ok(list.map(|l| l.names(&name.base())).unwrap_or_default()),
+            // A role (or a developer's credentials) without s3:GetObject on renditions.json:
+            // plain streams keep working, renditions go unlisted, and the log says why.
+            Err(e @ IndexReadError::Denied { .. }) => {
+                warn!(%az, stream = %name, error = %e, "cannot read the rendition list; answering without renditions");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
