@@ -1,6 +1,7 @@
 //! The index document: what an ingest has made ready in S3 for one stream in one AZ.
 //!
-//! Written by the ingest to `<az>/<app>/<stream>/index.json` after the segments it names are
+//! Written by the ingest to `<az>/<app>/<stream>/index.json` (a rendition's to
+//! `<az>/<app>/<stream>/<rendition>/index.json`) after the segments it names are
 //! uploaded (segment first, index second: DESIGN.md §3), read by the playlist functions.
 
 use chrono::{DateTime, Utc};

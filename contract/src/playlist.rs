@@ -3,6 +3,9 @@
 //! chunklist is a 404 (fail over) instead of a frozen 200, and how long each answer may be
 //! cached.
 //!
+//! A stream published at several qualities is rendered by [`crate::renditions`] on the same
+//! building blocks; a rendition's chunklist is an ordinary chunklist of its own name.
+//!
 //! Rendering goes through m3u8-rs's writer; every URI is absolute and on its AZ's host
 //! ([`PublicBase`]), so a player pinned to az1 never fetches from az2 except by failing over.
 
