@@ -6,7 +6,7 @@
 //!   ingest writes `<az>/<app>/<stream>/renditions.json` ([`RenditionList`]), the renditions
 //!   it packages, rewritten only after a new rendition's first index is in the store. So a
 //!   listed rendition always has a chunklist to serve.
-//! - **Health.** One liveness rule per rendition ([`crate::health`]). An AZ is serving only if
+//! - **Health.** One liveness rule per rendition ([`crate::health::health`]). An AZ is serving only if
 //!   every rendition that is serving on its peer is serving on it too ([`az_healths`]): a
 //!   viewer may switch to any listed rendition, so one dead rendition makes the AZ dead for
 //!   listing and steering, and viewers move to the peer as a whole.
