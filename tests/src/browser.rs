@@ -158,7 +158,14 @@ pub fn timeline(events: &[Value], since_ms: f64) -> String {
                     .as_u64()
                     .map_or(String::new(), |c| format!(" {c}"))
             ),
-            "level" => format!("level {} ({})", e["level"], e["az"].as_str().unwrap_or("?")),
+            "level" => format!(
+                "level {} ({}{})",
+                e["level"],
+                e["az"].as_str().unwrap_or("?"),
+                e["height"]
+                    .as_u64()
+                    .map_or(String::new(), |h| format!(", {h}p"))
+            ),
             "stall" => format!("stall of {} ms ended", e["ms"]),
             "endlist" => "ENDLIST".to_owned(),
             _ => continue,
