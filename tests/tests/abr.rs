@@ -375,3 +375,86 @@ async fn a_rendition_that_starts_later_joins_the_live_numbering() {
         );
     }
 }
+
+/// SIGKILL of az1's ingest while both renditions play: within a few seconds the multivariant
+/// playlist lists both renditions on az2 only, the steering manifest puts az2 first, and az1's
+/// rendition chunklists answer 404 (fail over), while az2's serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_az_takes_all_its_renditions_out() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
+        .iter()
+        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
+        .collect();
+    let stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
+    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
+    let streams: Vec<String> = Az::ALL
+        .iter()
+        .map(|az| stack.rtmp_url(*az, "live", "abr"))
+        .collect();
+    let mut encoder = publish_renditions(&refs, &streams).unwrap();
+    let (edge, neutral) = (stack.edge, stack.host(None));
+    let listed = |want: usize| {
+        let neutral = neutral.clone();
+        move || {
+            let neutral = neutral.clone();
+            async move {
+                let r = get(edge, &neutral, "/live/abr/playlist.m3u8").await.ok()?;
+                let p = master(&r.text())?;
+                (p.variants.len() == want).then_some(p)
+            }
+        }
+    };
+    wait_for(Duration::from_secs(30), "2 renditions x 2 AZs", listed(4)).await;
+    let pid = stack.ingest_pid(Az::Az1).await.unwrap();
+    zonecast_tests::stack::send_signal(pid, libc::SIGKILL).unwrap();
+    let killed = Instant::now();
+    let after = wait_for(
+        Duration::from_secs(10),
+        "the multivariant playlist without az1",
+        listed(2),
+    )
+    .await;
+    eprintln!(
+        "az1 out of the multivariant playlist {:.1} s after SIGKILL",
+        killed.elapsed().as_secs_f64()
+    );
+    let mut heights: Vec<u64> = after
+        .variants
+        .iter()
+        .map(|v| {
+            assert_eq!(pathway(v), "az2", "{}", v.uri);
+            v.resolution.expect("RESOLUTION").height
+        })
+        .collect();
+    heights.sort_unstable();
+    assert_eq!(heights, [360, 720]);
+    let steering = get(edge, &neutral, "/live/abr/steering.json?_HLS_pathway=az1")
+        .await
+        .unwrap();
+    assert!(
+        steering
+            .text()
+            .contains(r#""PATHWAY-PRIORITY":["az2","az1"]"#),
+        "{}",
+        steering.text()
+    );
+    for (rendition, _) in &RENDITIONS {
+        for (az, status) in [(Az::Az1, 404), (Az::Az2, 200)] {
+            let path = format!("/{az}/live/abr/{rendition}/chunklist.m3u8");
+            let r = wait_for(Duration::from_secs(5), &format!("{path} {status}"), || {
+                let path = path.clone();
+                async move {
+                    let r = get(edge, &edge.to_string(), &path).await.ok()?;
+                    (r.status == status).then_some(r)
+                }
+            })
+            .await;
+            assert_eq!(r.status, status, "{path}");
+        }
+    }
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
