@@ -3,7 +3,9 @@
 //! `?rendition=360p`, to both AZs of the real `zonecast-local`. The multivariant playlist lists
 //! both renditions on both pathways, with RESOLUTION, FRAME-RATE and CODECS matching what
 //! ffprobe says of the segments; the renditions share their segment numbers (the same msn
-//! starts at the same point of the encoder timeline), and every segment decodes.
+//! starts at the same point of the encoder timeline), and every segment decodes. A rendition
+//! that starts while another is live joins its numbering; a dead AZ takes every rendition out
+//! of the multivariant playlist and the steering manifest.
 
 use std::{
     collections::BTreeMap,
