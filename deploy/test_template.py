@@ -260,7 +260,9 @@ def test_playlist_function_reads_index_objects_only(resources):
     assert set(by_action) == {"s3:GetObject", "s3:ListBucket"}
     assert sorted(text(r) for r in by_action["s3:GetObject"]) == [
         "${MediaBucket.Arn}/az1/*/index.json",
+        "${MediaBucket.Arn}/az1/*/renditions.json",
         "${MediaBucket.Arn}/az2/*/index.json",
+        "${MediaBucket.Arn}/az2/*/renditions.json",
     ]
     # On the bucket itself, unconditionally: that is what makes S3 answer a missing index with
     # 404 NoSuchKey and keep 403 for a real refusal (README.md, "Try the playlist function").
@@ -290,7 +292,9 @@ def test_instance_role_writes_only_its_own_prefix(resources, az):
                 writes += 1
             else:
                 assert s3_actions == ["s3:GetObject"], s3_actions
-                assert key.startswith(f"{az}/") or (key.startswith(f"{peer}/") and key.endswith("/index.json")), key
+                assert key.startswith(f"{az}/") or (
+                    key.startswith(f"{peer}/") and key.endswith(("/index.json", "/renditions.json"))
+                ), key
     assert writes == 1, f"{az}: expected exactly one writable resource"
 
 
@@ -540,7 +544,13 @@ def test_index_json_is_never_served(resources):
     from fnmatch import fnmatchcase
 
     config = distribution_config(resources)
-    paths = ["/az1/live/show/index.json", "/live/show/index.json", "/az2/a/b/index.json"]
+    paths = [
+        "/az1/live/show/index.json",
+        "/live/show/index.json",
+        "/az2/a/b/index.json",
+        "/az1/live/show/720p/index.json",
+        "/az1/live/show/renditions.json",
+    ]
     for behavior in config["CacheBehaviors"]:
         for path in paths:
             assert not fnmatchcase(path, behavior["PathPattern"]), (behavior["PathPattern"], path)

@@ -47,6 +47,9 @@ pub enum DeadReason {
     Behind,
     /// The ingest is shutting down.
     Draining,
+    /// A stream with renditions: a rendition serving on the peer is missing or ended here
+    /// ([`crate::renditions::az_healths`]).
+    Incomplete,
 }
 
 impl DeadReason {
@@ -55,6 +58,7 @@ impl DeadReason {
             DeadReason::Stale => "stale",
             DeadReason::Behind => "behind",
             DeadReason::Draining => "draining",
+            DeadReason::Incomplete => "incomplete",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The index document: what an ingest has made ready in S3 for one stream in one AZ.
 //!
-//! Written by the ingest to `<az>/<app>/<stream>/index.json` after the segments it names are
+//! Written by the ingest to `<az>/<app>/<stream>/index.json` (a rendition's to
+//! `<az>/<app>/<stream>/<rendition>/index.json`) after the segments it names are
 //! uploaded (segment first, index second: DESIGN.md §3), read by the playlist functions.
 
 use chrono::{DateTime, Utc};
@@ -83,6 +84,10 @@ pub struct StreamIndex {
     pub az: Az,
     pub app: String,
     pub stream: String,
+    /// The rendition, for a stream published at several qualities; absent for a plain stream
+    /// (whose document is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
     /// Identifies one publish session (one encoder connection's timeline).
     pub session: String,
     /// The AZ's numbering epoch: Unix milliseconds of the moment this AZ started numbering the
@@ -104,8 +109,13 @@ pub struct StreamIndex {
 }
 
 impl StreamIndex {
+    /// The stream's name, with its rendition if it is one.
     pub fn name(&self) -> Result<StreamName, crate::NameError> {
-        StreamName::new(&self.app, &self.stream)
+        let name = StreamName::new(&self.app, &self.stream)?;
+        match &self.rendition {
+            Some(r) => name.with_rendition(r),
+            None => Ok(name),
+        }
     }
 
     /// `#EXT-X-MEDIA-SEQUENCE`: the msn of the first segment in the window.

@@ -2,6 +2,12 @@
 //! `<az>/<app>/<stream>/index.json`. The epoch ([`crate::StreamIndex::epoch`]) keeps segment
 //! keys unique for ever: numbers may start again after retention deleted a stream's objects. The viewer path of a segment on an AZ host is the same key
 //! without the AZ prefix, so after the edge adds the prefix the path *is* the key.
+//!
+//! A rendition of a stream published at several qualities nests under the stream:
+//! `<az>/<app>/<stream>/<rendition>/index.json` and `…/<rendition>/<epoch>-<msn>.ts`. Each
+//! ingest lists the renditions it packages in `<az>/<app>/<stream>/renditions.json`
+//! ([`crate::renditions::RenditionList`]), so the playlist function finds them without
+//! listing the bucket. Rendition names have no `.`, so they never collide with a file.
 
 use crate::{Az, StreamName};
 
@@ -12,9 +18,21 @@ pub const CHUNKLIST_FILE: &str = "chunklist.m3u8";
 /// The multivariant playlist on the neutral host, rendered by the playlist function.
 pub const MULTIVARIANT_FILE: &str = "playlist.m3u8";
 
-/// `live/show/`: the viewer path of a stream on an AZ host (or the neutral host).
+/// The list of renditions one AZ packages of a stream, next to the stream's files.
+pub const RENDITIONS_FILE: &str = "renditions.json";
+
+/// `live/show/` (or `live/show/720p/` for a rendition): the viewer path of a stream on an AZ
+/// host (or the neutral host).
 pub fn stream_path(name: &StreamName) -> String {
-    format!("{}/{}/", name.app(), name.stream())
+    match name.rendition() {
+        Some(r) => format!("{}/{}/{r}/", name.app(), name.stream()),
+        None => format!("{}/{}/", name.app(), name.stream()),
+    }
+}
+
+/// `az1/live/show/renditions.json` (of the stream, whatever rendition `name` names).
+pub fn renditions_key(az: Az, name: &StreamName) -> String {
+    format!("{}{RENDITIONS_FILE}", stream_prefix(az, &name.base()))
 }
 
 /// The steering manifest (HLS content steering), rendered by the playlist function on the
@@ -74,5 +92,24 @@ mod tests {
         assert_eq!(index_key(Az::Az2, &n), "az2/live/show/index.json");
         assert_eq!(stream_path(&n), "live/show/");
         assert_eq!(segment_file(id(5, 7)), "5-7.ts");
+    }
+
+    #[test]
+    fn rendition_layout() {
+        let n = StreamName::new("live", "show")
+            .unwrap()
+            .with_rendition("720p")
+            .unwrap();
+        assert_eq!(
+            segment_key(Az::Az1, &n, SegmentId { epoch: 5, msn: 42 }),
+            "az1/live/show/720p/5-42.ts"
+        );
+        assert_eq!(index_key(Az::Az2, &n), "az2/live/show/720p/index.json");
+        assert_eq!(stream_path(&n), "live/show/720p/");
+        assert_eq!(renditions_key(Az::Az1, &n), "az1/live/show/renditions.json");
+        assert_eq!(
+            renditions_key(Az::Az1, &n.base()),
+            "az1/live/show/renditions.json"
+        );
     }
 }

@@ -1,5 +1,10 @@
 //! Stream names: `app` and `stream` become S3 keys and URLs, so both are restricted to
 //! `[A-Za-z0-9_-]{1,64}` (DESIGN.md §2) and checked once, here.
+//!
+//! A stream may be published at several qualities (adaptive bit rate): each rendition is its
+//! own publish, `rtmp://host/<app>/<stream>?rendition=<name>`, and its own name here. The
+//! rendition name is restricted like the others; it becomes a path component nested under the
+//! stream (`az1/live/show/720p/…`, see [`crate::keys`]).
 
 use std::fmt;
 
@@ -18,7 +23,13 @@ pub enum NameError {
         value: String,
         offset: usize,
     },
+    /// The stream key's query names the rendition twice: which one counts would be a guess.
+    #[error("the stream key names more than one rendition")]
+    DuplicateRendition,
 }
+
+/// The query parameter of the stream key that names the rendition (`show?rendition=720p`).
+pub const RENDITION_PARAM: &str = "rendition";
 
 /// Checks one component (`app` or `stream`).
 pub fn check_component(what: &'static str, value: &str) -> Result<(), NameError> {
@@ -46,11 +57,13 @@ pub fn check_component(what: &'static str, value: &str) -> Result<(), NameError>
     Ok(())
 }
 
-/// A validated `app/stream` pair.
+/// A validated `app/stream` pair, with the rendition when the stream is published at several
+/// qualities. Without a rendition everything (keys, URLs, index) is exactly a plain stream's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamName {
     app: String,
     stream: String,
+    rendition: Option<String>,
 }
 
 impl StreamName {
@@ -60,14 +73,48 @@ impl StreamName {
         Ok(Self {
             app: app.to_owned(),
             stream: stream.to_owned(),
+            rendition: None,
         })
     }
 
-    /// Parses an RTMP publish: the stream key may carry a token as a query string
-    /// (`show?token=…`), which is not part of the name.
+    /// The rendition `rendition` of this stream (replacing any rendition it names).
+    pub fn with_rendition(&self, rendition: &str) -> Result<Self, NameError> {
+        check_component("rendition", rendition)?;
+        Ok(Self {
+            rendition: Some(rendition.to_owned()),
+            ..self.base()
+        })
+    }
+
+    /// Parses an RTMP publish: the stream key may carry a query string (`show?token=…`); its
+    /// `rendition` parameter, if any, names the rendition, the rest (the token) is not part of
+    /// the name.
     pub fn from_publish(app: &str, stream_key: &str) -> Result<Self, NameError> {
-        let stream = stream_key.split_once('?').map_or(stream_key, |(s, _)| s);
-        Self::new(app, stream)
+        let (stream, query) = stream_key
+            .split_once('?')
+            .map_or((stream_key, None), |(s, q)| (s, Some(q)));
+        let name = Self::new(app, stream)?;
+        let mut renditions = query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(k, _)| *k == RENDITION_PARAM)
+            .map(|(_, v)| v);
+        match (renditions.next(), renditions.next()) {
+            (None, _) => Ok(name),
+            (Some(r), None) => name.with_rendition(r),
+            (Some(_), Some(_)) => Err(NameError::DuplicateRendition),
+        }
+    }
+
+    /// The stream without its rendition: what the multivariant playlist, the steering manifest
+    /// and the publish token are about.
+    pub fn base(&self) -> Self {
+        Self {
+            app: self.app.clone(),
+            stream: self.stream.clone(),
+            rendition: None,
+        }
     }
 
     pub fn app(&self) -> &str {
@@ -77,11 +124,20 @@ impl StreamName {
     pub fn stream(&self) -> &str {
         &self.stream
     }
+
+    pub fn rendition(&self) -> Option<&str> {
+        self.rendition.as_deref()
+    }
 }
 
+/// `live/show`, or `live/show/720p` for a rendition.
 impl fmt::Display for StreamName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.app, self.stream)
+        write!(f, "{}/{}", self.app, self.stream)?;
+        match &self.rendition {
+            Some(r) => write!(f, "/{r}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -122,5 +178,29 @@ mod tests {
         let n = StreamName::from_publish("live", "show?token=abc").unwrap();
         assert_eq!(n.stream(), "show");
         assert!(StreamName::from_publish("live", "../x?token=abc").is_err());
+        assert_eq!(n.rendition(), None);
+    }
+
+    #[test]
+    fn rendition_from_the_stream_key() {
+        let n = StreamName::from_publish("live", "show?rendition=720p&token=abc").unwrap();
+        assert_eq!((n.stream(), n.rendition()), ("show", Some("720p")));
+        assert_eq!(n.to_string(), "live/show/720p");
+        assert_eq!(n.base(), StreamName::new("live", "show").unwrap());
+        let m = StreamName::from_publish("live", "show?token=abc&rendition=720p").unwrap();
+        assert_eq!(m, n);
+        assert_ne!(n.base(), n);
+        for key in [
+            "show?rendition=",
+            "show?rendition=a.b",
+            "show?rendition=../x",
+            "show?rendition=7%2f2",
+        ] {
+            assert!(StreamName::from_publish("live", key).is_err(), "{key:?}");
+        }
+        assert_eq!(
+            StreamName::from_publish("live", "show?rendition=a&rendition=b"),
+            Err(NameError::DuplicateRendition)
+        );
     }
 }

@@ -3,6 +3,9 @@
 //! chunklist is a 404 (fail over) instead of a frozen 200, and how long each answer may be
 //! cached.
 //!
+//! A stream published at several qualities is rendered by [`crate::renditions`] on the same
+//! building blocks; a rendition's chunklist is an ordinary chunklist of its own name.
+//!
 //! Rendering goes through m3u8-rs's writer; every URI is absolute and on its AZ's host
 //! ([`PublicBase`]), so a player pinned to az1 never fetches from az2 except by failing over.
 
@@ -45,7 +48,7 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    fn playlist(cache_control: String, body: String) -> Self {
+    pub(crate) fn playlist(cache_control: String, body: String) -> Self {
         Self {
             status: 200,
             content_type: PLAYLIST_CONTENT_TYPE,
@@ -246,7 +249,34 @@ pub fn multivariant_playlist(
         .first()
         .map(|(_, primary)| variant_attributes(primary))
         .unwrap_or_default();
-    let steering = variants.first().map(|(default, _)| ExtTag {
+    let entries = variants
+        .iter()
+        .map(|(az, _)| variant_on(*az, base.chunklist_url(*az, name), &template))
+        .collect();
+    write_multivariant(name, variants.first().map(|(az, _)| *az), entries, base)
+}
+
+/// One `EXT-X-STREAM-INF` on pathway `az`: the attributes of `template`, this AZ's chunklist.
+pub(crate) fn variant_on(az: Az, uri: String, template: &VariantStream) -> VariantStream {
+    VariantStream {
+        uri,
+        other_attributes: Some(HashMap::from([(
+            "PATHWAY-ID".to_owned(),
+            QuotedOrUnquoted::Quoted(az.as_str().to_owned()),
+        )])),
+        ..template.clone()
+    }
+}
+
+/// Writes a multivariant playlist of `variants`, with `EXT-X-CONTENT-STEERING` naming the
+/// steering manifest and `default_pathway`.
+pub(crate) fn write_multivariant(
+    name: &StreamName,
+    default_pathway: Option<Az>,
+    variants: Vec<VariantStream>,
+    base: &PublicBase,
+) -> String {
+    let steering = default_pathway.map(|default| ExtTag {
         tag: "X-CONTENT-STEERING".to_owned(),
         rest: Some(format!(
             "SERVER-URI=\"{}\",PATHWAY-ID=\"{default}\"",
@@ -256,17 +286,7 @@ pub fn multivariant_playlist(
     let playlist = MasterPlaylist {
         version: Some(PLAYLIST_VERSION),
         independent_segments: true,
-        variants: variants
-            .iter()
-            .map(|(az, _)| VariantStream {
-                uri: base.chunklist_url(*az, name),
-                other_attributes: Some(HashMap::from([(
-                    "PATHWAY-ID".to_owned(),
-                    QuotedOrUnquoted::Quoted(az.as_str().to_owned()),
-                )])),
-                ..template.clone()
-            })
-            .collect(),
+        variants,
         unknown_tags: steering.into_iter().collect(),
         ..MasterPlaylist::default()
     };
@@ -289,7 +309,24 @@ pub fn render_steering(
     current: Option<Az>,
     now: DateTime<Utc>,
 ) -> Rendered {
-    let healths = health_pair(az1, az2, now);
+    let ttl = [az1, az2]
+        .into_iter()
+        .flatten()
+        .map(StreamIndex::playlist_target_duration)
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    steering_for(name, health_pair(az1, az2, now), ttl, current, now)
+}
+
+/// [`render_steering`] from the AZs' healths and the TTL in seconds.
+pub(crate) fn steering_for(
+    name: &StreamName,
+    healths: [Health; 2],
+    ttl: u64,
+    current: Option<Az>,
+    now: DateTime<Utc>,
+) -> Rendered {
     if healths.iter().all(|h| *h == Health::Missing) {
         return Rendered::error(404, format!("no stream {name}"));
     }
@@ -305,13 +342,6 @@ pub fn render_steering(
             priority.push(az);
         }
     }
-    let ttl = [az1, az2]
-        .into_iter()
-        .flatten()
-        .map(StreamIndex::playlist_target_duration)
-        .min()
-        .unwrap_or(1)
-        .max(1);
     let manifest = SteeringManifest {
         version: 1,
         ttl,
@@ -343,7 +373,7 @@ impl SteeringManifest {
 }
 
 /// EXT-X-STREAM-INF attributes from the index's codec facts (RFC 8216 §4.3.4.2).
-fn variant_attributes(index: &StreamIndex) -> VariantStream {
+pub(crate) fn variant_attributes(index: &StreamIndex) -> VariantStream {
     let info = &index.info;
     let bandwidth = if info.bandwidth > 0 {
         info.bandwidth

@@ -20,9 +20,11 @@ pub enum Route {
     /// `/<app>/<stream>/steering.json`: the content steering manifest, next to the
     /// multivariant playlist.
     Steering(StreamName),
-    /// `/<az>/<app>/<stream>/chunklist.m3u8`.
+    /// `/<az>/<app>/<stream>/chunklist.m3u8`, or `/<az>/<app>/<stream>/<rendition>/…` for a
+    /// rendition (the name then carries it).
     Chunklist(Az, StreamName),
-    /// `/<az>/<app>/<stream>/<epoch>-<msn>.ts`: served from S3, never by the function.
+    /// `/<az>/<app>/<stream>/[<rendition>/]<epoch>-<msn>.ts`: served from S3, never by the
+    /// function.
     Segment(Az, StreamName, SegmentId),
 }
 
@@ -33,7 +35,7 @@ pub enum RouteError {
     NotAbsolute { path: String },
     #[error("path is {len} bytes long, more than {MAX_PATH_LEN}")]
     TooLong { len: usize },
-    #[error("path {path:?} has {components} components; expected 3 or 4, none empty")]
+    #[error("path {path:?} has {components} components; expected 3 to 5, none empty")]
     Shape { path: String, components: usize },
     #[error("path {path:?}: {source}")]
     Az {
@@ -69,7 +71,7 @@ impl Route {
             return Err(RouteError::NotAbsolute { path: shown(path) });
         };
         let parts: Vec<&str> = rest.split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) || !(3..=4).contains(&parts.len()) {
+        if parts.iter().any(|p| p.is_empty()) || !(3..=5).contains(&parts.len()) {
             return Err(RouteError::Shape {
                 path: shown(path),
                 components: parts.len(),
@@ -92,12 +94,20 @@ impl Route {
                 keys::STEERING_FILE => Ok(Route::Steering(name(app, stream)?)),
                 _ => Err(file_err(file, "playlist.m3u8 or steering.json")),
             },
-            [az, app, stream, file] => {
+            [az, app, stream, rest @ .., file] => {
                 let az: Az = az.parse().map_err(|source| RouteError::Az {
                     path: shown(path),
                     source,
                 })?;
-                let name = name(app, stream)?;
+                let mut name = name(app, stream)?;
+                if let [rendition] = rest {
+                    name = name
+                        .with_rendition(rendition)
+                        .map_err(|source| RouteError::Name {
+                            path: shown(path),
+                            source,
+                        })?;
+                }
                 if *file == keys::CHUNKLIST_FILE {
                     return Ok(Route::Chunklist(az, name));
                 }
@@ -195,6 +205,36 @@ mod tests {
     }
 
     #[test]
+    fn rendition_routes() {
+        let r720 = show().with_rendition("720p").unwrap();
+        assert_eq!(
+            Route::parse("/az1/live/show/720p/chunklist.m3u8"),
+            Ok(Route::Chunklist(Az::Az1, r720.clone()))
+        );
+        assert_eq!(
+            Route::parse("/az2/live/show/720p/5-42.ts"),
+            Ok(Route::Segment(
+                Az::Az2,
+                r720,
+                SegmentId { epoch: 5, msn: 42 }
+            ))
+        );
+        for path in [
+            "/live/show/720p/playlist.m3u8",
+            "/live/show/720p/steering.json",
+            "/az1/live/show/720.p/chunklist.m3u8",
+            "/az1/live/show/../chunklist.m3u8",
+            "/az1/live/show/720p/renditions.json",
+            "/az1/live/show/renditions.json",
+            "/az1/live/show/720p/index.json",
+            "/az1/live/show/720p/x/chunklist.m3u8",
+            "/az1/live/show//chunklist.m3u8",
+        ] {
+            assert!(Route::parse(path).is_err(), "{path:?} accepted");
+        }
+    }
+
+    #[test]
     fn hostile_paths() {
         let long = format!("/live/{}/playlist.m3u8", "a".repeat(600));
         for path in [
@@ -221,7 +261,7 @@ mod tests {
             "/live//show/playlist.m3u8",
             "/live/show/playlist.m3u8/",
             "/x/live/show/playlist.m3u8/extra",
-            "/az1/live/show/extra/chunklist.m3u8",
+            "/az1/live/show/extra/more/chunklist.m3u8",
             "/az1/live/show/index.json",
             "/az1/live/show/-1.ts",
             "/az1/live/show/42.ts",
@@ -258,8 +298,8 @@ mod tests {
             Err(RouteError::Name { .. })
         ));
         assert!(matches!(
-            Route::parse("/a/b/c/d/e"),
-            Err(RouteError::Shape { components: 5, .. })
+            Route::parse("/a/b/c/d/e/f"),
+            Err(RouteError::Shape { components: 6, .. })
         ));
     }
 }

@@ -4,7 +4,7 @@
 use aws_sdk_s3::{Client, error::SdkError, operation::get_object::GetObjectError};
 
 use crate::{
-    Az, StreamIndex, StreamName, keys,
+    Az, RenditionList, StreamIndex, StreamName, keys,
     retry::{RetryPolicy, Retryable, retry},
 };
 
@@ -152,9 +152,10 @@ pub async fn get_index_with(
     denied: DeniedMeans,
     policy: &RetryPolicy,
 ) -> Result<Option<StreamIndex>, IndexReadError> {
+    let key = keys::index_key(az, name);
     retry(
         policy,
-        || read_index(client, bucket, az, name, denied),
+        || read_json(client, bucket, key.clone(), denied, StreamIndex::from_json),
         |err, attempt| {
             tracing::debug!(%az, stream = %name, attempt = attempt.number,
                             last = attempt.wait.is_none(), error = %err, "index read failed");
@@ -169,14 +170,35 @@ impl Retryable for IndexReadError {
     }
 }
 
-async fn read_index(
+/// Reads `<az>/<app>/<stream>/renditions.json` (the renditions one AZ packages of a stream);
+/// `Ok(None)` when there is none (a stream without renditions), like [`get_index_with`].
+pub async fn get_renditions(
     client: &Client,
     bucket: &str,
     az: Az,
     name: &StreamName,
     denied: DeniedMeans,
-) -> Result<Option<StreamIndex>, IndexReadError> {
-    let key = keys::index_key(az, name);
+    policy: &RetryPolicy,
+) -> Result<Option<RenditionList>, IndexReadError> {
+    let key = keys::renditions_key(az, name);
+    retry(
+        policy,
+        || read_json(client, bucket, key.clone(), denied, RenditionList::from_json),
+        |err, attempt| {
+            tracing::debug!(%az, stream = %name, attempt = attempt.number,
+                            last = attempt.wait.is_none(), error = %err, "rendition list read failed");
+        },
+    )
+    .await
+}
+
+async fn read_json<T>(
+    client: &Client,
+    bucket: &str,
+    key: String,
+    denied: DeniedMeans,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
+) -> Result<Option<T>, IndexReadError> {
     let store_err = |message: String, retryable: bool| IndexReadError::Store {
         bucket: bucket.to_owned(),
         key: key.clone(),
@@ -212,7 +234,7 @@ async fn read_index(
             message: error_text(&e),
         })?
         .into_bytes();
-    StreamIndex::from_json(&bytes)
+    parse(&bytes)
         .map(Some)
         .map_err(|source| IndexReadError::Invalid {
             bucket: bucket.to_owned(),

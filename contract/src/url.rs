@@ -180,7 +180,7 @@ impl PublicBase {
     }
 
     /// The multivariant playlist: on `media-hls.D` in host mode, on the viewer's host in path
-    /// mode.
+    /// mode. One per stream: a rendition's name gives its stream's.
     pub fn multivariant_url(&self, name: &StreamName) -> String {
         let origin = match &self.mode {
             UrlMode::Host { rest } => format!("{}://{NEUTRAL_LABEL}{rest}", self.scheme),
@@ -188,7 +188,7 @@ impl PublicBase {
         };
         format!(
             "{origin}/{}{}",
-            keys::stream_path(name),
+            keys::stream_path(&name.base()),
             keys::MULTIVARIANT_FILE
         )
     }
@@ -272,6 +272,19 @@ mod tests {
         assert_eq!(
             b.steering_url(&show()),
             "http://127.0.0.1:8080/live/show/steering.json"
+        );
+        let r = show().with_rendition("360p").unwrap();
+        assert_eq!(
+            b.chunklist_url(Az::Az2, &r),
+            "http://127.0.0.1:8080/az2/live/show/360p/chunklist.m3u8"
+        );
+        assert_eq!(
+            b.segment_url(Az::Az1, &r, seg(3)),
+            "http://127.0.0.1:8080/az1/live/show/360p/9-3.ts"
+        );
+        assert_eq!(
+            b.multivariant_url(&r),
+            "http://127.0.0.1:8080/live/show/playlist.m3u8"
         );
         // Not the media label, only a prefix of it.
         let b = PublicBase::new(Scheme::Https, "media-hls-az3.example.com").unwrap();

@@ -1,5 +1,6 @@
 //! `Route::parse` (the playlist function's path router) never panics on any path, and a path
-//! it accepts names only `[A-Za-z0-9_-]{1,64}` components: nothing hostile reaches an S3 key.
+//! it accepts names only `[A-Za-z0-9_-]{1,64}` components (app, stream and rendition): nothing
+//! hostile reaches an S3 key.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(route) = Route::parse(path) {
         let name = route.name();
-        for part in [name.app(), name.stream()] {
+        for part in [name.app(), name.stream()]
+            .into_iter()
+            .chain(name.rendition())
+        {
             assert!(!part.is_empty() && part.len() <= 64);
             assert!(part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
         }

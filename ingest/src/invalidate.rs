@@ -24,7 +24,11 @@ pub fn paths_to_invalidate(
     maybe_ended.then(|| {
         vec![
             format!("/{}{}", keys::stream_prefix(az, name), keys::CHUNKLIST_FILE),
-            format!("/{}{}", keys::stream_path(name), keys::MULTIVARIANT_FILE),
+            format!(
+                "/{}{}",
+                keys::stream_path(&name.base()),
+                keys::MULTIVARIANT_FILE
+            ),
         ]
     })
 }
@@ -190,6 +194,7 @@ mod tests {
             az: Az::Az2,
             app: "live".into(),
             stream: "show".into(),
+            rendition: None,
             session: "s".into(),
             epoch: 1,
             state,
@@ -219,6 +224,15 @@ mod tests {
             paths_to_invalidate(Az::Az2, &name, Some(&index(StreamState::Ended))),
             Some(vec![
                 "/az2/live/show/chunklist.m3u8".to_string(),
+                "/live/show/playlist.m3u8".to_string()
+            ])
+        );
+        // A rendition: its own chunklist, its stream's multivariant playlist.
+        let r = name.with_rendition("360p").unwrap();
+        assert_eq!(
+            paths_to_invalidate(Az::Az1, &r, None),
+            Some(vec![
+                "/az1/live/show/360p/chunklist.m3u8".to_string(),
                 "/live/show/playlist.m3u8".to_string()
             ])
         );

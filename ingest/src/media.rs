@@ -20,6 +20,10 @@ pub struct VideoConfig {
     /// Picture size in pixels decoded from the first SPS (cropping applied), if it parsed.
     pub width: Option<u32>,
     pub height: Option<u32>,
+    /// Frames per second × 1000 from the first SPS's VUI timing info, if it carries it
+    /// (x264 does): the FRAME-RATE of the multivariant playlist, exact where measuring
+    /// millisecond RTMP timestamps is not.
+    pub frame_rate_milli: Option<u32>,
 }
 
 /// AAC configuration, from the AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1).

@@ -112,7 +112,22 @@ impl Packager {
         peer: Option<&StreamIndex>,
         now: DateTime<Utc>,
     ) -> Self {
-        let anchor = ClockAnchor::from_indexes(own, peer, now, config.target_ms);
+        Self::with_siblings(config, name, session, own, peer, &[], now)
+    }
+
+    /// [`Self::new`] for a rendition: `siblings` are the other renditions' indexes, whose
+    /// numbering, discontinuity count and wall-clock mapping it shares
+    /// ([`ClockAnchor::from_references`]).
+    pub fn with_siblings(
+        config: PackagerConfig,
+        name: StreamName,
+        session: String,
+        own: Option<&StreamIndex>,
+        peer: Option<&StreamIndex>,
+        siblings: &[&StreamIndex],
+        now: DateTime<Utc>,
+    ) -> Self {
+        let anchor = ClockAnchor::from_references(own, peer, siblings, now, config.target_ms);
         // Rejoining after the u32 RTMP timestamps wrapped still lines up with the reference.
         let unwrapper = anchor
             .timeline_hint()
@@ -156,7 +171,7 @@ impl Packager {
             stats: PackagerStats::default(),
             config,
         };
-        packager.inherit(own, peer, now);
+        packager.inherit(own, peer, siblings, now);
         packager
     }
 
@@ -166,30 +181,28 @@ impl Packager {
         &mut self,
         own: Option<&StreamIndex>,
         peer: Option<&StreamIndex>,
+        siblings: &[&StreamIndex],
         now: DateTime<Utc>,
     ) {
+        let all = || {
+            siblings
+                .iter()
+                .copied()
+                .chain([own, peer].into_iter().flatten())
+        };
         let total_discontinuities = |i: &StreamIndex| {
             i.discontinuity_sequence + i.segments.iter().filter(|s| s.discontinuity).count() as u64
         };
         // A new session after an earlier one keeps counting upward; its first segment carries
         // the discontinuity tag.
-        if let Some(prev) = [own, peer]
-            .into_iter()
-            .flatten()
-            .max_by_key(|i| i.last_msn())
-        {
+        if let Some(prev) = all().max_by_key(|i| i.last_msn()) {
             self.discontinuity_sequence = total_discontinuities(prev);
         }
         // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
         // label the same segment the same way.
         let live =
             |i: &&StreamIndex| zonecast_contract::health::health(Some(i), None, now).is_serving();
-        if let Some(reference) = [own, peer]
-            .into_iter()
-            .flatten()
-            .filter(live)
-            .max_by_key(|i| i.last_msn())
-        {
+        if let Some(reference) = all().filter(live).max_by_key(|i| i.last_msn()) {
             let wall = reference
                 .segments
                 .last()
@@ -345,6 +358,7 @@ impl Packager {
             az: self.config.az,
             app: self.name.app().to_owned(),
             stream: self.name.stream().to_owned(),
+            rendition: self.name.rendition().map(str::to_owned),
             session: self.session.clone(),
             epoch: self.epoch,
             state,
@@ -382,7 +396,9 @@ impl Packager {
                 height: v.height?,
             })
         });
-        let frame_rate =
+        // The SPS's timing info when it has it (exact, the same in every rendition and AZ),
+        // else measured from the frames' timestamps.
+        let measured =
             self.video_frames
                 .filter(|_| video.is_some())
                 .and_then(|(first, last, n)| {
@@ -390,6 +406,10 @@ impl Packager {
                         ((n - 1) as f64 * 1000.0 / (last - first) as f64 * 1000.0).round() / 1000.0
                     })
                 });
+        let frame_rate = video
+            .and_then(|v| v.frame_rate_milli)
+            .map(|m| f64::from(m) / 1000.0)
+            .or(measured);
         StreamInfo {
             codecs: codecs.join(","),
             resolution,

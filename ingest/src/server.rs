@@ -40,6 +40,16 @@ pub trait IndexReader: Send + Sync + 'static {
         az: zonecast_contract::Az,
         name: &StreamName,
     ) -> impl std::future::Future<Output = Option<zonecast_contract::StreamIndex>> + Send;
+
+    /// The renditions `az` lists of `name`'s stream (`renditions.json`); none by default.
+    fn read_renditions(
+        &self,
+        az: zonecast_contract::Az,
+        name: &StreamName,
+    ) -> impl std::future::Future<Output = Vec<StreamName>> + Send {
+        let _ = (az, name);
+        async { Vec::new() }
+    }
 }
 
 /// Shared by all connections of one ingest.
@@ -64,6 +74,9 @@ pub struct IngestContext<S, R> {
     /// The newest index of each stream an earlier run left in the spool, until a publish of
     /// the stream takes it.
     pub spooled_indexes: SpooledIndexes,
+    /// The renditions of each stream listed in the store (streams published at several
+    /// qualities).
+    pub renditions: crate::renditions::RenditionLists,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -88,6 +101,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             live: Registry::default(),
             waiting: Waitlist::default(),
             spooled_indexes: SpooledIndexes::default(),
+            renditions: Default::default(),
             next_id: Default::default(),
         })
     }
@@ -294,6 +308,9 @@ struct Publish {
     /// (an ended stream started again: its day-cached ENDLIST chunklist must go). Not
     /// before: a viewer asking in between would cache the old ended index again.
     invalidate_after_first_index: Option<Vec<String>>,
+    /// A rendition whose first index is not yet queued: once it is written, the rendition is
+    /// listed in the stream's `renditions.json`.
+    announce_after_first_index: bool,
     session: String,
     /// The packager's counters as last turned into metrics.
     counted: PackagerStats,
@@ -544,13 +561,15 @@ fn enqueue<S: ObjectStore, R: IndexReader>(
         let first_index = match &effect {
             PackagerEffect::PutIndex { index } => {
                 ctx.note_index(&p.name, p.registration.id, index);
-                p.invalidate_after_first_index.take()
+                let paths = p.invalidate_after_first_index.take();
+                let announce = std::mem::take(&mut p.announce_after_first_index);
+                (paths.is_some() || announce).then_some(paths)
             }
             PackagerEffect::PutSegment { .. } => None,
         };
         let mut job = upload_job(ctx.config.az, &p.name, epoch, effect, now);
         if let Some(paths) = first_index {
-            job.done = invalidate_when_written(ctx, paths, &p.session, &p.name);
+            job.done = after_first_index_written(ctx, paths, &p.session, &p.name);
         }
         send_job(&p.uploads, job, &ctx.metrics);
     }
@@ -562,19 +581,34 @@ pub(crate) fn send_job(uploads: &UploadSender, job: UploadJob, metrics: &Metrics
     let _ = uploads.send(job);
 }
 
-/// Starts the invalidation once the job carrying the returned sender is written.
-fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
+/// Once the job carrying the returned sender is written: starts the invalidation of `paths`,
+/// and lists a rendition in its stream's `renditions.json`.
+fn after_first_index_written<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
-    paths: Vec<String>,
+    paths: Option<Vec<String>>,
     session: &str,
     name: &StreamName,
 ) -> Option<oneshot::Sender<()>> {
-    let invalidator = ctx.invalidator.clone()?;
+    let invalidation = ctx.invalidator.clone().zip(paths);
+    if invalidation.is_none() && name.rendition().is_none() {
+        return None;
+    }
     let (tx, rx) = oneshot::channel();
-    let (session, name) = (session.to_owned(), name.clone());
+    let (session, name, task_ctx) = (session.to_owned(), name.clone(), ctx.clone());
     ctx.tasks.spawn(async move {
         // Err: the uploader stopped without writing it (shutdown): nothing to do.
-        if rx.await.is_ok() {
+        if rx.await.is_err() {
+            return;
+        }
+        let az = task_ctx.config.az;
+        if let Err(e) = task_ctx
+            .renditions
+            .announce(task_ctx.store.as_ref(), az, &name, Utc::now())
+            .await
+        {
+            error!(stream = %name, error = %e, "cannot list the rendition; viewers will not see it");
+        }
+        if let Some((invalidator, paths)) = invalidation {
             run_invalidation(invalidator, paths, session, name).await;
         }
     });
@@ -592,6 +626,9 @@ fn register<S, R>(
         .live
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
+    if let Some(reason) = crate::renditions::over_limit(live.keys(), name) {
+        return Err(reason);
+    }
     let mut handover = None;
     if let Some(old) = live.get(name) {
         match ctx.config.duplicate_publish {
@@ -674,6 +711,13 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             )
         }
     };
+    // A rendition numbers its segments like its siblings (aligned renditions).
+    let siblings = tokio::time::timeout(
+        Duration::from_secs(3),
+        crate::renditions::sibling_indexes(&ctx.indexes, &ctx.renditions, az, &name),
+    )
+    .await
+    .unwrap_or_default();
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
     if let Ok(mut live) = ctx.live.lock()
         && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
@@ -681,7 +725,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         e.session = Some(session.clone());
     }
     let invalidate_after_first_index = paths_to_invalidate(az, &name, own.as_ref());
-    let packager = Packager::new(
+    let packager = Packager::with_siblings(
         PackagerConfig {
             az,
             target_ms: ctx.config.target_duration_ms,
@@ -691,6 +735,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         session.clone(),
         own.as_ref(),
         peer.as_ref(),
+        &siblings.iter().collect::<Vec<_>>(),
         Utc::now(),
     );
     let uploads = match (resumed, handover) {
@@ -709,6 +754,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     {
         e.uploads = Some(uploads.clone());
     }
+    let name_is_rendition = name.rendition().is_some();
     Publish {
         name,
         registration,
@@ -716,6 +762,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         uploads,
         stop,
         invalidate_after_first_index,
+        announce_after_first_index: name_is_rendition,
         session,
         counted: PackagerStats::default(),
     }

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use zonecast_contract::{
     Az, StreamIndex, StreamName,
-    s3::{S3ClientConfig, get_index, s3_client, sdk_config},
+    s3::{DeniedMeans, S3ClientConfig, get_index, get_renditions, s3_client, sdk_config},
 };
 
 use crate::{
@@ -54,6 +54,25 @@ impl IndexReader for S3IndexReader {
             Err(e) => {
                 warn!(stream = %name, %az, error = %e, "cannot read index; numbering starts fresh");
                 None
+            }
+        }
+    }
+
+    async fn read_renditions(&self, az: Az, name: &StreamName) -> Vec<StreamName> {
+        match get_renditions(
+            &self.client,
+            &self.bucket,
+            az,
+            name,
+            DeniedMeans::Missing,
+            &RetryPolicy::PUBLISH_INDEX_READ,
+        )
+        .await
+        {
+            Ok(list) => list.map(|l| l.names(&name.base())).unwrap_or_default(),
+            Err(e) => {
+                warn!(stream = %name, %az, error = %e, "cannot read the rendition list");
+                Vec::new()
             }
         }
     }

@@ -13,6 +13,10 @@
 //!      "frame_rate":30.0,"bandwidth":3100000,"average_bandwidth":2900000}]}]}
 //! ```
 //!
+//! A stream published at several qualities shows one entry per rendition: `name` is
+//! `app/stream/rendition`, `rendition` the rendition's name (absent for a plain stream), and
+//! its `renditions` entry is named after it.
+//!
 //! `state` is `publishing`, `waiting` (the encoder went away, within the reconnect grace
 //! period) or `draining` (this ingest is shutting down). `publisher` is `null` while waiting.
 //! `last_segment` is `null` before the first segment is cut; `age_ms` counts from the end of
@@ -54,10 +58,13 @@ pub enum PublishState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamStatus {
-    /// `app/stream`.
+    /// `app/stream`, or `app/stream/rendition`.
     pub name: String,
     pub app: String,
     pub stream: String,
+    /// The rendition, for a stream published at several qualities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
     pub state: PublishState,
     /// The encoder's address; `None` while waiting for it.
     pub publisher: Option<String>,
@@ -67,7 +74,8 @@ pub struct StreamStatus {
     /// Peak segment bit rate in bits per second, as measured for the index (0 before any).
     pub bandwidth: u64,
     pub average_bandwidth: u64,
-    /// One today: the published stream itself.
+    /// What this publish carries: one rendition, named after the publish's rendition
+    /// (`source` for a plain stream).
     pub renditions: Vec<Rendition>,
 }
 
@@ -116,11 +124,11 @@ pub fn last_segment(index: &StreamIndex, now: DateTime<Utc>) -> Option<LastSegme
     })
 }
 
-/// The renditions an index describes (one per index today; ABR will make it several).
+/// The rendition an index describes: its own, or `source` for a plain stream.
 pub fn renditions(index: &StreamIndex) -> Vec<Rendition> {
     let info = &index.info;
     vec![Rendition {
-        name: "source".into(),
+        name: index.rendition.clone().unwrap_or_else(|| "source".into()),
         codecs: info.codecs.clone(),
         resolution: info.resolution.map(|r| format!("{}x{}", r.width, r.height)),
         frame_rate: info.frame_rate,
@@ -151,6 +159,7 @@ pub fn build_status(
                 name: v.name.to_string(),
                 app: v.name.app().to_owned(),
                 stream: v.name.stream().to_owned(),
+                rendition: v.name.rendition().map(str::to_owned),
                 state,
                 publisher: v.publisher.map(|a| a.to_string()),
                 session: v.session.or_else(|| index.map(|i| i.session.clone())),

@@ -135,6 +135,7 @@ fn video_frames(h264: &[u8]) -> (VideoConfig, Vec<MediaFrame>) {
         codec: "avc1.42c01e".into(),
         width: Some(320),
         height: Some(240),
+        frame_rate_milli: None,
     };
     (config, frames)
 }

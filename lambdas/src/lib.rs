@@ -12,8 +12,13 @@ use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
 use zonecast_contract::{
     Az, PublicBase, Rendered, RetryPolicy, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
+    health::health_pair,
     playlist::{render_chunklist, render_multivariant, render_steering},
-    s3::{DeniedMeans, IndexReadError, get_index_with},
+    renditions::{
+        MAX_RENDITIONS, RenditionIndexes, prefer_renditions, render_multivariant_renditions,
+        render_steering_renditions,
+    },
+    s3::{DeniedMeans, IndexReadError, get_index_with, get_renditions},
 };
 
 pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
@@ -44,6 +49,17 @@ pub trait IndexStore: Send + Sync {
         az: Az,
         name: &StreamName,
     ) -> impl Future<Output = Result<Option<StreamIndex>, IndexStoreError>> + Send;
+
+    /// The renditions `az` packages of stream `name` (its `renditions.json`); empty for a
+    /// stream without renditions. A store that holds none need not implement it.
+    fn renditions(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> impl Future<Output = Result<Vec<StreamName>, IndexStoreError>> + Send {
+        let _ = (az, name);
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// The indexes in S3, at `<az>/<app>/<stream>/index.json` of one bucket.
@@ -77,6 +93,32 @@ impl IndexStore for S3IndexStore {
         )
         .await?)
     }
+
+    async fn renditions(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> Result<Vec<StreamName>, IndexStoreError> {
+        match get_renditions(
+            &self.client,
+            &self.bucket,
+            az,
+            name,
+            DeniedMeans::Denied,
+            &RetryPolicy::PLAYLIST_INDEX_READ,
+        )
+        .await
+        {
+            Ok(list) => Ok(list.map(|l| l.names(&name.base())).unwrap_or_default()),
+            // A role (or a developer's credentials) without s3:GetObject on renditions.json:
+            // plain streams keep working, renditions go unlisted, and the log says why.
+            Err(e @ IndexReadError::Denied { .. }) => {
+                warn!(%az, stream = %name, error = %e, "cannot read the rendition list; answering without renditions");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Indexes held in memory: for tests and tools that run the handler without S3.
@@ -101,6 +143,23 @@ impl MemoryIndexStore {
 impl IndexStore for MemoryIndexStore {
     async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
         Ok(self.indexes.get(&(az, name.clone())).cloned())
+    }
+
+    /// Every rendition of the stream with an index in `az`.
+    async fn renditions(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> Result<Vec<StreamName>, IndexStoreError> {
+        let base = name.base();
+        let mut names: Vec<StreamName> = self
+            .indexes
+            .keys()
+            .filter(|(a, n)| *a == az && n.rendition().is_some() && n.base() == base)
+            .map(|(_, n)| n.clone())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }
 
@@ -235,16 +294,72 @@ async fn both(
     Ok([az1, az2])
 }
 
+/// What a multivariant or steering request is answered from: the plain stream's indexes and,
+/// for a stream with renditions, each rendition's.
+struct Loaded {
+    plain: [Option<StreamIndex>; 2],
+    renditions: Vec<(StreamName, [Option<StreamIndex>; 2])>,
+}
+
+impl Loaded {
+    fn views(&self) -> Vec<RenditionIndexes<'_>> {
+        self.renditions
+            .iter()
+            .map(|(name, [az1, az2])| RenditionIndexes {
+                name: name.clone(),
+                az1: az1.as_ref(),
+                az2: az2.as_ref(),
+            })
+            .collect()
+    }
+
+    /// The renditions, when they rather than the plain index answer (see
+    /// [`prefer_renditions`]).
+    fn rendition_views(&self, now: DateTime<Utc>) -> Option<Vec<RenditionIndexes<'_>>> {
+        let views = self.views();
+        let [az1, az2] = &self.plain;
+        let plain = health_pair(az1.as_ref(), az2.as_ref(), now);
+        prefer_renditions(plain, &views, now).then_some(views)
+    }
+}
+
+/// The plain indexes and the renditions both AZs list (at most [`MAX_RENDITIONS`]), with
+/// their indexes.
+async fn load(store: &impl IndexStore, name: &StreamName) -> Result<Loaded, Rendered> {
+    let (plain, list1, list2) = tokio::join!(
+        both(store, name),
+        store.renditions(Az::Az1, name),
+        store.renditions(Az::Az2, name)
+    );
+    let plain = plain?;
+    let mut names = list1.map_err(|e| store_failed(Az::Az1, name, &e))?;
+    names.extend(list2.map_err(|e| store_failed(Az::Az2, name, &e))?);
+    names.sort();
+    names.dedup();
+    names.truncate(MAX_RENDITIONS);
+    let mut renditions = Vec::with_capacity(names.len());
+    for r in names {
+        let indexes = both(store, &r).await?;
+        renditions.push((r, indexes));
+    }
+    Ok(Loaded { plain, renditions })
+}
+
 async fn multivariant(
     store: &impl IndexStore,
     name: &StreamName,
     base: &PublicBase,
     now: DateTime<Utc>,
 ) -> Rendered {
-    match both(store, name).await {
-        Ok([az1, az2]) => render_multivariant(name, az1.as_ref(), az2.as_ref(), base, now),
-        Err(r) => r,
+    let loaded = match load(store, name).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if let Some(views) = loaded.rendition_views(now) {
+        return render_multivariant_renditions(name, &views, base, now);
     }
+    let [az1, az2] = &loaded.plain;
+    render_multivariant(name, az1.as_ref(), az2.as_ref(), base, now)
 }
 
 async fn steering(
@@ -253,10 +368,15 @@ async fn steering(
     current: Option<Az>,
     now: DateTime<Utc>,
 ) -> Rendered {
-    match both(store, name).await {
-        Ok([az1, az2]) => render_steering(name, az1.as_ref(), az2.as_ref(), current, now),
-        Err(r) => r,
+    let loaded = match load(store, name).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if let Some(views) = loaded.rendition_views(now) {
+        return render_steering_renditions(name, &views, current, now);
     }
+    let [az1, az2] = &loaded.plain;
+    render_steering(name, az1.as_ref(), az2.as_ref(), current, now)
 }
 
 async fn chunklist(

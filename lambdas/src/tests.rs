@@ -14,6 +14,7 @@ fn index(az: Az) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s1".into(),
         epoch: 7,
         state: StreamState::Live,
@@ -522,4 +523,131 @@ async fn access_denied_is_a_distinct_uncached_500() {
         assert_eq!((a.status, a.cache_control.as_str()), (500, "no-store"));
         assert!(a.body.contains("access denied"), "{}", a.body);
     }
+}
+
+/// Rendition `r` of `live/show` in `az`: the plain fixture, nested, its own bandwidth.
+fn rendition(az: Az, r: &str, bandwidth: u64) -> StreamIndex {
+    let mut i = index(az);
+    i.rendition = Some(r.into());
+    i.info.bandwidth = bandwidth;
+    i
+}
+
+#[tokio::test]
+async fn multivariant_lists_every_rendition_per_az() {
+    let s = store([
+        rendition(Az::Az1, "720p", 2_500_000),
+        rendition(Az::Az1, "360p", 800_000),
+        rendition(Az::Az2, "720p", 2_500_000),
+        rendition(Az::Az2, "360p", 800_000),
+    ]);
+    let a = call(get("/live/show/playlist.m3u8", "media-hls.example.com"), &s).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let listed: Vec<&str> = uris(&a.body);
+    assert_eq!(listed.len(), 4, "{}", a.body);
+    assert!(
+        listed[0].ends_with("/live/show/360p/chunklist.m3u8"),
+        "{}",
+        a.body
+    );
+    assert!(
+        listed[1].ends_with("/live/show/720p/chunklist.m3u8"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("BANDWIDTH=800000"));
+    // The rendition's chunklist is served on its AZ host, its segments nested too.
+    let c = call(
+        get(
+            "/az2/live/show/720p/chunklist.m3u8",
+            "media-hls-az2.example.com",
+        ),
+        &s,
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert!(
+        uris(&c.body)
+            .iter()
+            .all(|u| u.starts_with("https://media-hls-az2.example.com/live/show/720p/7-")),
+        "{}",
+        c.body
+    );
+    // No plain index: the plain chunklist is 404, the rendition's steering is the stream's.
+    let p = call(
+        get("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
+        &s,
+    )
+    .await;
+    assert_eq!(p.status, 404);
+    let st = call(get("/live/show/steering.json", "media-hls.example.com"), &s).await;
+    assert_eq!(st.status, 200, "{}", st.body);
+}
+
+#[tokio::test]
+async fn a_stale_rendition_takes_its_az_out_of_the_multivariant_and_steering() {
+    let s = store([
+        rendition(Az::Az1, "720p", 2_500_000),
+        stale(rendition(Az::Az1, "360p", 800_000)),
+        rendition(Az::Az2, "720p", 2_500_000),
+        rendition(Az::Az2, "360p", 800_000),
+    ]);
+    let a = call(get("/live/show/playlist.m3u8", "media-hls.example.com"), &s).await;
+    assert_eq!(a.status, 200);
+    let listed = uris(&a.body);
+    assert_eq!(listed.len(), 2, "{}", a.body);
+    assert!(
+        listed
+            .iter()
+            .all(|u| u.starts_with("https://media-hls-az2."))
+    );
+    let st = call(
+        get(
+            "/live/show/steering.json?_HLS_pathway=az1",
+            "media-hls.example.com",
+        ),
+        &s,
+    )
+    .await;
+    assert!(
+        st.body.contains(r#""PATHWAY-PRIORITY":["az2","az1"]"#),
+        "{}",
+        st.body
+    );
+    // The dead rendition's own chunklist fails over; az1's live 720p still plays.
+    let dead = call(
+        get(
+            "/az1/live/show/360p/chunklist.m3u8",
+            "media-hls-az1.example.com",
+        ),
+        &s,
+    )
+    .await;
+    assert_eq!(dead.status, 404);
+    let live = call(
+        get(
+            "/az1/live/show/720p/chunklist.m3u8",
+            "media-hls-az1.example.com",
+        ),
+        &s,
+    )
+    .await;
+    assert_eq!(live.status, 200);
+}
+
+#[tokio::test]
+async fn a_plain_stream_is_answered_as_before() {
+    // Plain streams answer exactly as before (the golden playlists stay byte for byte).
+    let s = both_live();
+    let a = call(get("/live/show/playlist.m3u8", "media-hls.example.com"), &s).await;
+    assert_eq!(a.status, 200);
+    let mut listed = uris(&a.body);
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "https://media-hls-az1.example.com/live/show/chunklist.m3u8",
+            "https://media-hls-az2.example.com/live/show/chunklist.m3u8"
+        ]
+    );
 }

@@ -29,6 +29,11 @@ const EXPECTED: &[(&str, u16, &[&str])] = &[
         200,
         &["https://d111111abcdef8.cloudfront.net/az2/live/show/"],
     ),
+    (
+        "chunklist_rendition.json",
+        200,
+        &["https://media-hls-az2.example.com/live/abr/720p/"],
+    ),
     ("unknown_stream.json", 404, &[]),
     ("malformed_path.json", 400, &[]),
 ];
@@ -47,6 +52,7 @@ fn index(az: Az) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s1".into(),
         epoch: 7,
         state: StreamState::Live,
@@ -78,6 +84,10 @@ async fn every_event_gets_its_expected_answer() {
     let mut store = MemoryIndexStore::new();
     store.insert(index(Az::Az1)).unwrap();
     store.insert(index(Az::Az2)).unwrap();
+    let mut rendition = index(Az::Az2);
+    rendition.stream = "abr".into();
+    rendition.rendition = Some("720p".into());
+    store.insert(rendition).unwrap();
     let now = t0() + TimeDelta::seconds(1);
     for (file, status, prefixes) in EXPECTED {
         let json = std::fs::read_to_string(events_dir().join(file)).unwrap();

@@ -1,7 +1,9 @@
 //! The local stack's status view: `GET /status` (a page), `GET /status.json` (the facts it
 //! shows) and `POST /status/<az>/<stop|kill|restart>` (the buttons).
 //!
-//! Each stream found in the store (an `index.json` under `az1/` or `az2/`) is listed with,
+//! Each stream found in the store (an `index.json` under `az1/` or `az2/`) is listed with
+//! (each rendition of a stream published at several qualities as a row of its own,
+//! `live/show/720p`, next to the stream's multivariant URL),
 //! per AZ, the liveness verdict of `zonecast_contract::health::health` on the two indexes (the
 //! one rule the playlist function follows), its last segment and that segment's age, bit
 //! rate, renditions, what that AZ's ingest says of it (its `/status`), and the viewer URLs.
@@ -12,7 +14,7 @@
 //! {"version":1,"now":"…",
 //!  "ingests":[{"az":"az1","health_addr":"127.0.0.1:8935","running":true,"pid":4242,
 //!              "status":{…the ingest's /status…},"error":null}, …],
-//!  "streams":[{"name":"live/show",
+//!  "streams":[{"name":"live/show","stream":"live/show",
 //!    "urls":{"host":"http://media-hls.localhost:8080/live/show/playlist.m3u8",
 //!            "path":"http://127.0.0.1:8080/live/show/playlist.m3u8"},
 //!    "azs":[{"az":"az1","verdict":"live","index_state":"live","index_age_ms":400,
@@ -72,7 +74,13 @@ pub struct IngestView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamRow {
+    /// `app/stream`, or `app/stream/rendition` for a rendition (a row of its own).
     pub name: String,
+    /// `app/stream`: what the multivariant playlist and the player page are about.
+    pub stream: String,
+    /// The rendition, for a stream published at several qualities.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
     pub urls: Urls,
     pub azs: Vec<AzRow>,
 }
@@ -159,6 +167,8 @@ pub fn build_stack_status(
                 .collect();
             StreamRow {
                 name: s.name.to_string(),
+                stream: s.name.base().to_string(),
+                rendition: s.name.rendition().map(str::to_owned),
                 urls: urls(&|b| b.multivariant_url(&s.name)),
                 azs,
             }
@@ -172,14 +182,20 @@ pub fn build_stack_status(
     }
 }
 
-/// The stream of an index key (`az1/live/show/index.json`), if it is one.
+/// The stream of an index key (`az1/live/show/index.json`, or
+/// `az1/live/show/720p/index.json` for a rendition), if it is one.
 pub fn stream_of_index_key(key: &str) -> Option<StreamName> {
-    let mut parts = key.split('/');
-    let (_az, app, stream, file) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || file != keys::INDEX_FILE {
-        return None;
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        [_az, app, stream, file] if *file == keys::INDEX_FILE => StreamName::new(app, stream).ok(),
+        [_az, app, stream, rendition, file] if *file == keys::INDEX_FILE => {
+            StreamName::new(app, stream)
+                .ok()?
+                .with_rendition(rendition)
+                .ok()
+        }
+        _ => None,
     }
-    StreamName::new(app, stream).ok()
 }
 
 /// Every stream with an index in either AZ, sorted.
@@ -199,18 +215,12 @@ pub async fn list_streams(
             let page = page.map_err(|e| zonecast_contract::s3::error_text(&e))?;
             for obj in page.contents() {
                 if let Some(name) = obj.key().and_then(stream_of_index_key) {
-                    names.insert(name.to_string());
+                    names.insert(name);
                 }
             }
         }
     }
-    Ok(names
-        .into_iter()
-        .filter_map(|n| {
-            let (app, stream) = n.split_once('/')?;
-            StreamName::new(app, stream).ok()
-        })
-        .collect())
+    Ok(names.into_iter().collect())
 }
 
 /// An ingest's `/status`, within a second.

@@ -53,7 +53,18 @@ export function play(url) {
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, (_e, { level }) => {
     const l = hls.levels[level];
-    emit("level", { level, pathway: l ? l.pathwayId : null, az: l ? azOfUrl(l.uri) : null });
+    emit("level", {
+      level,
+      pathway: l ? l.pathwayId : null,
+      az: l ? azOfUrl(l.uri) : null,
+      height: l ? l.height : null,
+      bitrate: l ? l.bitrate : null,
+    });
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, (_e, { levels }) => {
+    emit("levels", {
+      levels: levels.map((l) => ({ height: l.height, bitrate: l.bitrate, pathway: l.pathwayId })),
+    });
   });
   hls.on(Hls.Events.LEVEL_LOADED, (_e, { details }) => {
     meter.levelLoaded({ live: details.live });
@@ -97,4 +108,9 @@ export function play(url) {
   hls.loadSource(url);
   hls.attachMedia(video);
   window.zcSummary = () => meter.summary(now());
+  // `level N` on the harness's stdin: play level N from the next fragment on (as a viewer
+  // picking a quality); -1 gives the choice back to the ABR controller.
+  window.zcSetLevel = (n) => {
+    hls.nextLevel = n;
+  };
 }

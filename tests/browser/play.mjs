@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Plays a ZoneCast multivariant playlist with hls.js (default settings) in Debian's Chromium
 // and prints what the viewer got, one JSON object per line on stdout:
-//   {"event":"started"|"frag"|"level"|"error"|"stall"|"endlist"|"progress", "t": epoch ms, ...}
+//   {"event":"started"|"frag"|"level"|"levels"|"error"|"stall"|"endlist"|"progress", "t": epoch ms, ...}
+// A `level N` line on stdin makes the player play level N from the next fragment on
+// (`hls.nextLevel`; -1 is automatic).
 // and, when told to stop (a `stop` line on stdin, stdin closing, SIGTERM/SIGINT, or
 // --seconds N), {"event":"summary", played_s, rebuffer_ms, skipped_s, fatal_errors, azs_played,
 // saw_endlist, max_latency_s, ...}. Exits non-zero with a message on stderr when it cannot
@@ -144,7 +146,12 @@ const stop = async () => {
 };
 // Stdin closing means whoever started us is gone (unless --seconds says how long to run).
 createInterface({ input: process.stdin })
-  .on("line", (line) => line.trim() === "stop" && stop())
+  .on("line", (line) => {
+    const cmd = line.trim();
+    if (cmd === "stop") stop();
+    const level = /^level (-?\d+)$/.exec(cmd);
+    if (level) page.evaluate((n) => window.zcSetLevel(n), Number(level[1])).catch(() => {});
+  })
   .on("close", () => args.seconds || stop());
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

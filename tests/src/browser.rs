@@ -158,7 +158,14 @@ pub fn timeline(events: &[Value], since_ms: f64) -> String {
                     .as_u64()
                     .map_or(String::new(), |c| format!(" {c}"))
             ),
-            "level" => format!("level {} ({})", e["level"], e["az"].as_str().unwrap_or("?")),
+            "level" => format!(
+                "level {} ({}{})",
+                e["level"],
+                e["az"].as_str().unwrap_or("?"),
+                e["height"]
+                    .as_u64()
+                    .map_or(String::new(), |h| format!(", {h}p"))
+            ),
             "stall" => format!("stall of {} ms ended", e["ms"]),
             "endlist" => "ENDLIST".to_owned(),
             _ => continue,
@@ -276,6 +283,18 @@ impl Player {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Makes the player play `level` (an index into hls.js's levels; -1 is automatic) from the
+    /// next fragment on.
+    pub fn set_level(&mut self, level: i64) -> anyhow::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the harness's stdin is closed")?;
+        stdin.write_all(format!("level {level}\n").as_bytes())?;
+        stdin.flush()?;
+        Ok(())
     }
 
     /// Tells the harness to stop and returns its summary.

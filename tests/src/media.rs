@@ -166,6 +166,34 @@ pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::
         .context("starting ffmpeg")
 }
 
+/// Publishes several renditions of one stream from one ffmpeg process, in real time: input
+/// `i` is `renditions[i].1`, copied to every URL of `streams` with `?rendition=<name>`
+/// appended (`-f tee`). The renditions leave the encoder with identical timestamps, as two
+/// outputs of one live encoder do.
+pub fn publish_renditions(
+    renditions: &[(&str, &Path)],
+    streams: &[String],
+) -> anyhow::Result<std::process::Child> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]);
+    for (_, file) in renditions {
+        cmd.arg("-re").arg("-i").arg(file);
+    }
+    for (i, (rendition, _)) in renditions.iter().enumerate() {
+        let tee: Vec<String> = streams
+            .iter()
+            .map(|url| format!("[f=flv:onfail=ignore]{url}?rendition={rendition}"))
+            .collect();
+        cmd.args(["-map", &i.to_string(), "-c", "copy", "-f", "tee"])
+            .arg(tee.join("|"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting ffmpeg")
+}
+
 /// Publishes `flv` to one URL.
 pub fn publish(flv: &Path, url: &str, realtime: bool) -> anyhow::Result<std::process::Child> {
     let mut cmd = Command::new("ffmpeg");

@@ -14,7 +14,7 @@ use zonecast_contract::Az;
 use zonecast_tests::{
     browser::{PlaybackSummary, Player, epoch_ms, require_browser, timeline},
     http::get,
-    media::{StreamSpec, make_flv, publish_tee},
+    media::{StreamSpec, make_flv, publish_renditions, publish_tee},
     require_tool,
     stack::{LocalStack, send_signal},
 };
@@ -378,4 +378,127 @@ async fn status_page_follows_a_stopped_and_restarted_az() {
     // az1's encoder feed is gone (the tee's az1 output broke with the ingest): az2 plays.
     assert_eq!(player["az"], "az2", "{player}");
     assert_eq!(player["statusLink"], true);
+}
+
+/// Issue 10: hls.js plays a stream published as two renditions (one ffmpeg, same source, same
+/// GOP) from both AZs, and switches from one rendition to the other and back (as a viewer
+/// picking a quality, `hls.nextLevel`): both levels play, no fatal error, nothing skipped
+/// (the renditions' segment numbers are aligned), under 1 s of rebuffering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "browser: tests/run runs these with --ignored --test-threads=1"]
+async fn switches_between_renditions() {
+    if !require_tool("ffmpeg") || !require_browser() {
+        return;
+    }
+    let spec = |width, height, video_kbps| StreamSpec {
+        width,
+        height,
+        video_kbps,
+        ..StreamSpec::BROWSER
+    };
+    // Small pictures: Chromium decodes in software on a shared machine.
+    let files = [
+        ("360p", make_flv(spec(640, 360, 700)).unwrap()),
+        ("180p", make_flv(spec(320, 180, 250)).unwrap()),
+    ];
+    let stack = LocalStack::start(&[]).unwrap();
+    let streams: Vec<String> = Az::ALL
+        .iter()
+        .map(|&az| stack.rtmp_url(az, "live", "abr"))
+        .collect();
+    let refs: Vec<(&str, &std::path::Path)> =
+        files.iter().map(|(r, f)| (*r, f.as_path())).collect();
+    let mut encoder = publish_renditions(&refs, &streams).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = get(stack.edge, &stack.host(None), "/live/abr/playlist.m3u8").await;
+        let listed = resp.as_ref().map_or(0, |r| {
+            r.text()
+                .lines()
+                .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+                .count()
+        });
+        if listed == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the multivariant playlist never listed 2 renditions x 2 AZs; log:\n{}",
+            stack.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let url = format!("http://{}/live/abr/playlist.m3u8", stack.host(None));
+    let mut player = Player::start(&url).unwrap();
+    let started_ms = epoch_ms();
+    let level_of = |e: &Value| (e["level"].as_i64(), e["height"].as_u64());
+    // Plays a while on whatever level the player picked.
+    let playing = player
+        .wait_for(Duration::from_secs(60), |ev| {
+            progress_f64(ev, "played_s").is_some_and(|s| s >= 4.0)
+                && ev.iter().any(|e| e["event"] == "level")
+        })
+        .await
+        .unwrap();
+    assert!(
+        playing,
+        "did not play 4 s: {:?}\n{}",
+        player.events(),
+        player.stderr()
+    );
+    let levels = player.events_of("levels").pop().expect("a levels line");
+    let (current, height) = level_of(&player.events_of("level").pop().unwrap());
+    let (current, height) = (current.unwrap(), height.unwrap());
+    let pathway = levels["levels"][current as usize]["pathway"].clone();
+    let other = levels["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l["pathway"] == pathway && l["height"].as_u64() != Some(height))
+        .expect("a second rendition on the same pathway") as i64;
+    let mut heights_played = vec![height];
+    for target in [other, current] {
+        let played_before = progress_f64(&player.events(), "played_s").unwrap();
+        player.set_level(target).unwrap();
+        let switched = player
+            .wait_for(Duration::from_secs(30), |ev| {
+                let on_target = ev
+                    .iter()
+                    .rev()
+                    .find(|e| e["event"] == "level")
+                    .is_some_and(|e| e["level"].as_i64() == Some(target));
+                on_target && progress_f64(ev, "played_s").is_some_and(|s| s >= played_before + 6.0)
+            })
+            .await
+            .unwrap();
+        assert!(
+            switched,
+            "did not switch to level {target} and play 6 s: {}",
+            timeline(&player.events(), started_ms)
+        );
+        let (_, h) = level_of(&player.events_of("level").pop().unwrap());
+        heights_played.push(h.unwrap());
+    }
+    let events = player.events();
+    let summary = player.stop().await.unwrap();
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    println!(
+        "browser ABR, heights played {heights_played:?}: {summary}\n  {}",
+        timeline(&events, started_ms)
+    );
+    assert_viewer_saw_no_failure(&summary);
+    let mut distinct = heights_played.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        [180, 360],
+        "both renditions played: {heights_played:?}"
+    );
+    assert!(
+        summary.rebuffer_ms < 1000,
+        "{} ms of rebuffering across two level switches (limit 1000 ms)",
+        summary.rebuffer_ms
+    );
 }

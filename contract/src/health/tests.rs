@@ -16,6 +16,7 @@ fn index(az: Az, state: StreamState, last: u64, age_ms: i64) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s".into(),
         epoch: 1,
         state,

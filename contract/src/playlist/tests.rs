@@ -40,6 +40,7 @@ fn index(az: Az, last: u64, count: u64) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "20250301T115500Z-1".into(),
         epoch: EPOCH,
         state: StreamState::Live,

@@ -313,3 +313,24 @@ fn the_token_command_reads_the_secret_like_the_ingest() {
         Err(TokenCommandError::Name(_))
     ));
 }
+
+#[test]
+fn one_token_serves_every_rendition_of_its_stream() {
+    let token = mint(&secret(), &name("live", "show"), NOW + 60);
+    for key in [
+        format!("show?rendition=720p&token={token}"),
+        format!("show?token={token}&rendition=360p"),
+    ] {
+        let n = StreamName::from_publish("live", &key).unwrap();
+        assert!(n.rendition().is_some());
+        assert_eq!(
+            check_publish(&required(), &n, &key, at(NOW)),
+            Ok(()),
+            "{key}"
+        );
+    }
+    // Another stream's renditions are not covered.
+    let key = format!("other?rendition=720p&token={token}");
+    let n = StreamName::from_publish("live", &key).unwrap();
+    assert!(check_publish(&required(), &n, &key, at(NOW)).is_err());
+}

@@ -64,10 +64,33 @@ impl ClockAnchor {
         now: DateTime<Utc>,
         target_ms: u32,
     ) -> ClockAnchor {
-        let known = || [peer, own].into_iter().flatten();
+        Self::from_references(own, peer, &[], now, target_ms)
+    }
+
+    /// [`Self::from_indexes`] for a rendition of a stream published at several qualities:
+    /// `siblings` are the other renditions' indexes (either AZ). Renditions share one
+    /// numbering, so a sibling is a reference like the peer (a rendition that starts later
+    /// joins the live ones' numbers), and a fresh start goes above every number any of them
+    /// used: renditions that start together from the same S3 state start on the same number.
+    pub fn from_references(
+        own: Option<&StreamIndex>,
+        peer: Option<&StreamIndex>,
+        siblings: &[&StreamIndex],
+        now: DateTime<Utc>,
+        target_ms: u32,
+    ) -> ClockAnchor {
+        let known = || {
+            [peer, own]
+                .into_iter()
+                .flatten()
+                .chain(siblings.iter().copied())
+        };
         let highest = known().filter_map(StreamIndex::last_msn).max();
-        let live = [(peer, own), (own, peer)]
-            .into_iter()
+        // On a tie the last candidate wins: our own index, then the peer, then a sibling.
+        let live = siblings
+            .iter()
+            .map(|s| (Some(*s), None))
+            .chain([(peer, own), (own, peer)])
             .filter_map(|(index, other)| Some((index?, other)))
             .filter(|(index, other)| joinable(index, *other, now, target_ms))
             .map(|(index, _)| index)

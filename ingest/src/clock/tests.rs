@@ -397,6 +397,7 @@ fn index(
         az: Az::Az2,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s".into(),
         epoch: 1,
         state,
@@ -799,4 +800,41 @@ proptest! {
             prop_assert_eq!(unwrapper.unwrap(expected as u32), expected);
         }
     }
+}
+
+#[test]
+fn a_rendition_joins_a_live_sibling_and_starts_fresh_above_every_sibling() {
+    // The 720p rendition is live; the 360p one starts: it takes 720p's numbering.
+    let sibling = index(
+        StreamState::Live,
+        now() - TimeDelta::seconds(1),
+        40,
+        &[100, 2100, 4100],
+    );
+    let anchor = ClockAnchor::from_references(None, None, &[&sibling], now(), 2000);
+    assert_eq!(
+        anchor,
+        ClockAnchor::Join {
+            reference: vec![(40, 100), (41, 2100), (42, 4100)],
+            fallback_msn: 43,
+        }
+    );
+    // Both renditions start together after an earlier publish: each goes above the numbers
+    // any rendition used, so they start on the same number.
+    let old_720 = index(StreamState::Ended, now(), 50, &[0, 2000, 4000]);
+    let old_360 = index(StreamState::Ended, now(), 30, &[0, 2000, 4000]);
+    for (own, sibling) in [(&old_720, &old_360), (&old_360, &old_720)] {
+        assert_eq!(
+            ClockAnchor::from_references(Some(own), None, &[sibling], now(), 2000),
+            ClockAnchor::Fresh {
+                first_msn: 52,
+                discontinuity: true
+            }
+        );
+    }
+    // Without siblings it is the plain anchor.
+    assert_eq!(
+        ClockAnchor::from_references(Some(&old_360), None, &[], now(), 2000),
+        ClockAnchor::from_indexes(Some(&old_360), None, now(), 2000)
+    );
 }

@@ -104,6 +104,10 @@ pub fn video_config(sps: Vec<Bytes>, pps: Vec<Bytes>, nal_length_size: u8) -> Op
         codec,
         width: size.map(|s| s.width),
         height: size.map(|s| s.height),
+        frame_rate_milli: size
+            .and_then(|s| s.frame_rate)
+            .filter(|f| (1.0..=1000.0).contains(f))
+            .map(|f| (f * 1000.0).round() as u32),
     })
 }
 

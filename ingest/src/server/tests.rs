@@ -121,6 +121,7 @@ fn index_at(stream: &str, updated_secs: i64, last_msn: u64) -> StreamIndex {
         az: zonecast_contract::Az::Az1,
         app: "live".into(),
         stream: stream.into(),
+        rendition: None,
         session: format!("s{updated_secs}"),
         epoch: 7,
         state: StreamState::Draining,
@@ -165,4 +166,27 @@ fn the_newest_own_index_wins_whether_in_the_store_or_the_spool() {
     assert_eq!(spool.take(&show), None, "taken once");
     let other = StreamName::new("live", "other").unwrap();
     assert_eq!(spool.take(&other).and_then(|i| i.last_msn()), Some(3));
+}
+
+#[tokio::test]
+async fn renditions_of_one_stream_are_not_duplicates() {
+    let (_addr, ctx) = start(IngestConfig {
+        duplicate_publish: DuplicatePublishPolicy::RejectNew,
+        ..Default::default()
+    })
+    .await;
+    let publisher: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let show = StreamName::new("live", "show").unwrap();
+    let hi = show.with_rendition("720p").unwrap();
+    let lo = show.with_rendition("360p").unwrap();
+    let _a = register(&ctx, &hi, publisher).expect("720p");
+    let _b = register(&ctx, &lo, publisher).expect("360p: another rendition, not a duplicate");
+    let _c = register(&ctx, &show, publisher).expect("the plain stream is a name of its own");
+    assert!(register(&ctx, &hi, publisher).is_err(), "720p twice");
+    let names: Vec<String> = ctx
+        .stream_views()
+        .iter()
+        .map(|v| v.name.to_string())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
 }

@@ -16,6 +16,7 @@ fn index(stream: &str, last: u64) -> StreamIndex {
         az: Az::Az1,
         app: "live".into(),
         stream: stream.into(),
+        rendition: None,
         session: "az1-s-0".into(),
         epoch: 1,
         state: StreamState::Live,
@@ -127,4 +128,37 @@ fn a_segment_from_the_future_has_age_zero() {
     let mut i = index("show", 3);
     i.segments.last_mut().unwrap().program_date_time = t0() + TimeDelta::seconds(5);
     assert_eq!(last_segment(&i, t0()).unwrap().age_ms, 0);
+}
+
+#[test]
+fn each_rendition_is_an_entry_named_after_it() {
+    let mut i = index("show", 7);
+    i.rendition = Some("360p".into());
+    let views = vec![
+        StreamView {
+            name: name("show").with_rendition("360p").unwrap(),
+            publishing: true,
+            publisher: None,
+            session: None,
+            last_index: Some(i),
+        },
+        StreamView {
+            name: name("show"),
+            publishing: true,
+            publisher: None,
+            session: None,
+            last_index: Some(index("show", 7)),
+        },
+    ];
+    let doc = build_status(Az::Az1, 1, false, t0(), views);
+    let v = serde_json::to_value(&doc).unwrap();
+    let plain = &v["streams"][0];
+    assert_eq!(plain["name"], "live/show");
+    assert!(plain.get("rendition").is_none(), "{plain}");
+    assert_eq!(plain["renditions"][0]["name"], "source");
+    let r = &v["streams"][1];
+    assert_eq!(r["name"], "live/show/360p");
+    assert_eq!((&r["app"], &r["stream"]), (&"live".into(), &"show".into()));
+    assert_eq!(r["rendition"], "360p");
+    assert_eq!(r["renditions"][0]["name"], "360p");
 }

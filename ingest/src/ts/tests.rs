@@ -19,6 +19,7 @@ fn video_config() -> VideoConfig {
         codec: "avc1.64001f".into(),
         width: Some(1280),
         height: Some(720),
+        frame_rate_milli: None,
     }
 }
 

@@ -75,6 +75,7 @@ fn index(last: u64) -> UploadJob {
         az: Az::Az1,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: "s".into(),
         epoch: 7,
         state: StreamState::Live,

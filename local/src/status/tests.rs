@@ -16,6 +16,7 @@ fn index(az: Az, state: StreamState, last: u64, age_ms: i64) -> StreamIndex {
         az,
         app: "live".into(),
         stream: "show".into(),
+        rendition: None,
         session: format!("{az}-s"),
         epoch: 1,
         state,
@@ -192,7 +193,57 @@ fn index_keys_name_streams() {
         Some(show())
     );
     assert_eq!(stream_of_index_key("az2/live/show/1-42.ts"), None);
-    assert_eq!(stream_of_index_key("az1/live/show/x/index.json"), None);
+    assert_eq!(
+        stream_of_index_key("az1/live/show/720p/index.json").map(|n| n.to_string()),
+        Some("live/show/720p".to_owned())
+    );
+    assert_eq!(stream_of_index_key("az1/live/show/x.y/index.json"), None);
+    assert_eq!(stream_of_index_key("az1/live/show/x/y/index.json"), None);
     assert_eq!(stream_of_index_key("az1/live/index.json"), None);
     assert_eq!(stream_of_index_key("az1/l..ve/show/index.json"), None);
+}
+
+#[test]
+fn a_rendition_is_a_row_of_its_own_under_its_stream() {
+    let r = show().with_rendition("360p").unwrap();
+    let with_rendition = |az| {
+        let mut i = index(az, StreamState::Live, 10, 100);
+        i.rendition = Some("360p".into());
+        i
+    };
+    let doc = build_stack_status(
+        t0(),
+        8080,
+        vec![ingest(
+            Az::Az1,
+            vec![zonecast_ingest::status::StreamView {
+                name: r.clone(),
+                publishing: true,
+                publisher: Some("127.0.0.1:5000".parse().unwrap()),
+                session: Some("az1-s".into()),
+                last_index: Some(with_rendition(Az::Az1)),
+            }],
+        )],
+        vec![StreamIndexes {
+            name: r,
+            indexes: [Ok(Some(with_rendition(Az::Az1))), Ok(None)],
+        }],
+    );
+    let v = serde_json::to_value(&doc).unwrap();
+    let s = &v["streams"][0];
+    assert_eq!(s["name"], "live/show/360p");
+    assert_eq!(s["stream"], "live/show");
+    assert_eq!(s["rendition"], "360p");
+    assert_eq!(
+        s["urls"]["path"],
+        "http://127.0.0.1:8080/live/show/playlist.m3u8"
+    );
+    let a1 = &s["azs"][0];
+    assert_eq!(a1["verdict"], "live");
+    assert_eq!(a1["renditions"][0]["name"], "360p");
+    assert_eq!(
+        a1["chunklist"]["path"],
+        "http://127.0.0.1:8080/az1/live/show/360p/chunklist.m3u8"
+    );
+    assert_eq!(a1["ingest"]["rendition"], "360p");
 }
