@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use zonecast_contract::{Az, StreamName};
+use zonecast_contract::{Az, StreamName, StreamState};
 use zonecast_ingest::packager::{Packager, PackagerConfig, PackagerEffect};
 
 fuzz_target!(|data: &[u8]| {
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
         effects.extend(out.expect("no tag ends a publish"));
         rest = next;
     }
-    effects.extend(p.finish(start));
+    effects.extend(p.finish(StreamState::Ended, start));
     let mut put = HashSet::new();
     let mut last_msn = None;
     for e in effects {
