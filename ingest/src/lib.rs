@@ -12,6 +12,7 @@ pub mod invalidate;
 pub mod media;
 pub mod metrics;
 pub mod packager;
+pub mod relay;
 pub mod rtmp;
 pub mod server;
 pub mod service;

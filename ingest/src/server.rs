@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use zonecast_contract::{StreamIndex, StreamName, StreamState, keys, name::check_component};
 
 use crate::{
-    config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
+    config::{IngestConfig, UnpublishPolicy},
     invalidate::{Invalidator, paths_to_invalidate},
     metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
@@ -111,6 +111,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
                     publisher: Some(e.publisher),
                     session: e.session.clone(),
                     last_index: e.last_index.clone(),
+                    relay: e.relay.as_ref().and_then(|r| r.status()),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -220,6 +221,10 @@ struct LiveEntry {
     publisher: SocketAddr,
     session: Option<String>,
     last_index: Option<StreamIndex>,
+    /// A publish from the peer's relay (README.md, "The relay": direct wins).
+    relayed: bool,
+    /// This publish's relay status, for `/status`.
+    relay: Option<Arc<crate::relay::RelayShared>>,
 }
 
 type Registry = Arc<Mutex<HashMap<StreamName, LiveEntry>>>;
@@ -257,6 +262,8 @@ struct Publish {
     session: String,
     /// The packager's counters as last turned into metrics.
     counted: PackagerStats,
+    /// Forwards this publish to the peer ingest (`--relay-to`), if it does.
+    relay: Option<crate::relay::RelayHandle>,
 }
 
 /// Why a publish ends.
@@ -397,6 +404,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 ctx.metrics.refused(why);
                 let code = match why {
                     RefusalReason::Auth => "NetStream.Publish.Unauthorized",
+                    RefusalReason::RelayBehindDirect => crate::relay::REFUSED_PEER_HAS_DIRECT,
                     _ => "NetStream.Publish.BadName",
                 };
                 reply.extend(conn.reject(request_id, code, &reason)?);
@@ -419,15 +427,17 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
-            let (registration, stop) = match register(ctx, &name, peer) {
+            let relayed_from = crate::relay::marker_of(&stream_key);
+            let (registration, stop) = match register(ctx, &name, peer, relayed_from.is_some()) {
                 Ok(x) => x,
-                Err(reason) => {
+                Err((why, reason)) => {
                     warn!(stream = %name, %reason, "refusing publish");
-                    return refuse(conn, reply, RefusalReason::Duplicate, reason);
+                    return refuse(conn, reply, why, reason);
                 }
             };
-            let p = start_publish(ctx, name, registration, stop).await;
-            info!(stream = %p.name, az = %ctx.config.az, "publishing");
+            let mut p = start_publish(ctx, name, registration, stop).await;
+            info!(stream = %p.name, az = %ctx.config.az, relayed = relayed_from.is_some(), "publishing");
+            p.relay = relay_hook::start(ctx, &p.name, p.registration.id, &stream_key, relayed_from);
             *publish = Some(p);
             reply.extend(conn.accept(request_id)?);
         }
@@ -445,14 +455,25 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
         }
         RtmpEvent::Video { timestamp, data } => {
             if let Some(p) = publish {
+                if let Some(r) = &mut p.relay {
+                    r.video(timestamp, &data);
+                }
                 let effects = p.packager.push_video(timestamp, &data, Utc::now());
                 handle_effects(p, effects, peer, ctx)?;
             }
         }
         RtmpEvent::Audio { timestamp, data } => {
             if let Some(p) = publish {
+                if let Some(r) = &mut p.relay {
+                    r.audio(timestamp, &data);
+                }
                 let effects = p.packager.push_audio(timestamp, &data, Utc::now());
                 handle_effects(p, effects, peer, ctx)?;
+            }
+        }
+        RtmpEvent::Metadata { metadata } => {
+            if let Some(r) = publish.as_mut().and_then(|p| p.relay.as_mut()) {
+                r.metadata(&metadata);
             }
         }
     }
@@ -576,22 +597,38 @@ fn invalidate_when_written<S: ObjectStore, R: IndexReader>(
     Some(tx)
 }
 
-/// Claims a stream name on this ingest, following the duplicate-publish policy.
+/// Claims a stream name on this ingest, following the duplicate-publish policy; between a
+/// direct and a relayed publish (`relayed`) the direct one always wins
+/// ([`relay_hook::on_duplicate`]).
 fn register<S, R>(
     ctx: &IngestContext<S, R>,
     name: &StreamName,
     publisher: SocketAddr,
-) -> Result<(Registration, watch::Receiver<bool>), String> {
-    let mut live = ctx
-        .live
-        .lock()
-        .map_err(|_| "registry poisoned".to_string())?;
-    if let Some(LiveEntry { stop, .. }) = live.get(name) {
-        match ctx.config.duplicate_publish {
-            DuplicatePublishPolicy::RejectNew => {
-                return Err(format!("{name} is already being published on this ingest"));
+    relayed: bool,
+) -> Result<(Registration, watch::Receiver<bool>), (RefusalReason, String)> {
+    let mut live = ctx.live.lock().map_err(|_| {
+        (
+            RefusalReason::Duplicate,
+            "registry poisoned".to_string(),
+        )
+    })?;
+    if let Some(LiveEntry {
+        stop,
+        relayed: old_relayed,
+        ..
+    }) = live.get(name)
+    {
+        match relay_hook::on_duplicate(ctx.config.duplicate_publish, *old_relayed, relayed) {
+            relay_hook::Duplicate::Refuse(why) => {
+                let reason = match why {
+                    RefusalReason::RelayBehindDirect => {
+                        format!("{name} has a direct publish on this ingest; a relay never replaces it")
+                    }
+                    _ => format!("{name} is already being published on this ingest"),
+                };
+                return Err((why, reason));
             }
-            DuplicatePublishPolicy::ReplaceOld => {
+            relay_hook::Duplicate::ReplaceOld => {
                 let _ = stop.send(true);
             }
         }
@@ -608,6 +645,8 @@ fn register<S, R>(
             publisher,
             session: None,
             last_index: None,
+            relayed,
+            relay: None,
         },
     );
     Metrics::inc(&ctx.metrics.publishes_active);
@@ -684,6 +723,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         invalidate_after_first_index,
         session,
         counted: PackagerStats::default(),
+        relay: None,
     }
 }
 
@@ -718,6 +758,9 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
 ) {
     let grace = Duration::from_secs(ctx.config.reconnect_grace_secs);
+    if let Some(relay) = p.relay.take() {
+        relay.end(end == PublishEnd::Unpublished);
+    }
     let state = match end {
         PublishEnd::Replaced => {
             // The new publisher carries the stream on (its own packager and uploader); our
@@ -758,5 +801,6 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
     }
 }
 
+mod relay_hook;
 #[cfg(test)]
 mod tests;

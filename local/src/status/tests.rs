@@ -74,6 +74,7 @@ fn both_live_then_one_draining() {
                     publisher: Some("127.0.0.1:5000".parse().unwrap()),
                     session: Some("az1-s".into()),
                     last_index: Some(index(Az::Az1, StreamState::Live, 10, 100)),
+                    relay: None,
                 }],
             ),
             IngestView {
