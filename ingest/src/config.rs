@@ -436,7 +436,9 @@ impl IngestConfig {
             )));
         }
         if let Some(to) = &self.relay_to {
-            let port = to.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+            let port = to
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
             if !matches!(port, Some((host, Ok(p))) if !host.is_empty() && p != 0) {
                 return Err(ConfigError::Invalid(format!(
                     "relay_to {to:?} is not host:port"

@@ -606,12 +606,10 @@ fn register<S, R>(
     publisher: SocketAddr,
     relayed: bool,
 ) -> Result<(Registration, watch::Receiver<bool>), (RefusalReason, String)> {
-    let mut live = ctx.live.lock().map_err(|_| {
-        (
-            RefusalReason::Duplicate,
-            "registry poisoned".to_string(),
-        )
-    })?;
+    let mut live = ctx
+        .live
+        .lock()
+        .map_err(|_| (RefusalReason::Duplicate, "registry poisoned".to_string()))?;
     if let Some(LiveEntry {
         stop,
         relayed: old_relayed,
@@ -622,7 +620,9 @@ fn register<S, R>(
             relay_hook::Duplicate::Refuse(why) => {
                 let reason = match why {
                     RefusalReason::RelayBehindDirect => {
-                        format!("{name} has a direct publish on this ingest; a relay never replaces it")
+                        format!(
+                            "{name} has a direct publish on this ingest; a relay never replaces it"
+                        )
                     }
                     _ => format!("{name} is already being published on this ingest"),
                 };

@@ -62,14 +62,20 @@ impl Link {
             seen: Vec::new(),
         };
         link.to_peer(c0c1);
-        assert!(link.client.is_publishing(), "the peer did not accept the publish");
+        assert!(
+            link.client.is_publishing(),
+            "the peer did not accept the publish"
+        );
         link
     }
 
     /// Delivers client bytes to the peer and the peer's answers back, until both are quiet.
     fn to_peer(&mut self, mut bytes: Vec<u8>) {
         while !bytes.is_empty() {
-            let out = self.peer.handle_input(&bytes).expect("peer parses the relay");
+            let out = self
+                .peer
+                .handle_input(&bytes)
+                .expect("peer parses the relay");
             let mut answer = out.send;
             for e in out.events {
                 match &e {
@@ -83,9 +89,15 @@ impl Link {
             }
             bytes = Vec::new();
             if !answer.is_empty() {
-                let back = self.client.handle_input(&answer).expect("client parses the peer");
+                let back = self
+                    .client
+                    .handle_input(&answer)
+                    .expect("client parses the peer");
                 assert!(
-                    !back.events.iter().any(|e| matches!(e, ClientEvent::Refused { .. })),
+                    !back
+                        .events
+                        .iter()
+                        .any(|e| matches!(e, ClientEvent::Refused { .. })),
                     "{:?}",
                     back.events
                 );
@@ -135,8 +147,10 @@ fn the_peer_sees_the_encoders_media_and_timestamps_and_rejoins_at_a_keyframe() {
     let key = relay_key("show?token=x", Az::Az1, None);
     let mut link = Link::open(&key);
     match &link.seen[..] {
-        [RtmpEvent::ConnectRequested { app, .. }, RtmpEvent::PublishRequested { stream_key, .. }] =>
-        {
+        [
+            RtmpEvent::ConnectRequested { app, .. },
+            RtmpEvent::PublishRequested { stream_key, .. },
+        ] => {
             assert_eq!(app, "live");
             assert_eq!(stream_key, "show?token=x&zonecast-relay=az1");
             assert_eq!(marker_of(stream_key), Some(Some(Az::Az1)));
@@ -175,7 +189,10 @@ fn the_peer_sees_the_encoders_media_and_timestamps_and_rejoins_at_a_keyframe() {
                     if MediaKind::of_video(data) == MediaKind::VideoKeyframe)
             })
             .expect("a keyframe in the second half");
-    let RtmpEvent::Video { timestamp: key_ts, .. } = &events[keyframe] else {
+    let RtmpEvent::Video {
+        timestamp: key_ts, ..
+    } = &events[keyframe]
+    else {
         unreachable!()
     };
     let config = |video: bool| {
@@ -215,7 +232,22 @@ fn the_peer_sees_the_encoders_media_and_timestamps_and_rejoins_at_a_keyframe() {
             .filter(|e| !matches!(e, RtmpEvent::PublishFinished { .. }))
             .cloned(),
     );
-    let brief = |v: &[RtmpEvent]| v.iter().take(4).map(|e| match e { RtmpEvent::Video { timestamp, data } => format!("V{timestamp}:{}", data.len()), RtmpEvent::Audio { timestamp, data } => format!("A{timestamp}:{}", data.len()), other => format!("{other:?}") }).collect::<Vec<_>>();
-    assert_eq!(media.len(), expected.len(), "{:?}\n{:?}", brief(&media), brief(&expected));
+    let brief = |v: &[RtmpEvent]| {
+        v.iter()
+            .take(4)
+            .map(|e| match e {
+                RtmpEvent::Video { timestamp, data } => format!("V{timestamp}:{}", data.len()),
+                RtmpEvent::Audio { timestamp, data } => format!("A{timestamp}:{}", data.len()),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        media.len(),
+        expected.len(),
+        "{:?}\n{:?}",
+        brief(&media),
+        brief(&expected)
+    );
     assert_eq!(media, expected);
 }

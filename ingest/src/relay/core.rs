@@ -19,8 +19,14 @@ use super::feed::{Headers, MediaKind, RelayItem};
 #[derive(Debug, Clone, PartialEq)]
 pub enum RelayOut {
     Metadata(StreamMetadata),
-    Video { timestamp: u32, data: Bytes },
-    Audio { timestamp: u32, data: Bytes },
+    Video {
+        timestamp: u32,
+        data: Bytes,
+    },
+    Audio {
+        timestamp: u32,
+        data: Bytes,
+    },
     /// `deleteStream`: the encoder unpublished.
     Unpublish,
 }

@@ -86,7 +86,9 @@ pub enum RelayItem {
     Resync(Headers),
     /// The local publish ended; `unpublished`: the encoder said so (`deleteStream`), which
     /// the relay passes on; otherwise it just closes (the peer's grace period applies).
-    End { unpublished: bool },
+    End {
+        unpublished: bool,
+    },
 }
 
 impl RelayItem {
@@ -95,7 +97,8 @@ impl RelayItem {
         match self {
             RelayItem::Media { data, .. } => data.len(),
             RelayItem::Resync(h) => {
-                h.video.as_ref().map_or(0, |v| v.1.len()) + h.audio.as_ref().map_or(0, |a| a.1.len())
+                h.video.as_ref().map_or(0, |v| v.1.len())
+                    + h.audio.as_ref().map_or(0, |a| a.1.len())
             }
             RelayItem::Metadata(_) | RelayItem::End { .. } => 0,
         }

@@ -155,9 +155,7 @@ impl RelayHandle {
     fn count_dropped(&mut self) {
         let dropped = self.feed.dropped();
         if dropped > self.counted {
-            self.metrics
-                .relay_dropped
-                .inc_by(dropped - self.counted);
+            self.metrics.relay_dropped.inc_by(dropped - self.counted);
             self.counted = dropped;
             self.shared.update(|s| s.dropped = dropped);
         }
@@ -192,6 +190,7 @@ pub fn spawn_relay(params: RelayParams, tasks: &TaskTracker) -> RelayHandle {
                 backoff: Backoff::new(params.config.backoff_min(), params.config.backoff_max()),
                 shared,
                 params,
+                attempted: false,
             };
             relay.run().await;
             debug!("relay ended with the local publish");
@@ -216,6 +215,11 @@ struct RelayTask {
     backoff: Backoff,
     shared: Arc<RelayShared>,
     params: RelayParams,
+    /// Whether an attempt was made. The first attempt leaves the queue alone until the peer
+    /// accepts: the peer then gets the stream from its first frame, cuts the same first
+    /// keyframe and numbers it the same, which it could not learn from an index yet
+    /// (DESIGN.md §4, a fresh start).
+    attempted: bool,
 }
 
 impl RelayTask {
@@ -225,6 +229,7 @@ impl RelayTask {
         loop {
             self.shared.update(|s| s.state = RelayState::Connecting);
             let outcome = self.attempt().await;
+            self.attempted = true;
             if self.core.is_publishing() {
                 Metrics::dec(&metrics.relays_active);
             }
@@ -291,8 +296,7 @@ impl RelayTask {
     }
 
     fn take(&mut self, item: RelayItem) -> Vec<super::core::RelayOut> {
-        self.queued_bytes
-            .fetch_sub(item.bytes(), Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(item.bytes(), Ordering::Relaxed);
         self.core.on_item(item)
     }
 
@@ -328,9 +332,10 @@ impl RelayTask {
         }
         loop {
             let publishing = client.is_publishing();
+            let take_items = publishing || self.attempted;
             let step = tokio::select! {
                 read = socket.read(&mut buf) => Step::Read(read),
-                item = self.rx.recv() => Step::Item(item),
+                item = self.rx.recv(), if take_items => Step::Item(item),
                 () = tokio::time::sleep_until(deadline), if !publishing => Step::Timeout,
             };
             let send = match step {
@@ -341,10 +346,7 @@ impl RelayTask {
                     ));
                 }
                 Step::Read(Ok(0)) => {
-                    return Outcome::Failed(format!(
-                        "{} closed the connection",
-                        self.params.peer
-                    ));
+                    return Outcome::Failed(format!("{} closed the connection", self.params.peer));
                 }
                 Step::Read(Err(e)) => {
                     return Outcome::Failed(format!("reading from {}: {e}", self.params.peer));
@@ -393,8 +395,7 @@ impl RelayTask {
             if self.core.is_ended() {
                 // Unpublish (if any) is written; closing without it leaves the peer's stream
                 // waiting for its grace period, as an encoder drop would.
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.shutdown()).await;
                 return Outcome::Ended;
             }
         }

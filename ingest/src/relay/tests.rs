@@ -74,13 +74,28 @@ fn marker_and_relay_key() {
 fn after_connect_headers_come_first_then_the_next_keyframe() {
     let mut core = RelayCore::new();
     // Before the peer accepts: configuration remembered, media dropped.
-    assert!(core.on_item(media(MediaKind::VideoConfig, 0, AVC_CONFIG)).is_empty());
-    assert!(core.on_item(media(MediaKind::AudioConfig, 0, AAC_CONFIG)).is_empty());
-    assert!(core.on_item(media(MediaKind::VideoKeyframe, 0, AVC_KEY)).is_empty());
+    assert!(
+        core.on_item(media(MediaKind::VideoConfig, 0, AVC_CONFIG))
+            .is_empty()
+    );
+    assert!(
+        core.on_item(media(MediaKind::AudioConfig, 0, AAC_CONFIG))
+            .is_empty()
+    );
+    assert!(
+        core.on_item(media(MediaKind::VideoKeyframe, 0, AVC_KEY))
+            .is_empty()
+    );
     core.on_published();
     // Not a sync point.
-    assert!(core.on_item(media(MediaKind::VideoFrame, 33, AVC_INTER)).is_empty());
-    assert!(core.on_item(media(MediaKind::AudioFrame, 40, AAC_FRAME)).is_empty());
+    assert!(
+        core.on_item(media(MediaKind::VideoFrame, 33, AVC_INTER))
+            .is_empty()
+    );
+    assert!(
+        core.on_item(media(MediaKind::AudioFrame, 40, AAC_FRAME))
+            .is_empty()
+    );
     let out = core.on_item(media(MediaKind::VideoKeyframe, 2000, AVC_KEY));
     assert_eq!(
         out,
@@ -109,10 +124,20 @@ fn after_connect_headers_come_first_then_the_next_keyframe() {
     );
     // A reconnect starts over at the next keyframe.
     core.on_disconnected();
-    assert!(core.on_item(media(MediaKind::VideoFrame, 2033, AVC_INTER)).is_empty());
+    assert!(
+        core.on_item(media(MediaKind::VideoFrame, 2033, AVC_INTER))
+            .is_empty()
+    );
     core.on_published();
-    assert!(core.on_item(media(MediaKind::VideoFrame, 2066, AVC_INTER)).is_empty());
-    assert_eq!(core.on_item(media(MediaKind::VideoKeyframe, 4000, AVC_KEY)).len(), 3);
+    assert!(
+        core.on_item(media(MediaKind::VideoFrame, 2066, AVC_INTER))
+            .is_empty()
+    );
+    assert_eq!(
+        core.on_item(media(MediaKind::VideoKeyframe, 4000, AVC_KEY))
+            .len(),
+        3
+    );
     // An unpublish is passed on; a drop is not.
     assert_eq!(
         core.on_item(RelayItem::End { unpublished: true }),
@@ -126,7 +151,11 @@ fn audio_only_streams_sync_on_any_audio_frame() {
     let mut core = RelayCore::new();
     core.on_item(media(MediaKind::AudioConfig, 0, AAC_CONFIG));
     core.on_published();
-    assert_eq!(core.on_item(media(MediaKind::AudioFrame, 23, AAC_FRAME)).len(), 2);
+    assert_eq!(
+        core.on_item(media(MediaKind::AudioFrame, 23, AAC_FRAME))
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -136,22 +165,43 @@ fn a_full_queue_drops_to_the_next_keyframe_and_resends_the_configuration() {
         FeedAction::Queue(items) => items,
         FeedAction::Drop => Vec::new(),
     };
-    assert_eq!(queued(feed.video(0, Bytes::from_static(AVC_CONFIG))).len(), 1);
-    assert_eq!(queued(feed.audio(0, Bytes::from_static(AAC_CONFIG))).len(), 1);
+    assert_eq!(
+        queued(feed.video(0, Bytes::from_static(AVC_CONFIG))).len(),
+        1
+    );
+    assert_eq!(
+        queued(feed.audio(0, Bytes::from_static(AAC_CONFIG))).len(),
+        1
+    );
     assert_eq!(queued(feed.video(0, Bytes::from_static(AVC_KEY))).len(), 1);
     // The queue refused something: a drop starts (said once).
     assert!(feed.queue_full());
     assert!(!feed.queue_full());
-    assert_eq!(feed.video(33, Bytes::from_static(AVC_INTER)), FeedAction::Drop);
-    assert_eq!(feed.audio(40, Bytes::from_static(AAC_FRAME)), FeedAction::Drop);
+    assert_eq!(
+        feed.video(33, Bytes::from_static(AVC_INTER)),
+        FeedAction::Drop
+    );
+    assert_eq!(
+        feed.audio(40, Bytes::from_static(AAC_FRAME)),
+        FeedAction::Drop
+    );
     // A new configuration during the drop is remembered, not queued.
-    assert_eq!(feed.audio(50, Bytes::from_static(&[0xaf, 0, 0x11, 0x90])), FeedAction::Drop);
+    assert_eq!(
+        feed.audio(50, Bytes::from_static(&[0xaf, 0, 0x11, 0x90])),
+        FeedAction::Drop
+    );
     let items = queued(feed.video(2000, Bytes::from_static(AVC_KEY)));
     let RelayItem::Resync(headers) = &items[0] else {
         panic!("no resync first: {items:?}");
     };
-    assert_eq!(headers.video.as_ref().unwrap().1, Bytes::from_static(AVC_CONFIG));
-    assert_eq!(headers.audio.as_ref().unwrap().1, Bytes::from_static(&[0xaf, 0, 0x11, 0x90]));
+    assert_eq!(
+        headers.video.as_ref().unwrap().1,
+        Bytes::from_static(AVC_CONFIG)
+    );
+    assert_eq!(
+        headers.audio.as_ref().unwrap().1,
+        Bytes::from_static(&[0xaf, 0, 0x11, 0x90])
+    );
     assert_eq!(items[1], media(MediaKind::VideoKeyframe, 2000, AVC_KEY));
     // Two refused items, two frames dropped; the configuration is not lost.
     assert_eq!(feed.dropped(), 4);

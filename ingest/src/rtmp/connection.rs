@@ -4,8 +4,7 @@ use bytes::Bytes;
 use rml_rtmp::{
     handshake::{Handshake, HandshakeProcessResult, PeerType},
     sessions::{
-        ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
-        StreamMetadata,
+        ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata,
     },
 };
 
