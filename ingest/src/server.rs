@@ -175,6 +175,7 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
                     tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
                 match handle.await {
                     Ok(Ok(())) => debug!("connection closed"),
+                    Ok(Err(e)) if e.is_expected() => debug!(error = %e, "connection closed"),
                     Ok(Err(e)) => {
                         Metrics::inc(&ctx.metrics.connections_failed);
                         if matches!(e, ConnectionError::Rtmp(RtmpError::Panicked { .. })) {
@@ -206,12 +207,26 @@ pub enum ConnectionError {
     Handshake { peer: SocketAddr, secs: u64 },
     #[error("{peer}: refused: {reason}")]
     Refused { peer: SocketAddr, reason: String },
+    /// The peer's relay of a stream that an encoder publishes here directly: direct wins
+    /// (README.md, "The relay"). Expected with a dual-output encoder; not a failure.
+    #[error("{peer}: refused the relay of {stream}: a direct publish of it is live here")]
+    RelayBehindDirect {
+        peer: SocketAddr,
+        stream: StreamName,
+    },
     #[error("{peer} {stream}: {source}")]
     Media {
         peer: SocketAddr,
         stream: StreamName,
         source: Box<crate::packager::PackagerError>,
     },
+}
+
+impl ConnectionError {
+    /// A close that is part of normal operation, not worth a warning or a failure count.
+    pub fn is_expected(&self) -> bool {
+        matches!(self, ConnectionError::RelayBehindDirect { .. })
+    }
 }
 
 /// One publish in the registry: who it is, how to stop it, and what `/status` shows of it.
@@ -430,6 +445,11 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
             let relayed_from = crate::relay::marker_of(&stream_key);
             let (registration, stop) = match register(ctx, &name, peer, relayed_from.is_some()) {
                 Ok(x) => x,
+                Err((RefusalReason::RelayBehindDirect, reason)) => {
+                    info!(stream = %name, "refusing the peer's relay: a direct publish of this stream is live here (direct wins)");
+                    let _ = refuse(conn, reply, RefusalReason::RelayBehindDirect, reason);
+                    return Err(ConnectionError::RelayBehindDirect { peer, stream: name });
+                }
                 Err((why, reason)) => {
                     warn!(stream = %name, %reason, "refusing publish");
                     return refuse(conn, reply, why, reason);

@@ -295,3 +295,91 @@ async fn a_single_output_encoder_feeds_both_azs_and_a_restarted_peer_rejoins() {
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
+
+/// An encoder with two outputs while both ingests relay: on each ingest the encoder's own
+/// publish wins over the other's relay (refused, `refused-peer-has-direct`), nothing is
+/// logged as a failure, and the AZs still cut the same segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_publish_wins_over_the_relay() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let flv = make_flv(StreamSpec {
+        seconds: 12,
+        ..StreamSpec::FAILOVER
+    })
+    .unwrap();
+    let mut stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
+    let name = StreamName::new("live", "show").unwrap();
+    let urls: Vec<String> = Az::ALL
+        .iter()
+        .map(|&az| stack.rtmp_url(az, "live", "show"))
+        .collect();
+    let mut encoder = zonecast_tests::media::publish_tee(&flv, &urls).unwrap();
+    for az in Az::ALL {
+        let relay = wait_for(
+            Duration::from_secs(20),
+            "each ingest's relay refused by the other's direct publish",
+            || async {
+                let s = ingest_stream(&stack, az).await?;
+                (s["relay"]["state"] == "refused-peer-has-direct").then(|| s["relay"].clone())
+            },
+        )
+        .await;
+        assert_eq!(
+            relay["peer"],
+            stack.rtmp[1 - az_index(az)].to_string().as_str()
+        );
+        assert!(relay["relayed_from"].is_null(), "{relay}");
+    }
+    let status = encoder.wait().unwrap();
+    assert!(status.success(), "ffmpeg failed");
+    let s3 = stack.s3().await;
+    let [a1, a2] = wait_for(
+        Duration::from_secs(30),
+        "both AZs end the stream",
+        || async {
+            let get = |az| {
+                zonecast_contract::s3::get_index(&s3, zonecast_tests::stack::BUCKET, az, &name)
+            };
+            let a1 = get(Az::Az1).await.ok()??;
+            let a2 = get(Az::Az2).await.ok()??;
+            let ended = |i: &StreamIndex| i.state == zonecast_contract::StreamState::Ended;
+            (ended(&a1) && ended(&a2)).then_some([a1, a2])
+        },
+    )
+    .await;
+    assert_eq!(shape(&a1), shape(&a2), "the AZs disagree");
+    assert!(a1.segments.len() >= 8, "{:?}", a1.segments);
+    let log = stack.log_text();
+    assert!(
+        !log.contains("connection closed on error"),
+        "a failure was logged:\n{log}"
+    );
+    assert!(
+        log.contains("direct wins"),
+        "no refusal of a relay was logged:\n{log}"
+    );
+    for az in Az::ALL {
+        let m = zonecast_tests::prom::scrape(
+            stack.health[az_index(az)],
+            zonecast_tests::prom::Format::Prometheus,
+        )
+        .await
+        .unwrap();
+        let l = ("az", az.as_str());
+        assert!(
+            m.value(
+                "zonecast_publishes_rejected_total",
+                &[l, ("reason", "relay_behind_direct")]
+            )
+            .unwrap()
+                >= 1.0
+        );
+        assert!(
+            m.value("zonecast_relay_refused_direct_total", &[l])
+                .unwrap()
+                >= 1.0
+        );
+    }
+}
