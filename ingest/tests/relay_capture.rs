@@ -251,3 +251,46 @@ fn the_peer_sees_the_encoders_media_and_timestamps_and_rejoins_at_a_keyframe() {
     );
     assert_eq!(media, expected);
 }
+
+/// A peer that refuses the publish the way our server does (direct wins): the client says
+/// so with the code, so the relay can tell this refusal from a failure.
+#[test]
+fn a_refused_publish_is_reported_with_its_code() {
+    use zonecast_ingest::relay::REFUSED_PEER_HAS_DIRECT;
+    let (mut client, c0c1) =
+        RelayClient::start("10.0.2.15:1935", "live", "show?zonecast-relay=az1").unwrap();
+    let mut peer = RtmpConnection::new(([10, 0, 1, 10], 50000).into());
+    let mut bytes = c0c1;
+    let mut refused = None;
+    for _ in 0..20 {
+        if bytes.is_empty() {
+            break;
+        }
+        let out = peer.handle_input(&bytes).unwrap();
+        let mut answer = out.send;
+        for e in out.events {
+            match e {
+                RtmpEvent::ConnectRequested { request_id, .. } => {
+                    answer.extend(peer.accept(request_id).unwrap())
+                }
+                RtmpEvent::PublishRequested { request_id, .. } => answer.extend(
+                    peer.reject(request_id, REFUSED_PEER_HAS_DIRECT, "direct wins")
+                        .unwrap(),
+                ),
+                _ => {}
+            }
+        }
+        let back = client.handle_input(&answer).unwrap();
+        for e in back.events {
+            if let ClientEvent::Refused { code, description } = e {
+                refused = Some((code, description));
+            }
+        }
+        bytes = back.send;
+    }
+    assert_eq!(
+        refused,
+        Some((REFUSED_PEER_HAS_DIRECT.to_owned(), "direct wins".to_owned()))
+    );
+    assert!(!client.is_publishing());
+}

