@@ -61,7 +61,7 @@ impl Link {
             peer: RtmpConnection::new(([10, 0, 1, 10], 50000).into()),
             seen: Vec::new(),
         };
-        link.to_peer(c0c1);
+        link.deliver(c0c1);
         assert!(
             link.client.is_publishing(),
             "the peer did not accept the publish"
@@ -70,7 +70,7 @@ impl Link {
     }
 
     /// Delivers client bytes to the peer and the peer's answers back, until both are quiet.
-    fn to_peer(&mut self, mut bytes: Vec<u8>) {
+    fn deliver(&mut self, mut bytes: Vec<u8>) {
         while !bytes.is_empty() {
             let out = self
                 .peer
@@ -109,7 +109,7 @@ impl Link {
     fn relay(&mut self, core: &mut RelayCore, item: RelayItem) {
         for out in core.on_item(item) {
             let bytes = self.client.send(&out).unwrap();
-            self.to_peer(bytes);
+            self.deliver(bytes);
         }
     }
 

@@ -286,16 +286,16 @@ impl RelayClient {
                 self.publishing = true;
                 out.events.push(ClientEvent::Published);
             }
-            ClientSessionEvent::UnhandleableOnStatusCode { code } => {
-                // Anything but Start about our publish is a refusal (BadName, Unauthorized,
-                // ours); other statuses are informational.
-                if code.starts_with("NetStream.Publish.") {
-                    self.publishing = false;
-                    out.events.push(ClientEvent::Refused {
-                        code,
-                        description: String::new(),
-                    });
-                }
+            // Anything but Start about our publish is a refusal (BadName, Unauthorized, ours)
+            // from a server that answers with `onStatus`; other statuses are informational.
+            ClientSessionEvent::UnhandleableOnStatusCode { code }
+                if code.starts_with("NetStream.Publish.") =>
+            {
+                self.publishing = false;
+                out.events.push(ClientEvent::Refused {
+                    code,
+                    description: String::new(),
+                });
             }
             _ => {}
         }
