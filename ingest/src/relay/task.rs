@@ -261,7 +261,14 @@ impl RelayTask {
                     (RelayState::BackingOff, self.backoff.next_delay(), e)
                 }
             };
-            if last_error.as_deref() != Some(error.as_str()) {
+            if state == RelayState::RefusedPeerHasDirect
+                && last_error.as_deref() != Some(error.as_str())
+            {
+                info!(
+                    retry_ms = delay.as_millis() as u64,
+                    "relay refused: the peer has the encoder's own publish of this stream (direct wins)"
+                );
+            } else if last_error.as_deref() != Some(error.as_str()) {
                 warn!(state = state.as_str(), retry_ms = delay.as_millis() as u64, error = %error, "relay to the peer not running");
             } else {
                 debug!(state = state.as_str(), retry_ms = delay.as_millis() as u64, error = %error, "relay to the peer not running");
