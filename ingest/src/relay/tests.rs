@@ -227,3 +227,49 @@ fn backoff_doubles_to_its_max_and_resets() {
     b.reset();
     assert_eq!(b.next_delay(), ms(250));
 }
+
+/// A peer that accepts TCP and never answers: the first attempt holds the queue until its
+/// connect timeout, so the queue fills. The publishing side must never wait: it drops up to
+/// the next keyframe, counts it, and the status says so.
+#[tokio::test]
+async fn a_full_queue_never_blocks_the_publish_and_is_counted() {
+    use std::sync::Arc;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer = silent.local_addr().unwrap().to_string();
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let tasks = tokio_util::task::TaskTracker::new();
+    let mut handle = task::spawn_relay(
+        task::RelayParams {
+            peer: peer.clone(),
+            from: Az::Az1,
+            name: zonecast_contract::StreamName::new("live", "show").unwrap(),
+            stream_key: "show".into(),
+            config: RelayConfig {
+                max_queue_messages: 8,
+                max_queue_bytes: 64 << 10,
+                connect_timeout_ms: 60_000,
+                ..RelayConfig::default()
+            },
+            metrics: metrics.clone(),
+            secret: None,
+        },
+        &tasks,
+    );
+    let started = std::time::Instant::now();
+    handle.video(0, &Bytes::from_static(AVC_CONFIG));
+    handle.audio(0, &Bytes::from_static(AAC_CONFIG));
+    for i in 0..1000u32 {
+        let frame = if i % 30 == 0 { AVC_KEY } else { AVC_INTER };
+        handle.video(i * 33, &Bytes::from_static(frame));
+        handle.audio(i * 33 + 5, &Bytes::from_static(AAC_FRAME));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let status = handle.shared().status().unwrap();
+    assert_eq!(status.peer.as_deref(), Some(peer.as_str()));
+    assert_eq!(status.state, RelayState::Connecting);
+    // 8 queued, the rest dropped.
+    assert!(status.dropped > 1900, "{status:?}");
+    assert_eq!(metrics.relay_dropped.get(), status.dropped);
+    handle.end(false);
+    tasks.close();
+}
