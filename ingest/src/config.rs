@@ -601,4 +601,41 @@ mod tests {
         };
         assert!(args.resolve().is_err());
     }
+
+    #[test]
+    fn relay_to_and_relay_settings() {
+        let config =
+            IngestArgs::try_parse_from(["zonecast-ingest", "--relay-to", "10.0.2.15:1935"])
+                .unwrap()
+                .resolve()
+                .unwrap();
+        assert_eq!(config.relay_to.as_deref(), Some("10.0.2.15:1935"));
+        assert_eq!(config.relay, RelayConfig::default());
+        // Empty: off (an unset ZONECAST_RELAY_TO in a unit file's environment).
+        let args = IngestArgs {
+            relay_to: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(args.resolve().unwrap().relay_to, None);
+        for bad in ["no-port", ":1935", "host:0", "host:http"] {
+            let args = IngestArgs {
+                relay_to: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(args.resolve().is_err(), "{bad}");
+        }
+        // A name is fine (resolved at each attempt), and the queue and backoff from the file.
+        let file: IngestConfig = toml::from_str(
+            "relay_to = \"ec2-203-0-113-20.eu-west-1.compute.amazonaws.com:1935\"\n[relay]\nmax_queue_messages = 100\nbackoff_max_ms = 8000\n",
+        )
+        .unwrap();
+        file.validate().unwrap();
+        assert_eq!(file.relay.max_queue_messages, 100);
+        assert_eq!(file.relay.backoff_max_ms, 8000);
+        assert_eq!(
+            file.relay.backoff_min_ms,
+            RelayConfig::default().backoff_min_ms
+        );
+        assert!(toml::from_str::<IngestConfig>("[relay]\nbogus = 1\n").is_err());
+    }
 }
