@@ -12,6 +12,11 @@
 //!   caught like the server side's ([`crate::rtmp`]).
 //! - [`task`]: the thin tokio shell, one task per published stream.
 //!
+//! When the local publish ends, an unpublish by the encoder is passed on (`deleteStream`);
+//! anything else (a dropped encoder, a replaced publish, a drain) only closes the connection,
+//! so the peer keeps the stream live for its reconnect grace period, as for a dropped encoder:
+//! a drain is a deploy, not the end of the show.
+//!
 //! Loops: the relay publishes with [`MARKER_PARAM`] in the stream key's query; a publish
 //! carrying it is packaged like any other but never relayed again. Direct wins: on the peer a
 //! relayed publish never replaces a direct one of the same name (it is refused with
@@ -60,6 +65,9 @@ pub struct RelayConfig {
     pub refused_retry_ms: u64,
     /// TCP connect, RTMP handshake, connect and publish must complete within this.
     pub connect_timeout_ms: u64,
+    /// A write the peer does not take within this ends the attempt (a stopped or unreachable
+    /// peer whose TCP connection has not failed yet); meanwhile the queue drops.
+    pub write_timeout_ms: u64,
     /// Lifetime of the publish token a relay mints for the peer when this ingest holds the
     /// publish secret (so a reconnect works after the encoder's token expired).
     pub token_ttl_secs: u64,
@@ -74,6 +82,7 @@ impl Default for RelayConfig {
             backoff_max_ms: 4000,
             refused_retry_ms: 5000,
             connect_timeout_ms: 3000,
+            write_timeout_ms: 5000,
             token_ttl_secs: 3600,
         }
     }
@@ -91,6 +100,9 @@ impl RelayConfig {
     }
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
     }
 }
 

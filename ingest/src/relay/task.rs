@@ -399,10 +399,20 @@ impl RelayTask {
                     bytes
                 }
             };
-            if !send.is_empty()
-                && let Err(e) = socket.write_all(&send).await
-            {
-                return Outcome::Failed(format!("writing to {}: {e}", self.params.peer));
+            if !send.is_empty() {
+                let write = socket.write_all(&send);
+                match tokio::time::timeout(self.params.config.write_timeout(), write).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Outcome::Failed(format!("writing to {}: {e}", self.params.peer));
+                    }
+                    Err(_) => {
+                        return Outcome::Failed(format!(
+                            "{} took no data for {} ms",
+                            self.params.peer, self.params.config.write_timeout_ms
+                        ));
+                    }
+                }
             }
             if self.core.is_ended() {
                 // Unpublish (if any) is written; closing without it leaves the peer's stream
