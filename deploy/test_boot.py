@@ -33,6 +33,7 @@ SUBSTITUTIONS = {
     "Window": "6",
     "PublishAuth": "required",
     "PublishSecretParameter": PUBLISH_SECRET_PARAMETER,
+    "PeerRelayHost": "ec2-203-0-113-20.eu-west-1.compute.amazonaws.com",
 }
 
 
@@ -42,6 +43,7 @@ def user_data_file(name: str) -> str:
     template = cfn_yaml.load(str(ROOT / "template.yaml"))
     data = template["Resources"]["IngestLaunchTemplateAz1"]["Properties"]["LaunchTemplateData"]
     header = data["UserData"]["Fn::Base64"]["Fn::Join"][1][0]["Fn::Sub"]
+    header = header[0] if isinstance(header, list) else header
     m = re.search(rf"cat > /etc/zonecast/{re.escape(name)} <<'ENV'\n(.*?)\nENV\n", header, re.S)
     assert m, f"user data writes no /etc/zonecast/{name}"
     body = re.sub(r"\$\{([^}]+)\}", lambda v: SUBSTITUTIONS[v.group(1)], m.group(1))

@@ -478,6 +478,41 @@ def test_security_group_opens_rtmp_only(resources):
     assert health["Properties"]["FromPort"] == 8935
 
 
+def sub_variables(resources: dict, suffix: str) -> dict:
+    """The variables of the user data header's !Sub (its list form)."""
+    data = resources[f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]
+    sub = data["UserData"]["Fn::Base64"]["Fn::Join"][1][0]["Fn::Sub"]
+    assert isinstance(sub, list) and len(sub) == 2, sub
+    return sub[1]
+
+
+@pytest.mark.parametrize("suffix,peer", [("Az1", "EipAz2"), ("Az2", "EipAz1")])
+def test_each_ingest_relays_to_its_peers_elastic_ip(template, resources, suffix, peer):
+    header = user_data_parts(resources, suffix)[0]
+    ingest_env = header.split("cat > /etc/zonecast/ingest.env")[1].split("\nENV\n")[0]
+    boot_env = header.split("cat > /etc/zonecast/boot.env")[1].split("\nENV\n")[0]
+    assert re.findall(r"^ZONECAST_RELAY_TO=.*$", ingest_env, re.M) == ["ZONECAST_RELAY_TO=${PeerRelayHost}:1935"]
+    assert "RELAY" not in boot_env
+    host = sub_variables(resources, suffix)["PeerRelayHost"]
+    condition, us_east_1, elsewhere = host["Fn::If"]
+    assert condition == "IsUsEast1"
+    assert template["Conditions"]["IsUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    # ec2-<a>-<b>-<c>-<d>.compute-1.amazonaws.com in us-east-1, .<region>.compute. elsewhere: the
+    # public DNS name of the peer's Elastic IP (never its own).
+    dashed = {"Fn::Join": ["-", {"Fn::Split": [".", {"Ref": peer}]}]}
+    assert us_east_1["Fn::Sub"] == ["ec2-${Dashed}.compute-1.${AWS::URLSuffix}", {"Dashed": dashed}]
+    assert elsewhere["Fn::Sub"] == ["ec2-${Dashed}.${AWS::Region}.compute.${AWS::URLSuffix}", {"Dashed": dashed}]
+
+
+def test_the_ingests_reach_each_other_on_rtmp(resources):
+    rule = resources["IngestRelayFromPeers"]["Properties"]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 1935, 1935)
+    # Only the ingests themselves (their private addresses, which the peer's Elastic IP DNS
+    # name resolves to inside the VPC), not the world.
+    assert rule["GroupId"] == rule["SourceSecurityGroupId"] == {"Ref": "IngestSecurityGroup"}
+    assert "CidrIp" not in rule and "Condition" not in resources["IngestRelayFromPeers"]
+
+
 def test_layer_is_built_by_the_deploy_makefile(resources):
     layer = resources["IngestBinaryLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
@@ -515,8 +550,11 @@ def test_the_two_launch_templates_differ_only_in_their_az(resources):
     def data(suffix):
         return resources[f"IngestLaunchTemplate{suffix}"]["Properties"]["LaunchTemplateData"]
 
-    az1 = repr(data("Az1"))
-    az2 = repr(data("Az2")).replace("Az2", "Az1").replace("az2", "az1")
+    # Besides its AZ, each names its peer's Elastic IP (the relay target).
+    az1 = repr(data("Az1")).replace("{'Ref': 'EipAz2'}", "{'Ref': 'PEER'}")
+    az2 = repr(data("Az2")).replace("{'Ref': 'EipAz1'}", "{'Ref': 'PEER'}")
+    az2 = az2.replace("Az2", "Az1").replace("az2", "az1")
+    assert "PEER" in az1
     assert az1 == az2
 
 

@@ -9,6 +9,7 @@ use zonecast_contract::Az;
 
 use crate::{
     auth::{PublishSecret, SecretError, parse_ttl},
+    relay::RelayConfig,
     spool::SpoolFullPolicy,
 };
 
@@ -125,6 +126,12 @@ pub struct IngestConfig {
     pub spool_max_bytes: u64,
     /// See [`SpoolFullPolicy`].
     pub spool_full: SpoolFullPolicy,
+    /// The peer ingest's RTMP address (`host:port`): every stream published here directly is
+    /// relayed there, so an encoder with one output feeds both AZs (README.md, "The relay").
+    /// Unset: no relay.
+    pub relay_to: Option<String>,
+    /// Queue bounds and backoff of the relay (`[relay]`).
+    pub relay: RelayConfig,
 }
 
 impl Default for IngestConfig {
@@ -156,6 +163,8 @@ impl Default for IngestConfig {
             spool_dir: None,
             spool_max_bytes: 2 << 30,
             spool_full: SpoolFullPolicy::DropOldest,
+            relay_to: None,
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -234,6 +243,9 @@ pub struct IngestArgs {
     /// `drop-oldest` or `drop-newest`: which segments go when the spool is full.
     #[arg(long, env = "ZONECAST_SPOOL_FULL", value_enum)]
     pub spool_full: Option<SpoolFullPolicy>,
+    /// The peer ingest's RTMP address (`host:port`) to relay every direct publish to.
+    #[arg(long, env = "ZONECAST_RELAY_TO")]
+    pub relay_to: Option<String>,
     #[command(subcommand)]
     pub command: Option<IngestCommand>,
 }
@@ -319,6 +331,10 @@ impl IngestArgs {
         }
         if self.distribution_id.is_some() {
             config.distribution_id = self.distribution_id;
+        }
+        if let Some(to) = self.relay_to {
+            // An empty value (`ZONECAST_RELAY_TO=`) turns the relay off.
+            config.relay_to = Some(to).filter(|t| !t.trim().is_empty());
         }
         if let Some(secret) = &self.publish_secret {
             config.publish_secret = Some(PublishSecret::from_text(secret)?);
@@ -418,6 +434,28 @@ impl IngestConfig {
                 "max_chunk_size {} is outside 128..=16777216",
                 self.max_chunk_size
             )));
+        }
+        if let Some(to) = &self.relay_to {
+            let port = to
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(p))) if !host.is_empty() && p != 0) {
+                return Err(ConfigError::Invalid(format!(
+                    "relay_to {to:?} is not host:port"
+                )));
+            }
+            if to.parse::<SocketAddr>().ok() == Some(self.listen)
+                && !self.listen.ip().is_unspecified()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "relay_to {to} is this ingest's own listen address"
+                )));
+            }
+        }
+        if self.relay.max_queue_messages == 0 || self.relay.max_queue_bytes < 64 << 10 {
+            return Err(ConfigError::Invalid(
+                "relay.max_queue_messages must be at least 1 and relay.max_queue_bytes at least 64 KiB".into(),
+            ));
         }
         if self.bucket.is_empty() {
             return Err(ConfigError::Invalid("bucket is empty".into()));
@@ -562,5 +600,42 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn relay_to_and_relay_settings() {
+        let config =
+            IngestArgs::try_parse_from(["zonecast-ingest", "--relay-to", "10.0.2.15:1935"])
+                .unwrap()
+                .resolve()
+                .unwrap();
+        assert_eq!(config.relay_to.as_deref(), Some("10.0.2.15:1935"));
+        assert_eq!(config.relay, RelayConfig::default());
+        // Empty: off (an unset ZONECAST_RELAY_TO in a unit file's environment).
+        let args = IngestArgs {
+            relay_to: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(args.resolve().unwrap().relay_to, None);
+        for bad in ["no-port", ":1935", "host:0", "host:http"] {
+            let args = IngestArgs {
+                relay_to: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(args.resolve().is_err(), "{bad}");
+        }
+        // A name is fine (resolved at each attempt), and the queue and backoff from the file.
+        let file: IngestConfig = toml::from_str(
+            "relay_to = \"ec2-203-0-113-20.eu-west-1.compute.amazonaws.com:1935\"\n[relay]\nmax_queue_messages = 100\nbackoff_max_ms = 8000\n",
+        )
+        .unwrap();
+        file.validate().unwrap();
+        assert_eq!(file.relay.max_queue_messages, 100);
+        assert_eq!(file.relay.backoff_max_ms, 8000);
+        assert_eq!(
+            file.relay.backoff_min_ms,
+            RelayConfig::default().backoff_min_ms
+        );
+        assert!(toml::from_str::<IngestConfig>("[relay]\nbogus = 1\n").is_err());
     }
 }

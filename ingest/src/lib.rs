@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod media;
 pub mod metrics;
 pub mod packager;
+pub mod relay;
 pub mod renditions;
 pub mod rtmp;
 pub mod server;

@@ -37,15 +37,22 @@ pub enum RefusalReason {
     AlreadyPublishing,
     /// The connection limit (`--max-connections`) was reached; the connection was closed.
     TooManyConnections,
+    /// A relayed publish from the peer while a direct publish of the name is live here
+    /// (direct wins; README.md, "The relay").
+    RelayBehindDirect,
+    /// A new rendition of a stream that already has the most renditions allowed.
+    TooManyRenditions,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 5] = [
+    pub const ALL: [RefusalReason; 7] = [
         RefusalReason::BadName,
         RefusalReason::Auth,
         RefusalReason::Duplicate,
         RefusalReason::AlreadyPublishing,
         RefusalReason::TooManyConnections,
+        RefusalReason::RelayBehindDirect,
+        RefusalReason::TooManyRenditions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +62,8 @@ impl RefusalReason {
             RefusalReason::Duplicate => "duplicate",
             RefusalReason::AlreadyPublishing => "already_publishing",
             RefusalReason::TooManyConnections => "too_many_connections",
+            RefusalReason::RelayBehindDirect => "relay_behind_direct",
+            RefusalReason::TooManyRenditions => "too_many_renditions",
         }
     }
 }
@@ -216,6 +225,18 @@ pub struct Metrics {
     pub format_changes: Counter,
     upload_seconds: Family<UploadLabels, Histogram, fn() -> Histogram>,
     cut_to_index_seconds: Histogram,
+    /// Relays to the peer the peer accepted (README.md, "The relay").
+    pub relay_connects: Counter,
+    /// Relay attempts that failed or relays that broke (peer down, refused, dropped).
+    pub relay_failures: Counter,
+    /// Relay attempts the peer refused because it has a direct publish of the stream.
+    pub relay_refused_direct: Counter,
+    /// Media messages not relayed because the queue to the peer was full.
+    pub relay_dropped: Counter,
+    /// Streams being relayed to the peer now.
+    pub relays_active: Gauge,
+    /// Publishes received from the peer's relay (never relayed again).
+    pub relayed_publishes: Counter,
 }
 
 /// A metric that counts up by one ([`Metrics::inc`]).
@@ -270,6 +291,12 @@ impl Metrics {
             format_changes: Counter::default(),
             upload_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             cut_to_index_seconds: latency_histogram(),
+            relay_connects: Counter::default(),
+            relay_failures: Counter::default(),
+            relay_refused_direct: Counter::default(),
+            relay_dropped: Counter::default(),
+            relays_active: Gauge::default(),
+            relayed_publishes: Counter::default(),
             registry: Registry::default(),
         };
         // prometheus-client adds `_total` to counters and the unit to the name.
@@ -370,6 +397,36 @@ impl Metrics {
             "Time from a segment's cut to the index naming it being written",
             Unit::Seconds,
             m.cut_to_index_seconds.clone(),
+        );
+        r.register(
+            "zonecast_relay_connects",
+            "Relays of a stream to the peer ingest that the peer accepted",
+            m.relay_connects.clone(),
+        );
+        r.register(
+            "zonecast_relay_failures",
+            "Relay attempts to the peer that failed, and relays that broke",
+            m.relay_failures.clone(),
+        );
+        r.register(
+            "zonecast_relay_refused_direct",
+            "Relay attempts the peer refused because a direct publish of the stream is live there",
+            m.relay_refused_direct.clone(),
+        );
+        r.register(
+            "zonecast_relay_dropped",
+            "Media messages not relayed because the queue to the peer was full",
+            m.relay_dropped.clone(),
+        );
+        r.register(
+            "zonecast_relays_active",
+            "Streams being relayed to the peer now",
+            m.relays_active.clone(),
+        );
+        r.register(
+            "zonecast_relayed_publishes",
+            "Publishes received from the peer's relay (never relayed again)",
+            m.relayed_publishes.clone(),
         );
         // Every series from 0, so rate() sees the first event.
         for reason in RefusalReason::ALL {

@@ -22,7 +22,7 @@ use zonecast_contract::{
 };
 
 use crate::{
-    config::{DuplicatePublishPolicy, IngestConfig, UnpublishPolicy},
+    config::{IngestConfig, UnpublishPolicy},
     invalidate::{Invalidator, paths_to_invalidate},
     jobs::upload_job,
     metrics::{Metrics, RefusalReason},
@@ -132,6 +132,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
                     publisher: Some(e.publisher),
                     session: e.session.clone(),
                     last_index: e.last_index.clone(),
+                    relay: e.relay.as_ref().and_then(|r| r.status()),
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -216,6 +217,7 @@ pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
                     tokio::spawn(handle_connection(socket, peer, ctx.clone()).in_current_span());
                 match handle.await {
                     Ok(Ok(())) => debug!("connection closed"),
+                    Ok(Err(e)) if e.is_expected() => debug!(error = %e, "connection closed"),
                     Ok(Err(e)) => {
                         Metrics::inc(&ctx.metrics.connections_failed);
                         if matches!(e, ConnectionError::Rtmp(RtmpError::Panicked { .. })) {
@@ -247,12 +249,26 @@ pub enum ConnectionError {
     Handshake { peer: SocketAddr, secs: u64 },
     #[error("{peer}: refused: {reason}")]
     Refused { peer: SocketAddr, reason: String },
+    /// The peer's relay of a stream that an encoder publishes here directly: direct wins
+    /// (README.md, "The relay"). Expected with a dual-output encoder; not a failure.
+    #[error("{peer}: refused the relay of {stream}: a direct publish of it is live here")]
+    RelayBehindDirect {
+        peer: SocketAddr,
+        stream: StreamName,
+    },
     #[error("{peer} {stream}: {source}")]
     Media {
         peer: SocketAddr,
         stream: StreamName,
         source: Box<crate::packager::PackagerError>,
     },
+}
+
+impl ConnectionError {
+    /// A close that is part of normal operation, not worth a warning or a failure count.
+    pub fn is_expected(&self) -> bool {
+        matches!(self, ConnectionError::RelayBehindDirect { .. })
+    }
 }
 
 /// One publish in the registry: who it is, how to stop it, and what `/status` shows of it.
@@ -266,7 +282,15 @@ struct LiveEntry {
     /// one takes it over, so every write of the stream stays in one ordered queue (two
     /// uploaders would race on `index.json`).
     uploads: Option<UploadSender>,
+    /// A publish from the peer's relay (README.md, "The relay": direct wins).
+    relayed: bool,
+    /// This publish's relay status, for `/status`.
+    relay: Option<Arc<crate::relay::RelayShared>>,
 }
+
+/// A claimed name: the claim, the signal that a newer publisher replaced this one, and what
+/// this one takes over from the publish it replaced.
+type Registered = (Registration, watch::Receiver<bool>, Option<Handover>);
 
 /// What a publish that replaces another takes over from it (duplicate policy `replace-old`).
 struct Handover {
@@ -314,6 +338,8 @@ struct Publish {
     session: String,
     /// The packager's counters as last turned into metrics.
     counted: PackagerStats,
+    /// Forwards this publish to the peer ingest (`--relay-to`), if it does.
+    relay: Option<crate::relay::RelayHandle>,
 }
 
 /// Why a publish ends.
@@ -454,6 +480,7 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 ctx.metrics.refused(why);
                 let code = match why {
                     RefusalReason::Auth => "NetStream.Publish.Unauthorized",
+                    RefusalReason::RelayBehindDirect => crate::relay::REFUSED_PEER_HAS_DIRECT,
                     _ => "NetStream.Publish.BadName",
                 };
                 reply.extend(conn.reject(request_id, code, &reason)?);
@@ -476,15 +503,23 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
-            let (registration, stop, handover) = match register(ctx, &name, peer) {
+            let relayed_from = crate::relay::marker_of(&stream_key);
+            let registered = register(ctx, &name, peer, relayed_from.is_some());
+            let (registration, stop, handover) = match registered {
                 Ok(x) => x,
-                Err(reason) => {
+                Err((RefusalReason::RelayBehindDirect, reason)) => {
+                    info!(stream = %name, "refusing the peer's relay: a direct publish of this stream is live here (direct wins)");
+                    let _ = refuse(conn, reply, RefusalReason::RelayBehindDirect, reason);
+                    return Err(ConnectionError::RelayBehindDirect { peer, stream: name });
+                }
+                Err((why, reason)) => {
                     warn!(stream = %name, %reason, "refusing publish");
-                    return refuse(conn, reply, RefusalReason::Duplicate, reason);
+                    return refuse(conn, reply, why, reason);
                 }
             };
-            let p = start_publish(ctx, name, registration, stop, handover).await;
-            info!(stream = %p.name, az = %ctx.config.az, "publishing");
+            let mut p = start_publish(ctx, name, registration, stop, handover).await;
+            info!(stream = %p.name, az = %ctx.config.az, relayed = relayed_from.is_some(), "publishing");
+            p.relay = relay_hook::start(ctx, &p.name, p.registration.id, &stream_key, relayed_from);
             *publish = Some(p);
             reply.extend(conn.accept(request_id)?);
         }
@@ -502,14 +537,25 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
         }
         RtmpEvent::Video { timestamp, data } => {
             if let Some(p) = publish {
+                if let Some(r) = &mut p.relay {
+                    r.video(timestamp, &data);
+                }
                 let effects = p.packager.push_video(timestamp, &data, Utc::now());
                 handle_effects(p, effects, peer, ctx)?;
             }
         }
         RtmpEvent::Audio { timestamp, data } => {
             if let Some(p) = publish {
+                if let Some(r) = &mut p.relay {
+                    r.audio(timestamp, &data);
+                }
                 let effects = p.packager.push_audio(timestamp, &data, Utc::now());
                 handle_effects(p, effects, peer, ctx)?;
+            }
+        }
+        RtmpEvent::Metadata { metadata } => {
+            if let Some(r) = publish.as_mut().and_then(|p| p.relay.as_mut()) {
+                r.metadata(&metadata);
             }
         }
     }
@@ -615,27 +661,38 @@ fn after_first_index_written<S: ObjectStore, R: IndexReader>(
     Some(tx)
 }
 
-/// Claims a stream name on this ingest, following the duplicate-publish policy. A replaced
-/// publish is told to stop, and its uploader is handed over.
+/// Claims a stream name on this ingest, following the duplicate-publish policy; between a
+/// direct and a relayed publish (`relayed`) the direct one always wins
+/// ([`relay_hook::on_duplicate`]). A replaced publish is told to stop, and its uploader is
+/// handed over.
 fn register<S, R>(
     ctx: &IngestContext<S, R>,
     name: &StreamName,
     publisher: SocketAddr,
-) -> Result<(Registration, watch::Receiver<bool>, Option<Handover>), String> {
+    relayed: bool,
+) -> Result<Registered, (RefusalReason, String)> {
     let mut live = ctx
         .live
         .lock()
-        .map_err(|_| "registry poisoned".to_string())?;
+        .map_err(|_| (RefusalReason::Duplicate, "registry poisoned".to_string()))?;
     if let Some(reason) = crate::renditions::over_limit(live.keys(), name) {
-        return Err(reason);
+        return Err((RefusalReason::TooManyRenditions, reason));
     }
     let mut handover = None;
     if let Some(old) = live.get(name) {
-        match ctx.config.duplicate_publish {
-            DuplicatePublishPolicy::RejectNew => {
-                return Err(format!("{name} is already being published on this ingest"));
+        match relay_hook::on_duplicate(ctx.config.duplicate_publish, old.relayed, relayed) {
+            relay_hook::Duplicate::Refuse(why) => {
+                let reason = match why {
+                    RefusalReason::RelayBehindDirect => {
+                        format!(
+                            "{name} has a direct publish on this ingest; a relay never replaces it"
+                        )
+                    }
+                    _ => format!("{name} is already being published on this ingest"),
+                };
+                return Err((why, reason));
             }
-            DuplicatePublishPolicy::ReplaceOld => {
+            relay_hook::Duplicate::ReplaceOld => {
                 let _ = old.stop.send(true);
                 handover = old.uploads.clone().map(|uploads| Handover {
                     uploads,
@@ -657,6 +714,8 @@ fn register<S, R>(
             session: None,
             last_index: None,
             uploads: None,
+            relayed,
+            relay: None,
         },
     );
     Metrics::inc(&ctx.metrics.publishes_active);
@@ -765,6 +824,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
         announce_after_first_index: name_is_rendition,
         session,
         counted: PackagerStats::default(),
+        relay: None,
     }
 }
 
@@ -808,6 +868,9 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
     ctx: &Arc<IngestContext<S, R>>,
 ) {
     let grace = Duration::from_secs(ctx.config.reconnect_grace_secs);
+    if let Some(relay) = p.relay.take() {
+        relay.end(end == PublishEnd::Unpublished);
+    }
     let state = match end {
         PublishEnd::Replaced => {
             // The new publisher carries the stream on (its own packager, our uploader, so
@@ -849,5 +912,6 @@ fn end_publish<S: ObjectStore, R: IndexReader>(
     }
 }
 
+mod relay_hook;
 #[cfg(test)]
 mod tests;

@@ -21,12 +21,21 @@
 //! period) or `draining` (this ingest is shutting down). `publisher` is `null` while waiting.
 //! `last_segment` is `null` before the first segment is cut; `age_ms` counts from the end of
 //! that segment on the wall clock (its program date time plus its duration).
+//!
+//! `relay` (while publishing; `null` while waiting): this publish's relay to the peer ingest,
+//! `{"state":"relaying","peer":"10.0.2.15:1935","relayed_from":null,"connects":1,
+//! "failures":0,"dropped":0,"last_error":null}`. `state` is `off` (no `--relay-to`, or this
+//! publish came from the peer's relay: then `relayed_from` names that AZ), `connecting`,
+//! `relaying`, `refused-peer-has-direct` (the peer has the encoder's own second output;
+//! direct wins) or `backing-off` (`last_error` says why).
 
 use std::net::SocketAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use zonecast_contract::{Az, StreamIndex, StreamName};
+
+use crate::relay::RelayStatus;
 
 /// Version of the `/status` document.
 pub const STATUS_VERSION: u32 = 1;
@@ -77,6 +86,9 @@ pub struct StreamStatus {
     /// What this publish carries: one rendition, named after the publish's rendition
     /// (`source` for a plain stream).
     pub renditions: Vec<Rendition>,
+    /// This publish's relay to the peer; `None` while waiting.
+    #[serde(default)]
+    pub relay: Option<RelayStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +121,7 @@ pub struct StreamView {
     pub session: Option<String>,
     /// The newest index this ingest made for the stream (queued or written).
     pub last_index: Option<StreamIndex>,
+    pub relay: Option<RelayStatus>,
 }
 
 /// The last segment of an index, its age at `now`.
@@ -167,6 +180,7 @@ pub fn build_status(
                 bandwidth: index.map_or(0, |i| i.info.bandwidth),
                 average_bandwidth: index.map_or(0, |i| i.info.average_bandwidth),
                 renditions: index.map(renditions).unwrap_or_default(),
+                relay: v.relay,
             }
         })
         .collect();

@@ -100,6 +100,7 @@ impl Waitlist {
                 publisher: None,
                 session: Some(w.last.session.clone()),
                 last_index: Some(w.last.clone()),
+                relay: None,
             })
             .collect()
     }

@@ -79,6 +79,7 @@ fn replay(chunks: &[&[u8]]) -> Vec<Seen> {
                 RtmpEvent::PlayRequested { .. } => panic!("ffmpeg published, it did not play"),
                 RtmpEvent::Video { timestamp, data } => seen.push(Seen::Video(timestamp, data)),
                 RtmpEvent::Audio { timestamp, data } => seen.push(Seen::Audio(timestamp, data)),
+                RtmpEvent::Metadata { .. } => {}
             }
         }
     }

@@ -70,6 +70,21 @@ pub struct StackArgs {
     /// it spools them to `<data-dir>/spool/<az>` (the ingest's `--upload-memory-max-bytes`).
     #[arg(long)]
     pub upload_memory_max_bytes: Option<u64>,
+    /// Whether each ingest relays what is published to it to the other one (az1 → az2 and
+    /// az2 → az1), so an encoder with one output feeds both AZs.
+    #[arg(long, value_enum, default_value_t = RelayPolicy::On)]
+    pub relay: RelayPolicy,
+}
+
+/// Whether the local ingests relay to each other (README.md, "The relay").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelayPolicy {
+    /// Each ingest relays every direct publish to the other (`--relay-to`): publish to either
+    /// AZ and both package it. An encoder that publishes to both still works: on each ingest
+    /// its direct publish wins over the other's relay.
+    On,
+    /// No relay: an encoder must publish to both AZs itself (`-f tee`, two outputs).
+    Off,
 }
 
 pub const BUCKET: &str = "zonecast";
@@ -150,9 +165,9 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
             data_dir.clone(),
         );
         Box::new(move |az| {
-            let (listen, health) = match az {
-                Az::Az1 => (args.az1_listen, args.az1_health),
-                Az::Az2 => (args.az2_listen, args.az2_health),
+            let (listen, health, peer) = match az {
+                Az::Az1 => (args.az1_listen, args.az1_health, args.az2_listen),
+                Az::Az2 => (args.az2_listen, args.az2_health, args.az1_listen),
             };
             spawn_ingest(
                 az,
@@ -162,6 +177,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
                     endpoint: &endpoint,
                     purge_url: &purge_url,
                     spool_dir: &data_dir.join("spool").join(az.as_str()),
+                    relay_to: (args.relay == RelayPolicy::On).then_some(peer),
                 },
                 &args,
                 secret.as_deref(),
@@ -212,6 +228,8 @@ struct IngestTargets<'a> {
     endpoint: &'a str,
     purge_url: &'a str,
     spool_dir: &'a std::path::Path,
+    /// The other ingest's RTMP address, when relaying.
+    relay_to: Option<SocketAddr>,
 }
 
 fn spawn_ingest(
@@ -226,6 +244,7 @@ fn spawn_ingest(
         endpoint,
         purge_url,
         spool_dir,
+        relay_to,
     } = *targets;
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
     let mut cmd = Command::new(exe);
@@ -258,10 +277,14 @@ fn spawn_ingest(
         .env_remove("ZONECAST_PUBLISH_SECRET")
         .env_remove("ZONECAST_PUBLISH_SECRET_FILE")
         .env_remove("ZONECAST_CONFIG")
+        .env_remove("ZONECAST_RELAY_TO")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(peer) = relay_to {
+        cmd.args(["--relay-to", &peer.to_string()]);
+    }
     if let Some(bytes) = args.upload_memory_max_bytes {
         cmd.args(["--upload-memory-max-bytes", &bytes.to_string()]);
     }
@@ -350,10 +373,19 @@ fn print_banner(
             "\n  Publish auth is off (--publish-secret-file FILE turns it on).\n".to_owned(),
         ),
     };
+    let publish = match args.relay {
+        RelayPolicy::On => format!(
+            "\n  Publish to either AZ (each ingest relays to the other; --relay off to stop it):\n    ffmpeg -re -i in.flv -c copy -map 0 -f flv \"rtmp://{a1}/live/{key}\"\n\
+             \x20   OBS: server rtmp://{a1}/live, stream key {key}\n\
+             \x20   or to both AZs at once (the encoder's own outputs win over the relay):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n"
+        ),
+        RelayPolicy::Off => format!(
+            "\n  Publish (both AZs at once; the relay is off):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n\
+             \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n"
+        ),
+    };
     println!(
-        "\nZoneCast local stack is up.\n{auth}\
-         \n  Publish (both AZs at once):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n\
-         \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n\
+        "\nZoneCast local stack is up.\n{auth}{publish}\
          \n  Watch:\n    player page     http://localhost:{port}/\n\
          \x20   status page     http://localhost:{port}/status   (stop, kill, restart an AZ's ingest)\n\
          \x20   multivariant    http://media-hls.localhost:{port}/live/show/playlist.m3u8   (browsers, curl: host pinning)\n\

@@ -3,7 +3,9 @@ use std::{net::SocketAddr, panic::AssertUnwindSafe};
 use bytes::Bytes;
 use rml_rtmp::{
     handshake::{Handshake, HandshakeProcessResult, PeerType},
-    sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult},
+    sessions::{
+        ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata,
+    },
 };
 
 use super::{
@@ -30,6 +32,9 @@ pub enum RtmpEvent {
     Video { timestamp: u32, data: Bytes },
     /// An FLV audio tag body with its RTMP timestamp.
     Audio { timestamp: u32, data: Bytes },
+    /// `@setDataFrame onMetaData`: the encoder's description of the stream (the packager does
+    /// not need it; the relay passes it on).
+    Metadata { metadata: StreamMetadata },
 }
 
 /// Bytes to write back to the peer, in order, and the events raised by the input.
@@ -267,6 +272,9 @@ impl RtmpConnection {
                 timestamp: timestamp.value,
                 data,
             }),
+            ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
+                Some(RtmpEvent::Metadata { metadata })
+            }
             // releaseStream is harmless to grant: answering keeps encoders that wait for it
             // moving. Nothing else needs an answer.
             ServerSessionEvent::ReleaseStreamRequested { request_id, .. } => {
@@ -306,7 +314,7 @@ impl RtmpConnection {
 
 /// Runs `f`, turning a panic into its message. rml_rtmp's state after a panic is not trusted:
 /// callers mark the connection failed.
-fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         payload
             .downcast_ref::<&str>()

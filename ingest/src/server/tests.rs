@@ -6,7 +6,10 @@ use std::time::Duration;
 use tokio::{io::AsyncReadExt, net::TcpStream};
 
 use super::*;
-use crate::store::{PutRequest, StoreError};
+use crate::{
+    config::DuplicatePublishPolicy,
+    store::{PutRequest, StoreError},
+};
 
 struct NoStore;
 
@@ -179,10 +182,12 @@ async fn renditions_of_one_stream_are_not_duplicates() {
     let show = StreamName::new("live", "show").unwrap();
     let hi = show.with_rendition("720p").unwrap();
     let lo = show.with_rendition("360p").unwrap();
-    let _a = register(&ctx, &hi, publisher).expect("720p");
-    let _b = register(&ctx, &lo, publisher).expect("360p: another rendition, not a duplicate");
-    let _c = register(&ctx, &show, publisher).expect("the plain stream is a name of its own");
-    assert!(register(&ctx, &hi, publisher).is_err(), "720p twice");
+    let _a = register(&ctx, &hi, publisher, false).expect("720p");
+    let _b =
+        register(&ctx, &lo, publisher, false).expect("360p: another rendition, not a duplicate");
+    let _c =
+        register(&ctx, &show, publisher, false).expect("the plain stream is a name of its own");
+    assert!(register(&ctx, &hi, publisher, false).is_err(), "720p twice");
     let names: Vec<String> = ctx
         .stream_views()
         .iter()

@@ -61,6 +61,7 @@ fn a_publishing_and_a_waiting_stream() {
             publisher: None,
             session: None,
             last_index: Some(index("zeta", 7)),
+            relay: None,
         },
         StreamView {
             name: name("show"),
@@ -68,6 +69,7 @@ fn a_publishing_and_a_waiting_stream() {
             publisher: Some("127.0.0.1:50312".parse().unwrap()),
             session: Some("az1-s-1".into()),
             last_index: Some(index("show", 42)),
+            relay: None,
         },
     ];
     let doc = build_status(Az::Az1, 4242, false, t0(), views);
@@ -113,6 +115,15 @@ fn draining_and_before_the_first_segment() {
         publisher: Some("127.0.0.1:1".parse().unwrap()),
         session: Some("s".into()),
         last_index: None,
+        relay: Some(crate::relay::RelayStatus {
+            state: crate::relay::RelayState::RefusedPeerHasDirect,
+            peer: Some("10.0.2.15:1935".into()),
+            relayed_from: None,
+            connects: 0,
+            failures: 0,
+            dropped: 0,
+            last_error: None,
+        }),
     }];
     let v = serde_json::to_value(build_status(Az::Az2, 1, true, t0(), views)).unwrap();
     assert_eq!(v["draining"], true);
@@ -121,6 +132,8 @@ fn draining_and_before_the_first_segment() {
     assert_eq!(s["last_segment"], serde_json::Value::Null);
     assert_eq!(s["bandwidth"], 0);
     assert_eq!(s["renditions"], serde_json::json!([]));
+    assert_eq!(s["relay"]["state"], "refused-peer-has-direct");
+    assert_eq!(s["relay"]["peer"], "10.0.2.15:1935");
 }
 
 #[test]
@@ -141,6 +154,7 @@ fn each_rendition_is_an_entry_named_after_it() {
             publisher: None,
             session: None,
             last_index: Some(i),
+            relay: None,
         },
         StreamView {
             name: name("show"),
@@ -148,6 +162,7 @@ fn each_rendition_is_an_entry_named_after_it() {
             publisher: None,
             session: None,
             last_index: Some(index("show", 7)),
+            relay: None,
         },
     ];
     let doc = build_status(Az::Az1, 1, false, t0(), views);

@@ -75,6 +75,7 @@ fn both_live_then_one_draining() {
                     publisher: Some("127.0.0.1:5000".parse().unwrap()),
                     session: Some("az1-s".into()),
                     last_index: Some(index(Az::Az1, StreamState::Live, 10, 100)),
+                    relay: None,
                 }],
             ),
             IngestView {
@@ -222,6 +223,7 @@ fn a_rendition_is_a_row_of_its_own_under_its_stream() {
                 publisher: Some("127.0.0.1:5000".parse().unwrap()),
                 session: Some("az1-s".into()),
                 last_index: Some(with_rendition(Az::Az1)),
+                relay: None,
             }],
         )],
         vec![StreamIndexes {
