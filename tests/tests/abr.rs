@@ -460,3 +460,91 @@ async fn a_dead_az_takes_all_its_renditions_out() {
     let _ = encoder.kill();
     let _ = encoder.wait();
 }
+
+/// A single-output encoder with renditions: one ffmpeg publishes 720p and 360p to az1 only;
+/// az1's relay forwards each rendition (its `?rendition=` kept) to az2, so the multivariant
+/// playlist lists both renditions on both pathways, and az2 numbers every rendition exactly
+/// like az1 (same msn, same start on the encoder timeline, same duration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renditions_published_to_one_az_are_relayed_to_the_other() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
+        .iter()
+        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
+        .collect();
+    let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
+    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
+    let az1_only = [stack.rtmp_url(Az::Az1, "live", "abrrelay")];
+    let mut encoder = publish_renditions(&refs, &az1_only).unwrap();
+    let (neutral, edge) = (stack.host(None), stack.edge);
+    let playlist = wait_for(
+        Duration::from_secs(40),
+        "a multivariant playlist with 2 renditions x 2 AZs from one output",
+        || {
+            let neutral = neutral.clone();
+            async move {
+                let r = get(edge, &neutral, "/live/abrrelay/playlist.m3u8")
+                    .await
+                    .ok()?;
+                let p = master(&r.text())?;
+                (p.variants.len() == 4).then_some(p)
+            }
+        },
+    )
+    .await;
+    let pathways: Vec<String> = playlist.variants.iter().map(pathway).collect();
+    assert_eq!(
+        pathways.iter().filter(|p| *p == "az2").count(),
+        2,
+        "{pathways:?}"
+    );
+    // Let each AZ cut a few segments of every rendition, then compare them number by number.
+    let base = StreamName::new("live", "abrrelay").unwrap();
+    let s3 = stack.s3().await;
+    let mut compared = 0;
+    for (rendition, _) in &RENDITIONS {
+        let name = base.with_rendition(rendition).unwrap();
+        let [a, b] = wait_for(
+            Duration::from_secs(30),
+            "3 segments of the rendition in both AZs",
+            || {
+                let (s3, name) = (s3.clone(), name.clone());
+                async move {
+                    let mut out = Vec::new();
+                    for az in Az::ALL {
+                        let i = zonecast_contract::s3::get_index(
+                            &s3,
+                            zonecast_tests::stack::BUCKET,
+                            az,
+                            &name,
+                        )
+                        .await
+                        .ok()??;
+                        (i.segments.len() >= 3).then_some(())?;
+                        out.push(i);
+                    }
+                    <[_; 2]>::try_from(out).ok()
+                }
+            },
+        )
+        .await;
+        assert_eq!(b.rendition.as_deref(), Some(*rendition));
+        for s in &b.segments {
+            if let Some(t) = a.segments.iter().find(|t| t.msn == s.msn) {
+                assert_eq!(
+                    (t.timeline_ms, t.duration_ms),
+                    (s.timeline_ms, s.duration_ms),
+                    "{rendition} msn {} differs between the AZs",
+                    s.msn
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("relayed renditions: {compared} segments compared across the AZs");
+    assert!(compared >= 4, "too few segments in common");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
