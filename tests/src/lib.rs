@@ -6,6 +6,8 @@ pub mod browser;
 pub mod faults;
 pub mod http;
 pub mod media;
+pub mod peer;
+pub mod procstat;
 pub mod prom;
 pub mod stack;
 
