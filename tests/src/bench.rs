@@ -3,7 +3,7 @@
 //! input, and the time from a segment's cut to its index being written (p50/p95, estimated
 //! from the ingest's `zonecast_cut_to_index_seconds` histogram).
 //!
-//! `zonecast-bench --peer [--n 1,10,50,100] [--seconds 20]`: the peer benchmark (see
+//! `zonecast-bench --peer [--n 1,10,50,100] [--seconds 20] [--only nginx|zonecast]`: the peer benchmark (see
 //! [`zonecast_tests::peer`]): N concurrent publishers to nginx-rtmp and to ZoneCast, one JSON
 //! line per server and N.
 //!
@@ -26,6 +26,10 @@ struct Args {
     peer: bool,
     n: Vec<usize>,
     seconds: u32,
+    /// Which servers the peer run measures (both unless `--only nginx` or `--only zonecast`).
+    only: Option<String>,
+    /// `--lambda-init BIN`: time the playlist function binary's init instead.
+    lambda_init: Option<std::path::PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -33,6 +37,8 @@ fn args() -> anyhow::Result<Args> {
         peer: false,
         n: vec![1, 10, 50, 100],
         seconds: StreamSpec::BENCH_720P.seconds,
+        only: None,
+        lambda_init: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,7 +55,13 @@ fn args() -> anyhow::Result<Args> {
             "--seconds" => {
                 out.seconds = it.next().context("--seconds needs a number")?.parse()?;
             }
-            other => bail!("unknown argument {other} (--peer, --n 1,10,50,100, --seconds 20)"),
+            "--lambda-init" => {
+                out.lambda_init = Some(it.next().context("--lambda-init BIN")?.into());
+            }
+            "--only" => out.only = Some(it.next().context("--only nginx|zonecast")?),
+            other => bail!(
+                "unknown argument {other} (--peer, --n 1,10,50,100, --seconds 20, --only nginx|zonecast)"
+            ),
         }
     }
     Ok(out)
@@ -94,10 +106,15 @@ async fn peer(args: &Args) -> anyhow::Result<()> {
         input_bytes,
     };
     for &n in &args.n {
-        eprintln!("nginx-rtmp, {n} publishers, {} s...", spec.seconds);
-        println!("{}", run.nginx(n)?);
-        eprintln!("zonecast, {n} publishers, {} s...", spec.seconds);
-        println!("{}", run.zonecast(n).await?);
+        let wants = |s: &str| args.only.as_deref().is_none_or(|o| o == s);
+        if wants("nginx") {
+            eprintln!("nginx-rtmp, {n} publishers, {} s...", spec.seconds);
+            println!("{}", run.nginx(n)?);
+        }
+        if wants("zonecast") {
+            eprintln!("zonecast, {n} publishers, {} s...", spec.seconds);
+            println!("{}", run.zonecast(n).await?);
+        }
     }
     Ok(())
 }
@@ -113,6 +130,18 @@ fn quantile(metrics: &Exposition, q: f64) -> Option<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
+    if let Some(bin) = &args.lambda_init {
+        let us = zonecast_tests::lambda_init::init_times_us(bin, 20)?;
+        let at = |q: f64| us[((q * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1];
+        println!(
+            "{}",
+            serde_json::json!({ "machine": machine(), "binary": bin.display().to_string(),
+                "binary_bytes": std::fs::metadata(bin)?.len(), "runs": us.len(),
+                "init_ms": { "p50": at(0.5) as f64 / 1000.0, "p95": at(0.95) as f64 / 1000.0,
+                             "max": at(1.0) as f64 / 1000.0 } })
+        );
+        return Ok(());
+    }
     if args.peer {
         return peer(&args).await;
     }

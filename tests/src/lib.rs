@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod faults;
 pub mod http;
+pub mod lambda_init;
 pub mod media;
 pub mod peer;
 pub mod procstat;
