@@ -43,7 +43,16 @@ fn benches(c: &mut Criterion) {
         b.iter(|| render_multivariant(&name, black_box(Some(&az1)), Some(&az2), &base, now))
     });
     g.bench_function("chunklist_6_segments", |b| {
-        b.iter(|| render_chunklist(Az::Az1, &name, black_box(Some(&az1)), Some(&az2), &base, now))
+        b.iter(|| {
+            render_chunklist(
+                Az::Az1,
+                &name,
+                black_box(Some(&az1)),
+                Some(&az2),
+                &base,
+                now,
+            )
+        })
     });
     g.finish();
 }

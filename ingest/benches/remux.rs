@@ -97,6 +97,10 @@ fn benches(c: &mut Criterion) {
     let flv = std::fs::read(FIXTURE).expect("fixture");
     let tags = tags(&flv);
     assert!(remux(&tags) > flv.len() / 2, "remux made too little TS");
+    assert!(
+        package(&tags) > flv.len() / 2,
+        "the packager made too little TS"
+    );
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Bytes(flv.len() as u64));
     g.bench_function("flv_demux_ts_mux", |b| b.iter(|| remux(black_box(&tags))));

@@ -10,6 +10,7 @@ pub mod flv;
 pub mod health;
 pub mod invalidate;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod packager;
 pub mod rtmp;

@@ -97,9 +97,12 @@ async fn peer(args: &Args) -> anyhow::Result<()> {
     eprintln!("making the 720p fixture with ffmpeg (once)...");
     let flv = make_flv(spec)?;
     let input_bytes = std::fs::metadata(&flv)?.len();
-    println!("{}", serde_json::json!({ "machine": machine(), "input": {
+    println!(
+        "{}",
+        serde_json::json!({ "machine": machine(), "input": {
         "width": spec.width, "height": spec.height, "fps": spec.fps, "video_kbps": spec.video_kbps,
-        "audio_kbps": spec.audio_kbps, "seconds": spec.seconds, "bytes": input_bytes } }));
+        "audio_kbps": spec.audio_kbps, "seconds": spec.seconds, "bytes": input_bytes } })
+    );
     let run = PeerRun {
         spec,
         flv,

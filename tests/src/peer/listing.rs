@@ -98,7 +98,11 @@ impl Watcher {
         }
         self.state
             .lock()
-            .map(|mut s| s.iter_mut().map(|st| std::mem::take(&mut st.listed)).collect())
+            .map(|mut s| {
+                s.iter_mut()
+                    .map(|st| std::mem::take(&mut st.listed))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -107,8 +111,15 @@ fn poll(path: &PathBuf, format: ListFormat, i: usize, state: &Mutex<Vec<StreamSt
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
-    let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
-    if state.lock().map(|s| s[i].modified == Some(stamp)).unwrap_or(true) {
+    let stamp = (
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        meta.len(),
+    );
+    if state
+        .lock()
+        .map(|s| s[i].modified == Some(stamp))
+        .unwrap_or(true)
+    {
         return;
     }
     let Ok(text) = std::fs::read(path) else {
@@ -182,7 +193,10 @@ mod tests {
     fn m3u8_entries_in_order() {
         let text = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.000,\n0.ts\n#EXTINF:2.033,\n1.ts\n";
         let e = parse_m3u8(text).unwrap();
-        assert_eq!(e, vec![("0.ts".into(), 2000, None), ("1.ts".into(), 2033, None)]);
+        assert_eq!(
+            e,
+            vec![("0.ts".into(), 2000, None), ("1.ts".into(), 2033, None)]
+        );
         assert!(parse_m3u8("#EXTM3U\n#EXTINF:2.0,\n0.t").is_none());
     }
 }

@@ -54,15 +54,37 @@ impl PeerRun {
         let streams: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
         let lists = streams.iter().map(|s| server.playlist(s)).collect();
         let urls: Vec<String> = streams.iter().map(|s| server.rtmp_url(s)).collect();
-        let m = self.measure(&urls, lists, ListFormat::M3u8, &|| {
-            let cpu = pids.iter().map(|p| cpu_ms(*p)).sum::<anyhow::Result<u64>>()?;
-            Ok(vec![("server", cpu)])
-        }, &|| {
-            let rss = pids.iter().map(|p| peak_rss_kib(*p)).sum::<anyhow::Result<u64>>()?;
-            Ok(vec![("server", rss)])
-        })?;
-        let dirs = streams.iter().map(|s| server.dir.join("hls").join(s)).collect();
-        self.report("nginx-rtmp", n, Measured { segment_dirs: dirs, ..m })
+        let m = self.measure(
+            &urls,
+            lists,
+            ListFormat::M3u8,
+            &|| {
+                let cpu = pids
+                    .iter()
+                    .map(|p| cpu_ms(*p))
+                    .sum::<anyhow::Result<u64>>()?;
+                Ok(vec![("server", cpu)])
+            },
+            &|| {
+                let rss = pids
+                    .iter()
+                    .map(|p| peak_rss_kib(*p))
+                    .sum::<anyhow::Result<u64>>()?;
+                Ok(vec![("server", rss)])
+            },
+        )?;
+        let dirs = streams
+            .iter()
+            .map(|s| server.dir.join("hls").join(s))
+            .collect();
+        self.report(
+            "nginx-rtmp",
+            n,
+            Measured {
+                segment_dirs: dirs,
+                ..m
+            },
+        )
     }
 
     /// ZoneCast's local stack (az1 ingest; the store is `zonecast-local`'s embedded s3s-fs)
@@ -73,21 +95,35 @@ impl PeerRun {
         let store = stack.pid();
         let streams: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
         let base = stack.data_dir.join(BUCKET).join("az1").join("bench");
-        let lists = streams.iter().map(|s| base.join(s).join("index.json")).collect();
+        let lists = streams
+            .iter()
+            .map(|s| base.join(s).join("index.json"))
+            .collect();
         let urls: Vec<String> = streams
             .iter()
             .map(|s| stack.rtmp_url(Az::Az1, "bench", s))
             .collect();
-        let m = self.measure(&urls, lists, ListFormat::IndexJson, &|| {
-            Ok(vec![("ingest", cpu_ms(ingest)?), ("store", cpu_ms(store)?)])
-        }, &|| {
-            Ok(vec![
-                ("ingest", peak_rss_kib(ingest)?),
-                ("store", peak_rss_kib(store)?),
-            ])
-        })?;
+        let m = self.measure(
+            &urls,
+            lists,
+            ListFormat::IndexJson,
+            &|| Ok(vec![("ingest", cpu_ms(ingest)?), ("store", cpu_ms(store)?)]),
+            &|| {
+                Ok(vec![
+                    ("ingest", peak_rss_kib(ingest)?),
+                    ("store", peak_rss_kib(store)?),
+                ])
+            },
+        )?;
         let dirs = streams.iter().map(|s| base.join(s)).collect();
-        let out = self.report("zonecast", n, Measured { segment_dirs: dirs, ..m });
+        let out = self.report(
+            "zonecast",
+            n,
+            Measured {
+                segment_dirs: dirs,
+                ..m
+            },
+        );
         let _ = std::fs::remove_dir_all(&stack.data_dir);
         out
     }
@@ -270,8 +306,10 @@ fn probe_sample(listed: &[Vec<Listed>], dirs: &[PathBuf]) -> anyhow::Result<Valu
             }
         }
     }
-    Ok(json!({ "segments": probed, "with_errors": bad, "error_lines": lines,
-               "first_error": first_error.map(|e| e.chars().take(200).collect::<String>()) }))
+    Ok(
+        json!({ "segments": probed, "with_errors": bad, "error_lines": lines,
+               "first_error": first_error.map(|e| e.chars().take(200).collect::<String>()) }),
+    )
 }
 
 fn ffprobe_errors(path: &Path) -> anyhow::Result<String> {
