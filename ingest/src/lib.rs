@@ -11,6 +11,7 @@ pub mod health;
 pub mod invalidate;
 pub mod jobs;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod packager;
 pub mod relay;

@@ -86,6 +86,7 @@ pub async fn run(
     config: IngestConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
+    crate::memory::keep_large_buffers_out_of_the_heap();
     let rtmp = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServiceError::Bind {

@@ -3,7 +3,11 @@
 //! input, and the time from a segment's cut to its index being written (p50/p95, estimated
 //! from the ingest's `zonecast_cut_to_index_seconds` histogram).
 //!
-//! Run with `tests/bench` (builds release binaries first).
+//! `zonecast-bench --peer [--n 1,10,50,100] [--seconds 20] [--only nginx|zonecast]`: the peer benchmark (see
+//! [`zonecast_tests::peer`]): N concurrent publishers to nginx-rtmp and to ZoneCast, one JSON
+//! line per server and N.
+//!
+//! Run with `tests/bench` (builds release binaries first; `tests/bench --peer ...`).
 
 use std::time::{Duration, Instant};
 
@@ -11,54 +15,111 @@ use anyhow::{Context, bail};
 use zonecast_contract::{Az, StreamName, StreamState};
 use zonecast_tests::{
     media::{StreamSpec, make_flv, publish},
+    peer::{PeerRun, nginx},
+    procstat::{child, cpu_ms, load_average, peak_rss_kib},
     prom::{Exposition, Format, scrape},
     stack::LocalStack,
 };
 
-/// CPU time (user + system) of a process in milliseconds, from /proc.
-fn cpu_ms(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after_comm = stat.rsplit_once(')').context("bad stat")?.1;
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let utime: u64 = fields.get(11).context("utime")?.parse()?;
-    let stime: u64 = fields.get(12).context("stime")?.parse()?;
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Ok((utime + stime) * 1000 / hz)
+/// Command line: `--peer`, `--n 1,10`, `--seconds 20`.
+struct Args {
+    peer: bool,
+    n: Vec<usize>,
+    seconds: u32,
+    /// Which servers the peer run measures (both unless `--only nginx` or `--only zonecast`).
+    only: Option<String>,
+    /// `--lambda-init BIN`: time the playlist function binary's init instead.
+    lambda_init: Option<std::path::PathBuf>,
 }
 
-/// Peak resident set size in KiB (VmHWM).
-fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM value")?
-        .parse()?)
-}
-
-/// The az1 ingest: the child of the stack whose command line says `--az az1`.
-fn ingest_pid(stack_pid: u32) -> anyhow::Result<u32> {
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .unwrap_or("");
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == stack_pid.to_string() && cmdline.contains("az1") {
-            return Ok(pid);
+fn args() -> anyhow::Result<Args> {
+    let mut out = Args {
+        peer: false,
+        n: vec![1, 10, 50, 100],
+        seconds: StreamSpec::BENCH_720P.seconds,
+        only: None,
+        lambda_init: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--peer" => out.peer = true,
+            "--n" => {
+                let v = it.next().context("--n needs a list, e.g. 1,10")?;
+                out.n = v
+                    .split(',')
+                    .map(|x| x.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .context("--n: numbers separated by commas")?;
+            }
+            "--seconds" => {
+                out.seconds = it.next().context("--seconds needs a number")?.parse()?;
+            }
+            "--lambda-init" => {
+                out.lambda_init = Some(it.next().context("--lambda-init BIN")?.into());
+            }
+            "--only" => out.only = Some(it.next().context("--only nginx|zonecast")?),
+            other => bail!(
+                "unknown argument {other} (--peer, --n 1,10,50,100, --seconds 20, --only nginx|zonecast)"
+            ),
         }
     }
-    bail!("az1 ingest process not found")
+    Ok(out)
+}
+
+/// The machine, for the record.
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    serde_json::json!({
+        "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "kernel": kernel.trim(),
+        "load": load_average(),
+    })
+}
+
+async fn peer(args: &Args) -> anyhow::Result<()> {
+    nginx::ensure_installed()?;
+    let spec = StreamSpec {
+        seconds: args.seconds,
+        ..StreamSpec::BENCH_720P
+    };
+    eprintln!("making the 720p fixture with ffmpeg (once)...");
+    let flv = make_flv(spec)?;
+    let input_bytes = std::fs::metadata(&flv)?.len();
+    println!(
+        "{}",
+        serde_json::json!({ "machine": machine(), "input": {
+        "width": spec.width, "height": spec.height, "fps": spec.fps, "video_kbps": spec.video_kbps,
+        "audio_kbps": spec.audio_kbps, "seconds": spec.seconds, "bytes": input_bytes } })
+    );
+    let run = PeerRun {
+        spec,
+        flv,
+        input_bytes,
+    };
+    for &n in &args.n {
+        let wants = |s: &str| args.only.as_deref().is_none_or(|o| o == s);
+        if wants("nginx") {
+            eprintln!("nginx-rtmp, {n} publishers, {} s...", spec.seconds);
+            println!("{}", run.nginx(n)?);
+        }
+        if wants("zonecast") {
+            eprintln!("zonecast, {n} publishers, {} s...", spec.seconds);
+            println!("{}", run.zonecast(n).await?);
+        }
+    }
+    Ok(())
 }
 
 /// The q-quantile of the cut-to-index histogram, in milliseconds (bucket-interpolated, as
@@ -71,12 +132,28 @@ fn quantile(metrics: &Exposition, q: f64) -> Option<u64> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    if let Some(bin) = &args.lambda_init {
+        let us = zonecast_tests::lambda_init::init_times_us(bin, 20)?;
+        let at = |q: f64| us[((q * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1];
+        println!(
+            "{}",
+            serde_json::json!({ "machine": machine(), "binary": bin.display().to_string(),
+                "binary_bytes": std::fs::metadata(bin)?.len(), "runs": us.len(),
+                "init_ms": { "p50": at(0.5) as f64 / 1000.0, "p95": at(0.95) as f64 / 1000.0,
+                             "max": at(1.0) as f64 / 1000.0 } })
+        );
+        return Ok(());
+    }
+    if args.peer {
+        return peer(&args).await;
+    }
     let spec = StreamSpec::BENCH_720P;
     eprintln!("making the 720p fixture with ffmpeg (once)...");
     let flv = make_flv(spec)?;
     let input_bytes = std::fs::metadata(&flv)?.len();
     let mut stack = LocalStack::start(&["--window", "100"])?;
-    let pid = ingest_pid(stack.pid())?;
+    let pid = child(stack.pid(), "az1")?;
     let name = StreamName::new("bench", "720p")?;
     let cpu_before = cpu_ms(pid)?;
     eprintln!(

@@ -5,7 +5,10 @@
 pub mod browser;
 pub mod faults;
 pub mod http;
+pub mod lambda_init;
 pub mod media;
+pub mod peer;
+pub mod procstat;
 pub mod prom;
 pub mod stack;
 

@@ -198,6 +198,8 @@ pub struct TsMuxer {
     audio_cc: ContinuityCounter,
     segment: Option<Segment>,
     pending_audio: PendingAudio,
+    /// Bytes of the last finished segment: the next one is about as large.
+    last_segment_len: usize,
 }
 
 impl TsMuxer {
@@ -211,6 +213,7 @@ impl TsMuxer {
             audio_cc: ContinuityCounter::new(),
             segment: None,
             pending_audio: PendingAudio::default(),
+            last_segment_len: 0,
         }
     }
 
@@ -230,7 +233,9 @@ impl TsMuxer {
         self.segment = None;
         self.pending_audio = PendingAudio::default();
         let adts = audio.map(AdtsTemplate::new).transpose()?;
-        let mut out = Vec::with_capacity(64 * 1024);
+        // Sized from the last segment: growing by doubling would copy the segment several
+        // times and leave up to half of the allocation unused (the peak RSS per stream).
+        let mut out = Vec::with_capacity(segment_capacity(self.last_segment_len));
         out.resize(PSI_LEN, 0);
         self.segment = Some(Segment {
             out,
@@ -403,6 +408,7 @@ impl TsMuxer {
                 return Err(TsError::PsiSize { len: psi.len() });
             }
         }
+        self.last_segment_len = segment.out.len();
         Ok(Bytes::from(segment.out))
     }
 
@@ -526,6 +532,12 @@ impl TsMuxer {
             flags,
         )
     }
+}
+
+/// Room for a segment after one of `last_len` bytes: that plus an eighth for bitrate swings
+/// (at least 64 KiB).
+fn segment_capacity(last_len: usize) -> usize {
+    (last_len + last_len / 8).max(64 * 1024)
 }
 
 /// Milliseconds on the encoder timeline to the 90 kHz clock, wrapped to 33 bits (§2.4.3.7).

@@ -1,0 +1,79 @@
+//! The playlist function's handler, warm and in-process, on the function URL events in
+//! `events/` (parsed as the Lambda runtime parses them), with the indexes in memory: what a
+//! warm invocation costs besides its two S3 GETs. `cargo bench -p zonecast-lambdas`.
+
+use std::hint::black_box;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use zonecast_contract::{Az, INDEX_VERSION, IndexSegment, StreamIndex, StreamInfo, StreamState};
+use zonecast_lambdas::{MemoryIndexStore, handle};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_740_830_400, 0).unwrap_or_default()
+}
+
+/// A live 6-segment index of `live/show` in `az`.
+fn index(az: Az) -> StreamIndex {
+    StreamIndex {
+        version: INDEX_VERSION,
+        az,
+        app: "live".into(),
+        stream: "show".into(),
+        rendition: None,
+        session: "s1".into(),
+        epoch: 7,
+        state: StreamState::Live,
+        updated: t0(),
+        target_duration_ms: 2000,
+        discontinuity_sequence: 0,
+        info: StreamInfo {
+            codecs: "avc1.64001f,mp4a.40.2".into(),
+            resolution: None,
+            bandwidth: 3_400_000,
+            average_bandwidth: 3_100_000,
+            frame_rate: Some(30.0),
+        },
+        segments: (1..=6)
+            .map(|msn| IndexSegment {
+                msn,
+                duration_ms: 2000,
+                timeline_ms: msn as i64 * 2000,
+                program_date_time: t0() - TimeDelta::seconds(14 - msn as i64 * 2),
+                discontinuity: false,
+                bytes: 800_000,
+            })
+            .collect(),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let mut store = MemoryIndexStore::new();
+    store.insert(index(Az::Az1)).expect("index");
+    store.insert(index(Az::Az2)).expect("index");
+    let now = t0() + TimeDelta::seconds(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/");
+    let mut g = c.benchmark_group("playlist_function");
+    for (name, file) in [
+        ("multivariant", "multivariant_playlist.json"),
+        ("chunklist", "chunklist_az1.json"),
+    ] {
+        let json = std::fs::read_to_string(format!("{events}{file}")).expect("event file");
+        let check = lambda_http::request::from_str(&json).expect("event");
+        assert_eq!(rt.block_on(handle(check, &store, now)).status(), 200);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // Parsing the event is part of every invocation.
+                let req = lambda_http::request::from_str(black_box(&json)).expect("event");
+                rt.block_on(handle(req, &store, now))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(handler_benches, benches);
+criterion_main!(handler_benches);
