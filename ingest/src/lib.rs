@@ -14,6 +14,7 @@ pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod packager;
+pub mod publishers;
 pub mod relay;
 pub mod renditions;
 pub mod rtmp;

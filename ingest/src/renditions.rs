@@ -111,22 +111,6 @@ impl RenditionLists {
     }
 }
 
-/// Why a publish of `name` would give its stream more than
-/// [`MAX_RENDITIONS`](zonecast_contract::renditions::MAX_RENDITIONS) renditions on this ingest,
-/// given the names published here; `None` when it may go on.
-pub fn over_limit<'a>(
-    published: impl Iterator<Item = &'a StreamName>,
-    name: &StreamName,
-) -> Option<String> {
-    name.rendition()?;
-    let base = name.base();
-    let others = published
-        .filter(|n| n.rendition().is_some() && n.base() == base && *n != name)
-        .count();
-    let max = zonecast_contract::renditions::MAX_RENDITIONS;
-    (others >= max).then(|| format!("{base} has {max} renditions on this ingest already"))
-}
-
 /// The indexes of the other renditions of `name`'s stream, in both AZs: the renditions either
 /// AZ lists in the store plus the ones this ingest listed. Empty for a plain stream.
 pub async fn sibling_indexes<R: IndexReader>(
@@ -171,21 +155,6 @@ mod tests {
             self.0.lock().unwrap().push(req);
             Ok(())
         }
-    }
-
-    #[test]
-    fn at_most_max_renditions_per_stream() {
-        let show = StreamName::new("live", "show").unwrap();
-        let published: Vec<StreamName> = (0..8)
-            .map(|i| show.with_rendition(&format!("r{i}")).unwrap())
-            .chain([show.clone(), StreamName::new("live", "other").unwrap()])
-            .collect();
-        let ninth = show.with_rendition("r8").unwrap();
-        assert!(over_limit(published.iter(), &ninth).is_some());
-        // A rendition already published (a duplicate) and a plain publish are not counted here.
-        assert_eq!(over_limit(published.iter(), &published[0]), None);
-        assert_eq!(over_limit(published.iter(), &show), None);
-        assert_eq!(over_limit(published[..7].iter(), &ninth), None);
     }
 
     #[tokio::test]

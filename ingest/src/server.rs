@@ -27,6 +27,7 @@ use crate::{
     jobs::upload_job,
     metrics::{Metrics, RefusalReason},
     packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
+    publishers::{Handover, PublishRequest, Publishers, Refusal},
     rtmp::{RtmpConnection, RtmpError, RtmpEvent, RtmpLimits},
     store::ObjectStore,
     uploader::{UploadJob, UploadSender, UploaderConfig, spawn_uploader_with},
@@ -68,7 +69,7 @@ pub struct IngestContext<S, R> {
     /// How every stream's uploader holds its backlog (memory bound, spool, retry policy).
     pub uploads: UploaderConfig,
     /// Streams being published on this ingest, with a way to stop each publisher.
-    live: Registry,
+    live: Arc<Mutex<Publishers>>,
     /// Streams whose publisher went away, within their grace period.
     pub(crate) waiting: Waitlist,
     /// The newest index of each stream an earlier run left in the spool, until a publish of
@@ -77,7 +78,6 @@ pub struct IngestContext<S, R> {
     /// The renditions of each stream listed in the store (streams published at several
     /// qualities).
     pub renditions: crate::renditions::RenditionLists,
-    next_id: std::sync::atomic::AtomicU64,
 }
 
 impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
@@ -98,11 +98,10 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             invalidator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            live: Registry::default(),
+            live: Default::default(),
             waiting: Waitlist::default(),
             spooled_indexes: SpooledIndexes::default(),
             renditions: Default::default(),
-            next_id: Default::default(),
         })
     }
 
@@ -111,7 +110,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
         let live = self
             .live
             .lock()
-            .map(|live| live.keys().any(|n| n.to_string() == stream))
+            .map(|live| live.contains(stream))
             .unwrap_or(false);
         live || self.waiting.contains(stream)
     }
@@ -123,31 +122,36 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
 
     /// A read-only copy of every stream this ingest publishes or waits for, for `/status`.
     pub fn stream_views(&self) -> Vec<crate::status::StreamView> {
-        let mut views: Vec<_> = match self.live.lock() {
-            Ok(live) => live
-                .iter()
-                .map(|(name, e)| crate::status::StreamView {
-                    name: name.clone(),
-                    publishing: true,
-                    publisher: Some(e.publisher),
-                    session: e.session.clone(),
-                    last_index: e.last_index.clone(),
-                    relay: e.relay.as_ref().and_then(|r| r.status()),
-                })
-                .collect(),
+        let live = match self.live.lock() {
+            Ok(live) => live.views(),
             Err(_) => Vec::new(),
         };
+        let mut views: Vec<_> = live
+            .into_iter()
+            .map(|v| crate::status::StreamView {
+                name: v.name,
+                publishing: true,
+                publisher: Some(v.publisher),
+                session: v.session,
+                last_index: v.last_index,
+                relay: v.relay.as_ref().and_then(|r| r.status()),
+            })
+            .collect();
         views.extend(self.waiting.views());
         views
     }
 
     /// Notes the newest index of publish `id` for `/status`.
     fn note_index(&self, name: &StreamName, id: u64, index: &StreamIndex) {
-        if let Ok(mut live) = self.live.lock()
-            && let Some(e) = live.get_mut(name).filter(|e| e.id == id)
-        {
-            e.session = Some(index.session.clone());
-            e.last_index = Some(index.clone());
+        if let Ok(mut live) = self.live.lock() {
+            live.note_index(name, id, index);
+        }
+    }
+
+    /// Runs `f` on the registry of publishers (a poisoned lock: not at all).
+    pub(crate) fn with_publishers(&self, f: impl FnOnce(&mut Publishers)) {
+        if let Ok(mut live) = self.live.lock() {
+            f(&mut live);
         }
     }
 }
@@ -271,40 +275,13 @@ impl ConnectionError {
     }
 }
 
-/// One publish in the registry: who it is, how to stop it, and what `/status` shows of it.
-struct LiveEntry {
-    id: u64,
-    stop: watch::Sender<bool>,
-    publisher: SocketAddr,
-    session: Option<String>,
-    last_index: Option<StreamIndex>,
-    /// The stream's one uploader, once the publish has it: a publisher that replaces this
-    /// one takes it over, so every write of the stream stays in one ordered queue (two
-    /// uploaders would race on `index.json`).
-    uploads: Option<UploadSender>,
-    /// A publish from the peer's relay (README.md, "The relay": direct wins).
-    relayed: bool,
-    /// This publish's relay status, for `/status`.
-    relay: Option<Arc<crate::relay::RelayShared>>,
-}
-
 /// A claimed name: the claim, the signal that a newer publisher replaced this one, and what
 /// this one takes over from the publish it replaced.
 type Registered = (Registration, watch::Receiver<bool>, Option<Handover>);
 
-/// What a publish that replaces another takes over from it (duplicate policy `replace-old`).
-struct Handover {
-    uploads: UploadSender,
-    /// The replaced publish's newest index: newer than the one in the store while its
-    /// uploads are queued.
-    last_index: Option<StreamIndex>,
-}
-
-type Registry = Arc<Mutex<HashMap<StreamName, LiveEntry>>>;
-
 /// A claimed stream name. Dropping it (also while unwinding from a panic) frees the name.
 struct Registration {
-    registry: Registry,
+    registry: Arc<Mutex<Publishers>>,
     name: StreamName,
     id: u64,
     metrics: Arc<Metrics>,
@@ -312,10 +289,8 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Ok(mut live) = self.registry.lock()
-            && live.get(&self.name).is_some_and(|e| e.id == self.id)
-        {
-            live.remove(&self.name);
+        if let Ok(mut live) = self.registry.lock() {
+            live.release(&self.name, self.id);
         }
         Metrics::dec(&self.metrics.publishes_active);
     }
@@ -504,17 +479,23 @@ async fn on_event<S: ObjectStore, R: IndexReader>(
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
             let relayed_from = crate::relay::marker_of(&stream_key);
-            let registered = register(ctx, &name, peer, relayed_from.is_some());
-            let (registration, stop, handover) = match registered {
+            let request = PublishRequest {
+                name: name.clone(),
+                publisher: peer,
+                relayed: relayed_from.is_some(),
+            };
+            let (registration, stop, handover) = match register(ctx, &request) {
                 Ok(x) => x,
-                Err((RefusalReason::RelayBehindDirect, reason)) => {
+                Err(Refusal::RelayBehindDirect) => {
                     info!(stream = %name, "refusing the peer's relay: a direct publish of this stream is live here (direct wins)");
+                    let reason = Refusal::RelayBehindDirect.message(&name);
                     let _ = refuse(conn, reply, RefusalReason::RelayBehindDirect, reason);
                     return Err(ConnectionError::RelayBehindDirect { peer, stream: name });
                 }
-                Err((why, reason)) => {
+                Err(refusal) => {
+                    let reason = refusal.message(&name);
                     warn!(stream = %name, %reason, "refusing publish");
-                    return refuse(conn, reply, why, reason);
+                    return refuse(conn, reply, refusal.reason(), reason);
                 }
             };
             let mut p = start_publish(ctx, name, registration, stop, handover).await;
@@ -661,71 +642,26 @@ fn after_first_index_written<S: ObjectStore, R: IndexReader>(
     Some(tx)
 }
 
-/// Claims a stream name on this ingest, following the duplicate-publish policy; between a
-/// direct and a relayed publish (`relayed`) the direct one always wins
-/// ([`relay_hook::on_duplicate`]). A replaced publish is told to stop, and its uploader is
-/// handed over.
+/// Claims a stream name on this ingest ([`Publishers::claim`]: duplicate policy, direct wins,
+/// rendition limit, hand-over) and ties the claim's lifetime to a [`Registration`].
 fn register<S, R>(
     ctx: &IngestContext<S, R>,
-    name: &StreamName,
-    publisher: SocketAddr,
-    relayed: bool,
-) -> Result<Registered, (RefusalReason, String)> {
-    let mut live = ctx
-        .live
-        .lock()
-        .map_err(|_| (RefusalReason::Duplicate, "registry poisoned".to_string()))?;
-    if let Some(reason) = crate::renditions::over_limit(live.keys(), name) {
-        return Err((RefusalReason::TooManyRenditions, reason));
-    }
-    let mut handover = None;
-    if let Some(old) = live.get(name) {
-        match relay_hook::on_duplicate(ctx.config.duplicate_publish, old.relayed, relayed) {
-            relay_hook::Duplicate::Refuse(why) => {
-                let reason = match why {
-                    RefusalReason::RelayBehindDirect => {
-                        format!(
-                            "{name} has a direct publish on this ingest; a relay never replaces it"
-                        )
-                    }
-                    _ => format!("{name} is already being published on this ingest"),
-                };
-                return Err((why, reason));
-            }
-            relay_hook::Duplicate::ReplaceOld => {
-                let _ = old.stop.send(true);
-                handover = old.uploads.clone().map(|uploads| Handover {
-                    uploads,
-                    last_index: old.last_index.clone(),
-                });
-            }
-        }
-    }
-    let id = ctx
-        .next_id
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (tx, rx) = watch::channel(false);
-    live.insert(
-        name.clone(),
-        LiveEntry {
-            id,
-            stop: tx,
-            publisher,
-            session: None,
-            last_index: None,
-            uploads: None,
-            relayed,
-            relay: None,
-        },
-    );
+    request: &PublishRequest,
+) -> Result<Registered, Refusal> {
+    let mut live = ctx.live.lock().map_err(|_| Refusal::Duplicate)?;
+    let claim = live.claim(
+        request,
+        ctx.config.duplicate_publish,
+        zonecast_contract::renditions::MAX_RENDITIONS,
+    )?;
     Metrics::inc(&ctx.metrics.publishes_active);
     let registration = Registration {
         registry: ctx.live.clone(),
-        name: name.clone(),
-        id,
+        name: request.name.clone(),
+        id: claim.id,
         metrics: ctx.metrics.clone(),
     };
-    Ok((registration, rx, handover))
+    Ok((registration, claim.replaced, claim.handover))
 }
 
 async fn start_publish<S: ObjectStore, R: IndexReader>(
@@ -778,11 +714,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
     .await
     .unwrap_or_default();
     let session = format!("{}-{}-{id}", az, Utc::now().format("%Y%m%dT%H%M%S%.3fZ"));
-    if let Ok(mut live) = ctx.live.lock()
-        && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
-    {
-        e.session = Some(session.clone());
-    }
+    ctx.with_publishers(|p| p.set_session(&name, id, &session));
     let invalidate_after_first_index = paths_to_invalidate(az, &name, own.as_ref());
     let packager = Packager::with_siblings(
         PackagerConfig {
@@ -808,11 +740,7 @@ async fn start_publish<S: ObjectStore, R: IndexReader>(
             ctx.uploads.clone(),
         ),
     };
-    if let Ok(mut live) = ctx.live.lock()
-        && let Some(e) = live.get_mut(&name).filter(|e| e.id == id)
-    {
-        e.uploads = Some(uploads.clone());
-    }
+    ctx.with_publishers(|p| p.set_uploads(&name, id, &uploads));
     let name_is_rendition = name.rendition().is_some();
     Publish {
         name,

@@ -178,16 +178,18 @@ async fn renditions_of_one_stream_are_not_duplicates() {
         ..Default::default()
     })
     .await;
-    let publisher: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let req = |name: &StreamName| PublishRequest {
+        name: name.clone(),
+        publisher: "127.0.0.1:9".parse().unwrap(),
+        relayed: false,
+    };
     let show = StreamName::new("live", "show").unwrap();
     let hi = show.with_rendition("720p").unwrap();
     let lo = show.with_rendition("360p").unwrap();
-    let _a = register(&ctx, &hi, publisher, false).expect("720p");
-    let _b =
-        register(&ctx, &lo, publisher, false).expect("360p: another rendition, not a duplicate");
-    let _c =
-        register(&ctx, &show, publisher, false).expect("the plain stream is a name of its own");
-    assert!(register(&ctx, &hi, publisher, false).is_err(), "720p twice");
+    let _a = register(&ctx, &req(&hi)).expect("720p");
+    let _b = register(&ctx, &req(&lo)).expect("360p: another rendition, not a duplicate");
+    let _c = register(&ctx, &req(&show)).expect("the plain stream is a name of its own");
+    assert!(register(&ctx, &req(&hi)).is_err(), "720p twice");
     let names: Vec<String> = ctx
         .stream_views()
         .iter()
