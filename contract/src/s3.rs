@@ -97,18 +97,6 @@ pub enum IndexReadError {
     },
 }
 
-impl IndexReadError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            IndexReadError::Store {
-                retryable: true,
-                ..
-            } | IndexReadError::BodyInterrupted { .. }
-        )
-    }
-}
-
 /// What a 403 from S3 means to a reader of indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeniedMeans {
@@ -152,21 +140,27 @@ pub async fn get_index_with(
     denied: DeniedMeans,
     policy: &RetryPolicy,
 ) -> Result<Option<StreamIndex>, IndexReadError> {
-    let key = keys::index_key(az, name);
-    retry(
+    read_json(
+        client,
+        bucket,
+        keys::index_key(az, name),
+        denied,
         policy,
-        || read_json(client, bucket, key.clone(), denied, StreamIndex::from_json),
-        |err, attempt| {
-            tracing::debug!(%az, stream = %name, attempt = attempt.number,
-                            last = attempt.wait.is_none(), error = %err, "index read failed");
-        },
+        StreamIndex::from_json,
     )
     .await
 }
 
+/// Throttling, timeouts, 5xx and a body cut off mid-read are worth another try.
 impl Retryable for IndexReadError {
     fn is_retryable(&self) -> bool {
-        IndexReadError::is_retryable(self)
+        matches!(
+            self,
+            IndexReadError::Store {
+                retryable: true,
+                ..
+            } | IndexReadError::BodyInterrupted { .. }
+        )
     }
 }
 
@@ -181,31 +175,51 @@ pub async fn get_renditions(
     policy: &RetryPolicy,
 ) -> Result<Option<RenditionList>, IndexReadError> {
     let key = keys::renditions_key(az, name);
-    retry(
+    read_json(
+        client,
+        bucket,
+        key,
+        denied,
         policy,
-        || read_json(client, bucket, key.clone(), denied, RenditionList::from_json),
-        |err, attempt| {
-            tracing::debug!(%az, stream = %name, attempt = attempt.number,
-                            last = attempt.wait.is_none(), error = %err, "rendition list read failed");
-        },
+        RenditionList::from_json,
     )
     .await
 }
 
+/// Reads and parses one JSON object with `policy`; `Ok(None)` when there is none.
 async fn read_json<T>(
     client: &Client,
     bucket: &str,
     key: String,
     denied: DeniedMeans,
+    policy: &RetryPolicy,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
+) -> Result<Option<T>, IndexReadError> {
+    retry(
+        policy,
+        || read_json_once(client, bucket, &key, denied, parse),
+        |err, attempt| {
+            tracing::debug!(%key, attempt = attempt.number, last = attempt.wait.is_none(),
+                            error = %err, "read failed");
+        },
+    )
+    .await
+}
+
+async fn read_json_once<T>(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    denied: DeniedMeans,
     parse: fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> Result<Option<T>, IndexReadError> {
     let store_err = |message: String, retryable: bool| IndexReadError::Store {
         bucket: bucket.to_owned(),
-        key: key.clone(),
+        key: key.to_owned(),
         message,
         retryable,
     };
-    let out = match client.get_object().bucket(bucket).key(&key).send().await {
+    let out = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => out,
         Err(err) => {
             let forbidden =
@@ -213,7 +227,7 @@ async fn read_json<T>(
             if forbidden && denied == DeniedMeans::Denied {
                 return Err(IndexReadError::Denied {
                     bucket: bucket.to_owned(),
-                    key: key.clone(),
+                    key: key.to_owned(),
                     message: error_text(&err),
                 });
             }
@@ -230,7 +244,7 @@ async fn read_json<T>(
         .await
         .map_err(|e| IndexReadError::BodyInterrupted {
             bucket: bucket.to_owned(),
-            key: key.clone(),
+            key: key.to_owned(),
             message: error_text(&e),
         })?
         .into_bytes();
@@ -238,7 +252,7 @@ async fn read_json<T>(
         .map(Some)
         .map_err(|source| IndexReadError::Invalid {
             bucket: bucket.to_owned(),
-            key: key.clone(),
+            key: key.to_owned(),
             source,
         })
 }

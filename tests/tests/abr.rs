@@ -9,7 +9,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -51,6 +51,20 @@ const RENDITIONS: [(&str, StreamSpec); 2] = [
     ),
 ];
 
+/// The FLV of each of [`RENDITIONS`] (made once by ffmpeg, then reused).
+fn rendition_files() -> Vec<(&'static str, PathBuf)> {
+    RENDITIONS
+        .iter()
+        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
+        .collect()
+}
+
+/// One ffmpeg process publishing every rendition of `files` to each of `urls`.
+fn publish_all(files: &[(&str, PathBuf)], urls: &[String]) -> Child {
+    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
+    publish_renditions(&refs, urls).unwrap()
+}
+
 fn master(text: &str) -> Option<MasterPlaylist> {
     match m3u8_rs::parse_playlist_res(text.as_bytes()) {
         Ok(Playlist::MasterPlaylist(p)) => Some(p),
@@ -87,17 +101,13 @@ async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
     if !require_tool("ffmpeg") || !require_tool("ffprobe") {
         return;
     }
-    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
-        .iter()
-        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
-        .collect();
+    let files = rendition_files();
     let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
-    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
     let streams: Vec<String> = Az::ALL
         .iter()
         .map(|az| stack.rtmp_url(*az, "live", "abr"))
         .collect();
-    let mut encoder = publish_renditions(&refs, &streams).unwrap();
+    let mut encoder = publish_all(&files, &streams);
     let started = Instant::now();
 
     // The multivariant playlist (neutral host, through the edge) lists both renditions on
@@ -386,17 +396,13 @@ async fn a_dead_az_takes_all_its_renditions_out() {
     if !require_tool("ffmpeg") {
         return;
     }
-    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
-        .iter()
-        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
-        .collect();
+    let files = rendition_files();
     let stack = LocalStack::start(&["--target-duration-ms", "1000"]).unwrap();
-    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
     let streams: Vec<String> = Az::ALL
         .iter()
         .map(|az| stack.rtmp_url(*az, "live", "abr"))
         .collect();
-    let mut encoder = publish_renditions(&refs, &streams).unwrap();
+    let mut encoder = publish_all(&files, &streams);
     let (edge, neutral) = (stack.edge, stack.host(None));
     let listed = |want: usize| {
         let neutral = neutral.clone();
@@ -470,14 +476,10 @@ async fn renditions_published_to_one_az_are_relayed_to_the_other() {
     if !require_tool("ffmpeg") {
         return;
     }
-    let files: Vec<(&str, std::path::PathBuf)> = RENDITIONS
-        .iter()
-        .map(|(r, spec)| (*r, make_flv(*spec).unwrap()))
-        .collect();
+    let files = rendition_files();
     let mut stack = LocalStack::start(&["--reconnect-grace-secs", "2"]).unwrap();
-    let refs: Vec<(&str, &Path)> = files.iter().map(|(r, f)| (*r, f.as_path())).collect();
     let az1_only = [stack.rtmp_url(Az::Az1, "live", "abrrelay")];
-    let mut encoder = publish_renditions(&refs, &az1_only).unwrap();
+    let mut encoder = publish_all(&files, &az1_only);
     let (neutral, edge) = (stack.host(None), stack.edge);
     let playlist = wait_for(
         Duration::from_secs(40),

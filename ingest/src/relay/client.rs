@@ -7,7 +7,7 @@
 //! answers `NetStream.Publish.Start`.
 
 use rml_rtmp::{
-    handshake::{Handshake, HandshakeProcessResult, PeerType},
+    handshake::{Handshake, PeerType},
     sessions::{
         ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
         PublishRequestType,
@@ -18,7 +18,7 @@ use rml_rtmp::{
 use rml_rtmp::rml_amf0::Amf0Value;
 
 use super::core::RelayOut;
-use crate::rtmp::guard;
+use crate::rtmp::{HandshakeStep, guard, handshake_step};
 
 /// What the relay needs to know from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,31 +118,28 @@ impl RelayClient {
         let mut out = ClientOutput::default();
         match &mut self.state {
             State::Failed => Err(self.session_error(start, "input after a failure".into())),
-            State::Handshaking(handshake) => match guard(|| handshake.process_bytes(input)) {
-                Ok(Ok(HandshakeProcessResult::InProgress { response_bytes })) => {
-                    out.send = response_bytes;
+            State::Handshaking(handshake) => match handshake_step(handshake, input) {
+                HandshakeStep::InProgress(reply) => {
+                    out.send = reply;
                     Ok(out)
                 }
-                Ok(Ok(HandshakeProcessResult::Completed {
-                    response_bytes,
-                    remaining_bytes,
-                })) => {
-                    out.send = response_bytes;
+                HandshakeStep::Completed { reply, rest } => {
+                    out.send = reply;
                     self.start_session(&mut out, start)?;
-                    if !remaining_bytes.is_empty() {
-                        let at = self.offset - remaining_bytes.len() as u64;
-                        self.session_input(&remaining_bytes, at, &mut out)?;
+                    if !rest.is_empty() {
+                        let at = self.offset - rest.len() as u64;
+                        self.session_input(&rest, at, &mut out)?;
                     }
                     Ok(out)
                 }
-                Ok(Err(e)) => {
+                HandshakeStep::Failed(message) => {
                     self.state = State::Failed;
                     Err(ClientError::Handshake {
                         peer: self.peer.clone(),
-                        message: format!("{e:?}"),
+                        message,
                     })
                 }
-                Err(message) => Err(self.panicked(start, message)),
+                HandshakeStep::Panicked(message) => Err(self.panicked(start, message)),
             },
             State::Session(_) => {
                 self.session_input(input, start, &mut out)?;

@@ -91,36 +91,30 @@ impl RtmpConnection {
         self.offset += input.len() as u64;
         match &mut self.state {
             State::Failed => Err(self.session_error(start, "input after a failed connection")),
-            State::Handshaking(handshake) => {
-                let result = guard(|| handshake.process_bytes(input));
-                match result {
-                    Ok(Ok(HandshakeProcessResult::InProgress { response_bytes })) => {
-                        out.send = response_bytes;
-                        Ok(out)
-                    }
-                    Ok(Ok(HandshakeProcessResult::Completed {
-                        response_bytes,
-                        remaining_bytes,
-                    })) => {
-                        out.send = response_bytes;
-                        self.start_session(&mut out, start)?;
-                        if !remaining_bytes.is_empty() {
-                            let rest_offset = self.offset - remaining_bytes.len() as u64;
-                            self.session_input(&remaining_bytes, rest_offset, &mut out)?;
-                        }
-                        Ok(out)
-                    }
-                    Ok(Err(e)) => {
-                        self.state = State::Failed;
-                        Err(RtmpError::Handshake {
-                            peer: self.peer,
-                            offset: start,
-                            message: format!("{e:?}"),
-                        })
-                    }
-                    Err(message) => Err(self.panicked(start, message)),
+            State::Handshaking(handshake) => match handshake_step(handshake, input) {
+                HandshakeStep::InProgress(reply) => {
+                    out.send = reply;
+                    Ok(out)
                 }
-            }
+                HandshakeStep::Completed { reply, rest } => {
+                    out.send = reply;
+                    self.start_session(&mut out, start)?;
+                    if !rest.is_empty() {
+                        let rest_offset = self.offset - rest.len() as u64;
+                        self.session_input(&rest, rest_offset, &mut out)?;
+                    }
+                    Ok(out)
+                }
+                HandshakeStep::Failed(message) => {
+                    self.state = State::Failed;
+                    Err(RtmpError::Handshake {
+                        peer: self.peer,
+                        offset: start,
+                        message,
+                    })
+                }
+                HandshakeStep::Panicked(message) => Err(self.panicked(start, message)),
+            },
             State::Session(_) => {
                 self.session_input(input, start, &mut out)?;
                 Ok(out)
@@ -309,6 +303,36 @@ impl RtmpConnection {
             offset,
             message,
         }
+    }
+}
+
+/// One step of an RTMP handshake (either side), rml_rtmp's panics caught.
+pub(crate) enum HandshakeStep {
+    /// Send these bytes and wait for more.
+    InProgress(Vec<u8>),
+    /// Send `reply`; the session starts, with `rest` as its first input.
+    Completed { reply: Vec<u8>, rest: Vec<u8> },
+    /// The peer's bytes are not a handshake.
+    Failed(String),
+    /// rml_rtmp panicked (its message).
+    Panicked(String),
+}
+
+/// Feeds `input` to `handshake`: what the server connection and the relay client share.
+pub(crate) fn handshake_step(handshake: &mut Handshake, input: &[u8]) -> HandshakeStep {
+    match guard(|| handshake.process_bytes(input)) {
+        Ok(Ok(HandshakeProcessResult::InProgress { response_bytes })) => {
+            HandshakeStep::InProgress(response_bytes)
+        }
+        Ok(Ok(HandshakeProcessResult::Completed {
+            response_bytes,
+            remaining_bytes,
+        })) => HandshakeStep::Completed {
+            reply: response_bytes,
+            rest: remaining_bytes,
+        },
+        Ok(Err(e)) => HandshakeStep::Failed(format!("{e:?}")),
+        Err(message) => HandshakeStep::Panicked(message),
     }
 }
 

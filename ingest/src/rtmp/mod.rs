@@ -9,7 +9,7 @@ mod connection;
 mod error;
 mod guard;
 
-pub(crate) use connection::guard;
+pub(crate) use connection::{HandshakeStep, guard, handshake_step};
 pub use connection::{RtmpConnection, RtmpEvent, RtmpOutput};
 pub use error::RtmpError;
 pub use guard::{ChunkGuard, LimitError, RtmpLimits};

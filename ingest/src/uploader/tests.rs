@@ -141,6 +141,29 @@ fn dropped(metrics: &Metrics) -> u64 {
         .sum()
 }
 
+/// An uploader of `live/show` on `store` with `config`, sent the first `n` of [`jobs`]; the
+/// sender keeps its input open.
+fn feed(
+    tasks: &TaskTracker,
+    store: &Arc<FlakyStore>,
+    metrics: &Arc<Metrics>,
+    config: UploaderConfig,
+    n: u64,
+) -> UploadSender {
+    let tx = spawn_uploader_with(
+        tasks,
+        store.clone(),
+        metrics.clone(),
+        "live/show".into(),
+        config,
+    );
+    for job in jobs(n) {
+        Metrics::inc(&metrics.uploads_pending);
+        tx.send(job).unwrap();
+    }
+    tx
+}
+
 fn fast() -> RetryPolicy {
     RetryPolicy {
         first_backoff: Duration::from_millis(1),
@@ -173,17 +196,7 @@ async fn an_outage_spills_to_the_spool_and_backfills_in_order() {
         retry: fast(),
         ..Default::default()
     };
-    let tx = spawn_uploader_with(
-        &tasks,
-        store.clone(),
-        metrics.clone(),
-        "live/show".into(),
-        config,
-    );
-    for job in jobs(20) {
-        Metrics::inc(&metrics.uploads_pending);
-        tx.send(job).unwrap();
-    }
+    let tx = feed(&tasks, &store, &metrics, config, 20);
     // Two segments in memory (one of them in flight), the rest on disk.
     wait_for("the spool to fill", || spool.used() > 15_000).await;
     assert!(metrics.spool_bytes.get() > 15_000);
@@ -223,17 +236,7 @@ async fn a_full_spool_drops_the_oldest_and_no_index_names_them() {
         retry: fast(),
         ..Default::default()
     };
-    let tx = spawn_uploader_with(
-        &tasks,
-        store.clone(),
-        metrics.clone(),
-        "live/show".into(),
-        config,
-    );
-    for job in jobs(12) {
-        Metrics::inc(&metrics.uploads_pending);
-        tx.send(job).unwrap();
-    }
+    let tx = feed(&tasks, &store, &metrics, config, 12);
     wait_for("drops", || {
         dropped(&metrics) > 0 && metrics.uploads_pending.get() <= 6
     })
@@ -270,17 +273,7 @@ async fn drop_newest_keeps_the_backlog_and_cuts_the_index() {
         retry: fast(),
         ..Default::default()
     };
-    let tx = spawn_uploader_with(
-        &tasks,
-        store.clone(),
-        metrics.clone(),
-        "live/show".into(),
-        config,
-    );
-    for job in jobs(6) {
-        Metrics::inc(&metrics.uploads_pending);
-        tx.send(job).unwrap();
-    }
+    let tx = feed(&tasks, &store, &metrics, config, 6);
     wait_for("drops", || dropped(&metrics) >= 2).await;
     store.down.store(false, Ordering::SeqCst);
     drop(tx);
@@ -303,17 +296,7 @@ async fn a_non_retryable_error_gives_the_segment_up_and_the_index_skips_it() {
         retry: fast(),
         ..Default::default()
     };
-    let tx = spawn_uploader_with(
-        &tasks,
-        store.clone(),
-        metrics.clone(),
-        "live/show".into(),
-        config,
-    );
-    for job in jobs(6) {
-        Metrics::inc(&metrics.uploads_pending);
-        tx.send(job).unwrap();
-    }
+    let tx = feed(&tasks, &store, &metrics, config, 6);
     drop(tx);
     tasks.close();
     tasks.wait().await;
@@ -348,17 +331,7 @@ async fn a_drain_that_times_out_leaves_the_backlog_for_the_next_start() {
         persist: persist.clone(),
         ..Default::default()
     };
-    let tx = spawn_uploader_with(
-        &tasks,
-        store.clone(),
-        metrics.clone(),
-        "live/show".into(),
-        config.clone(),
-    );
-    for job in jobs(5) {
-        Metrics::inc(&metrics.uploads_pending);
-        tx.send(job).unwrap();
-    }
+    let tx = feed(&tasks, &store, &metrics, config.clone(), 5);
     tasks.close();
     assert!(
         tokio::time::timeout(Duration::from_millis(50), tasks.wait())
