@@ -20,9 +20,9 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(*len).min(tail.len());
         let (body, next) = tail.split_at(len);
         let result = if kind & 1 == 0 {
-            demuxer.demux_video(dts, body)
+            demuxer.demux_video(dts, &bytes::Bytes::copy_from_slice(body))
         } else {
-            demuxer.demux_audio(dts, body)
+            demuxer.demux_audio(dts, &bytes::Bytes::copy_from_slice(body))
         };
         match result {
             // Display must not panic either.

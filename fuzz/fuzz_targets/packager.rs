@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
     while let [kind, step, len, tail @ ..] = rest {
         let len = usize::from(*len).min(tail.len());
         let (body, next) = tail.split_at(len);
+        let body = &bytes::Bytes::copy_from_slice(body);
         let step = u32::from(*step) * 7;
         ts = if kind & 2 == 0 { ts.wrapping_add(step) } else { ts.wrapping_sub(step) };
         let now = start + chrono::Duration::milliseconds(i64::from(ts));

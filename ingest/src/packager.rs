@@ -236,7 +236,7 @@ impl Packager {
     pub fn push_video(
         &mut self,
         timestamp: u32,
-        body: &[u8],
+        body: &Bytes,
         now: DateTime<Utc>,
     ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);
@@ -248,7 +248,7 @@ impl Packager {
     pub fn push_audio(
         &mut self,
         timestamp: u32,
-        body: &[u8],
+        body: &Bytes,
         now: DateTime<Utc>,
     ) -> Result<Vec<PackagerEffect>, PackagerError> {
         let dts = self.unwrapper.unwrap(timestamp);

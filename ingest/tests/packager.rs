@@ -315,3 +315,57 @@ fn a_late_joiner_takes_its_peers_numbers() {
         );
     }
 }
+
+/// FNV-1a 64 of all segments, in order: a fingerprint of the TS bytes.
+fn fingerprint(effects: &[PackagerEffect]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut total = 0;
+    for (_, bytes) in segments(effects) {
+        total += bytes.len();
+        for b in bytes.iter() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{total}:{h:016x}")
+}
+
+/// The TS bytes of every fixture, byte for byte. A change here changes what both AZs write
+/// (and what players get); a refactor of the remux path must leave it alone. Values recorded
+/// from the muxer that staged every access unit in one buffer, before payloads travelled as
+/// slices of the RTMP message.
+#[test]
+fn golden_ts_bytes_per_fixture() {
+    let golden = [
+        (
+            "ffmpeg5_h264_high_aac_320x240_25fps.flv",
+            "89300:7fecf41ea188e537",
+        ),
+        (
+            "ffmpeg5_h264_baseline_aac_426x240_25fps.flv",
+            "97948:fb5573c32b99cb16",
+        ),
+        (
+            "ffmpeg5_h264_main_aac_mono_44100hz.flv",
+            "66552:86ec217f72d9a4f8",
+        ),
+        (
+            "ffmpeg5_tee_no_global_header_h264_aac_320x240.flv",
+            "67680:0aed2a2c837427c7",
+        ),
+        (
+            "ffmpeg5_concat_copy_h264_320x240_then_160x120.flv",
+            "60724:143ec813b57780e7",
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (file, _) in golden {
+        let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+        let tags = tags(&std::fs::read(&path).expect("fixture"));
+        let mut p = packager(Az::Az1, 2000, None, start());
+        let effects = feed(&mut p, &tags, start());
+        seen.push((file, fingerprint(&effects)));
+    }
+    for ((file, want), (_, got)) in golden.iter().zip(&seen) {
+        assert_eq!(got, want, "{file}");
+    }
+}

@@ -25,7 +25,7 @@ const SAMPLE_RATES: [u32; 13] = [
 pub(super) fn demux(
     config: &mut Option<AudioConfig>,
     dts_ms: i64,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Vec<MediaEvent>, FlvError> {
     let Some(&byte0) = body.first() else {
         return Err(FlvError::EmptyBody { kind: KIND, dts_ms });
@@ -59,7 +59,7 @@ pub(super) fn demux(
             }
             Ok(vec![MediaEvent::Frame(MediaFrame::Audio {
                 dts_ms,
-                data: Bytes::copy_from_slice(rest),
+                data: body.slice(AAC_HEADER_LEN.min(body.len())..),
             })])
         }
         // Undefined AACPacketType: nothing we can mux.

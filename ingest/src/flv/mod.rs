@@ -15,6 +15,8 @@ mod tests;
 
 use std::fmt;
 
+use bytes::Bytes;
+
 pub use h264::{Sps, SpsError, parse_sps};
 pub use reader::{FlvReader, FlvTag, FlvTagKind};
 
@@ -47,12 +49,16 @@ impl FlvDemuxer {
     }
 
     /// Demuxes one VIDEODATA tag body (§E.4.3). `dts_ms` is the unwrapped RTMP timestamp.
-    pub fn demux_video(&mut self, dts_ms: i64, body: &[u8]) -> Result<Vec<MediaEvent>, FlvError> {
+    ///
+    /// The frame in the result is a slice of `body` (the RTMP message), not a copy, whenever
+    /// it is AVCC with the configuration's NAL length size: what every encoder sends.
+    pub fn demux_video(&mut self, dts_ms: i64, body: &Bytes) -> Result<Vec<MediaEvent>, FlvError> {
         video::demux(&mut self.video, dts_ms, body)
     }
 
     /// Demuxes one AUDIODATA tag body (§E.4.2). `dts_ms` is the unwrapped RTMP timestamp.
-    pub fn demux_audio(&mut self, dts_ms: i64, body: &[u8]) -> Result<Vec<MediaEvent>, FlvError> {
+    /// The frame in the result is a slice of `body`.
+    pub fn demux_audio(&mut self, dts_ms: i64, body: &Bytes) -> Result<Vec<MediaEvent>, FlvError> {
         audio::demux(&mut self.audio, dts_ms, body)
     }
 }

@@ -5,6 +5,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::media::MediaFrame;
 
+/// A tag body as the RTMP layer hands it over.
+fn b(body: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(body)
+}
+
 /// SPS of the baseline 426x240 fixture (x264, Constrained Baseline, level 2.1), which
 /// crops 432 -> 426 with frame_crop_right_offset 3.
 const SPS_BASELINE_426X240: &[u8] = &[
@@ -39,9 +44,10 @@ fn one(events: Result<Vec<MediaEvent>, FlvError>) -> MediaEvent {
 
 fn configured() -> FlvDemuxer {
     let mut d = FlvDemuxer::default();
-    d.demux_video(0, &avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]))
+    d.demux_video(0, &b(&avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS])))
         .expect("sequence header");
-    d.demux_audio(0, &[0xaf, 0x00, 0x12, 0x10]).expect("ASC");
+    d.demux_audio(0, &b(&[0xaf, 0x00, 0x12, 0x10]))
+        .expect("ASC");
     d
 }
 
@@ -49,7 +55,7 @@ fn configured() -> FlvDemuxer {
 fn video_sequence_header_gives_config_with_cropped_size() {
     let mut d = FlvDemuxer::default();
     let body = avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]);
-    let MediaEvent::VideoConfig(c) = one(d.demux_video(40, &body)) else {
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(40, &b(&body))) else {
         panic!("expected VideoConfig");
     };
     assert_eq!(c.codec, "avc1.42c015");
@@ -64,7 +70,7 @@ fn video_sequence_header_gives_config_with_cropped_size() {
 fn new_sequence_header_replaces_config() {
     let mut d = configured();
     let body = avc_seq_header(1, &[SPS_BASELINE_426X240], &[PPS, PPS]);
-    let MediaEvent::VideoConfig(c) = one(d.demux_video(1000, &body)) else {
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(1000, &b(&body))) else {
         panic!("expected VideoConfig");
     };
     assert_eq!(c.nal_length_size, 2);
@@ -76,7 +82,7 @@ fn new_sequence_header_replaces_config() {
 fn unparsable_sps_keeps_config_without_size() {
     let mut d = FlvDemuxer::default();
     let sps: &[u8] = &[0x67, 0x64, 0x00, 0x1f];
-    let MediaEvent::VideoConfig(c) = one(d.demux_video(0, &avc_seq_header(3, &[sps], &[PPS])))
+    let MediaEvent::VideoConfig(c) = one(d.demux_video(0, &b(&avc_seq_header(3, &[sps], &[PPS]))))
     else {
         panic!("expected VideoConfig");
     };
@@ -88,7 +94,7 @@ fn unparsable_sps_keeps_config_without_size() {
 fn nalu_frame_has_signed_cts_and_keyframe_flag() {
     let mut d = configured();
     let body = [0x17, 1, 0xff, 0xff, 0xd8, 0, 0, 0, 1, 0x65];
-    let ev = one(d.demux_video(80, &body));
+    let ev = one(d.demux_video(80, &b(&body)));
     assert_eq!(
         ev,
         MediaEvent::Frame(MediaFrame::Video {
@@ -101,7 +107,7 @@ fn nalu_frame_has_signed_cts_and_keyframe_flag() {
     let body = [0x27, 1, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0x41];
     let MediaEvent::Frame(MediaFrame::Video {
         cts_ms, keyframe, ..
-    }) = one(d.demux_video(120, &body))
+    }) = one(d.demux_video(120, &b(&body)))
     else {
         panic!("expected video frame");
     };
@@ -111,27 +117,27 @@ fn nalu_frame_has_signed_cts_and_keyframe_flag() {
 #[test]
 fn nothing_for_info_frames_end_of_sequence_and_empty_nalu() {
     let mut d = configured();
-    assert_eq!(d.demux_video(0, &[0x57, 0]), Ok(vec![]));
-    assert_eq!(d.demux_video(0, &[0x17, 2, 0, 0, 0]), Ok(vec![]));
-    assert_eq!(d.demux_video(0, &[0x17, 1, 0, 0, 0]), Ok(vec![]));
-    assert_eq!(d.demux_audio(0, &[0xaf, 1]), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &b(&[0x57, 0])), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &b(&[0x17, 2, 0, 0, 0])), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &b(&[0x17, 1, 0, 0, 0])), Ok(vec![]));
+    assert_eq!(d.demux_audio(0, &b(&[0xaf, 1])), Ok(vec![]));
     // A repeated sequence header changes nothing.
     assert_eq!(
-        d.demux_video(0, &avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS])),
+        d.demux_video(0, &b(&avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]))),
         Ok(vec![])
     );
-    assert_eq!(d.demux_audio(0, &[0xaf, 0x00, 0x12, 0x10]), Ok(vec![]));
+    assert_eq!(d.demux_audio(0, &b(&[0xaf, 0x00, 0x12, 0x10])), Ok(vec![]));
 }
 
 #[test]
 fn frames_before_config_are_missing_config() {
     let mut d = FlvDemuxer::default();
     let err = d
-        .demux_video(33, &[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])
+        .demux_video(33, &b(&[0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]))
         .unwrap_err();
     assert!(err.is_missing_config(), "{err}");
     assert!(err.to_string().contains("dts 33 ms"), "{err}");
-    let err = d.demux_audio(34, &[0xaf, 1, 0x21]).unwrap_err();
+    let err = d.demux_audio(34, &b(&[0xaf, 1, 0x21])).unwrap_err();
     assert!(err.is_missing_config(), "{err}");
 }
 
@@ -139,7 +145,7 @@ fn frames_before_config_are_missing_config() {
 fn unsupported_codecs_are_errors() {
     let mut d = FlvDemuxer::default();
     // Sorenson H.263 (codec id 2).
-    let err = d.demux_video(0, &[0x12, 0, 0]).unwrap_err();
+    let err = d.demux_video(0, &b(&[0x12, 0, 0])).unwrap_err();
     assert!(matches!(
         err,
         FlvError::UnsupportedVideoCodec {
@@ -149,13 +155,13 @@ fn unsupported_codecs_are_errors() {
         }
     ));
     // Enhanced RTMP: IsExHeader | keyframe | PacketTypeSequenceStart, FourCC "hvc1".
-    let err = d.demux_video(0, b"\x90hvc1").unwrap_err();
+    let err = d.demux_video(0, &b(b"\x90hvc1")).unwrap_err();
     assert!(matches!(
         err,
         FlvError::UnsupportedVideoCodec { enhanced: true, .. }
     ));
     // MP3 (sound format 2).
-    let err = d.demux_audio(0, &[0x2f, 0xff]).unwrap_err();
+    let err = d.demux_audio(0, &b(&[0x2f, 0xff])).unwrap_err();
     assert_eq!(
         err,
         FlvError::UnsupportedAudioCodec {
@@ -172,7 +178,7 @@ fn malformed_video_bodies_are_errors() {
     let good = avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]);
     // Empty body.
     assert_eq!(
-        d.demux_video(7, &[]),
+        d.demux_video(7, &b(&[])),
         Err(FlvError::EmptyBody {
             kind: TagContext::Video,
             dts_ms: 7
@@ -180,14 +186,14 @@ fn malformed_video_bodies_are_errors() {
     );
     // Invalid frame type 0.
     assert!(matches!(
-        d.demux_video(0, &[0x07, 0, 0, 0, 0]),
+        d.demux_video(0, &b(&[0x07, 0, 0, 0, 0])),
         Err(FlvError::InvalidVideoFrameType { frame_type: 0, .. })
     ));
     // Every truncation of a valid sequence header: one too short to hold a parameter set
     // announces in-band parameter sets (ffmpeg's tee sends 5 bytes), a longer one is
     // truncated.
     for cut in 1..good.len() {
-        let result = d.demux_video(0, &good[..cut]);
+        let result = d.demux_video(0, &b(&good[..cut]));
         if cut < 5 {
             assert!(
                 matches!(result, Err(FlvError::Truncated { .. })),
@@ -204,7 +210,7 @@ fn malformed_video_bodies_are_errors() {
     }
     // lengthSizeMinusOne = 2 (3-byte NAL lengths) is not allowed.
     let err = d
-        .demux_video(0, &avc_seq_header(2, &[SPS_BASELINE_426X240], &[PPS]))
+        .demux_video(0, &b(&avc_seq_header(2, &[SPS_BASELINE_426X240], &[PPS])))
         .unwrap_err();
     assert!(
         matches!(err, FlvError::InvalidAvcConfig { offset: 9, .. }),
@@ -213,7 +219,7 @@ fn malformed_video_bodies_are_errors() {
     // SPS count 3 with only one SPS present.
     let mut body = good.clone();
     body[10] = 0xe3;
-    let err = d.demux_video(0, &body).unwrap_err();
+    let err = d.demux_video(0, &b(&body)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -227,7 +233,7 @@ fn malformed_video_bodies_are_errors() {
     // SPS length larger than the body.
     let mut body = good.clone();
     body[11] = 0x40;
-    let err = d.demux_video(5, &body).unwrap_err();
+    let err = d.demux_video(5, &b(&body)).unwrap_err();
     assert_eq!(
         err,
         FlvError::Truncated {
@@ -243,11 +249,11 @@ fn malformed_video_bodies_are_errors() {
     let mut body = good.clone();
     body[5] = 0;
     assert!(matches!(
-        d.demux_video(0, &body),
+        d.demux_video(0, &b(&body)),
         Err(FlvError::InvalidAvcConfig { offset: 5, .. })
     ));
     assert_eq!(
-        d.demux_video(0, &avc_seq_header(3, &[], &[PPS])),
+        d.demux_video(0, &b(&avc_seq_header(3, &[], &[PPS]))),
         Ok(vec![])
     );
     assert!(d.video_config().is_none(), "no bad header may set a config");
@@ -257,7 +263,7 @@ fn malformed_video_bodies_are_errors() {
 fn audio_specific_config_fields() {
     let mut d = FlvDemuxer::default();
     // AAC-LC, 44.1 kHz (index 4), mono.
-    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &[0xaf, 0, 0x12, 0x08])) else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &b(&[0xaf, 0, 0x12, 0x08]))) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -272,7 +278,7 @@ fn audio_specific_config_fields() {
     );
     assert_eq!(c.asc.as_ref(), &[0x12, 0x08]);
     // HE-AAC (5), 24 kHz (index 6), stereo.
-    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &[0xaf, 0, 0x2b, 0x10])) else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &b(&[0xaf, 0, 0x2b, 0x10]))) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -295,7 +301,7 @@ fn audio_specific_config_fields() {
         .collect();
     let mut body = vec![0xaf, 0];
     body.extend_from_slice(&bytes);
-    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &body)) else {
+    let MediaEvent::AudioConfig(c) = one(d.demux_audio(0, &b(&body))) else {
         panic!("expected AudioConfig");
     };
     assert_eq!(
@@ -314,29 +320,29 @@ fn audio_specific_config_fields() {
 fn malformed_audio_bodies_are_errors() {
     let mut d = FlvDemuxer::default();
     assert!(matches!(
-        d.demux_audio(0, &[]),
+        d.demux_audio(0, &b(&[])),
         Err(FlvError::EmptyBody {
             kind: TagContext::Audio,
             ..
         })
     ));
     assert!(matches!(
-        d.demux_audio(0, &[0xaf]),
+        d.demux_audio(0, &b(&[0xaf])),
         Err(FlvError::Truncated { .. })
     ));
     // ASC of one byte.
     assert!(matches!(
-        d.demux_audio(0, &[0xaf, 0, 0x12]),
+        d.demux_audio(0, &b(&[0xaf, 0, 0x12])),
         Err(FlvError::Truncated { .. })
     ));
     // Reserved sampling frequency index 13.
     assert!(matches!(
-        d.demux_audio(0, &[0xaf, 0, 0x16, 0x88]),
+        d.demux_audio(0, &b(&[0xaf, 0, 0x16, 0x88])),
         Err(FlvError::InvalidAudioConfig { offset: 2, .. })
     ));
     // Object type 0.
     assert!(matches!(
-        d.demux_audio(0, &[0xaf, 0, 0x02, 0x10]),
+        d.demux_audio(0, &b(&[0xaf, 0, 0x02, 0x10])),
         Err(FlvError::InvalidAudioConfig { .. })
     ));
     assert!(d.audio_config().is_none());
@@ -346,7 +352,7 @@ fn malformed_audio_bodies_are_errors() {
 fn frames_pass_through_after_config() {
     let mut d = configured();
     assert_eq!(
-        d.demux_audio(21, &[0xaf, 1, 0x21, 0x10, 0x05]),
+        d.demux_audio(21, &b(&[0xaf, 1, 0x21, 0x10, 0x05])),
         Ok(vec![MediaEvent::Frame(MediaFrame::Audio {
             dts_ms: 21,
             data: bytes::Bytes::from_static(&[0x21, 0x10, 0x05]),
@@ -458,11 +464,14 @@ fn empty_sequence_header_then_in_band_parameter_sets_in_annex_b() {
     // ffmpeg's FLV muxer in `-f tee` without global headers: a 5-byte sequence header, then
     // Annex B frames with the SPS/PPS before each keyframe.
     let mut d = FlvDemuxer::default();
-    assert_eq!(d.demux_video(0, &[0x17, 0, 0, 0, 0]), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &b(&[0x17, 0, 0, 0, 0])), Ok(vec![]));
     let events = d
         .demux_video(
             0,
-            &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, PPS, IDR])),
+            &b(&video_tag(
+                true,
+                &annex_b(&[SPS_BASELINE_426X240, PPS, IDR]),
+            )),
         )
         .expect("keyframe");
     let [
@@ -481,12 +490,15 @@ fn empty_sequence_header_then_in_band_parameter_sets_in_annex_b() {
     let events = d
         .demux_video(
             40,
-            &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, PPS, IDR])),
+            &b(&video_tag(
+                true,
+                &annex_b(&[SPS_BASELINE_426X240, PPS, IDR]),
+            )),
         )
         .expect("keyframe");
     assert!(matches!(&events[..], [MediaEvent::Frame(_)]), "{events:?}");
     let MediaEvent::Frame(MediaFrame::Video { data, .. }) =
-        one(d.demux_video(80, &video_tag(false, &annex_b(&[SLICE]))))
+        one(d.demux_video(80, &b(&video_tag(false, &annex_b(&[SLICE])))))
     else {
         panic!("expected a frame");
     };
@@ -496,20 +508,23 @@ fn empty_sequence_header_then_in_band_parameter_sets_in_annex_b() {
 #[test]
 fn frames_without_any_parameter_set_wait_for_one() {
     let mut d = FlvDemuxer::default();
-    assert_eq!(d.demux_video(0, &[0x17, 0, 0, 0, 0]), Ok(vec![]));
+    assert_eq!(d.demux_video(0, &b(&[0x17, 0, 0, 0, 0])), Ok(vec![]));
     let err = d
-        .demux_video(0, &video_tag(true, &annex_b(&[IDR])))
+        .demux_video(0, &b(&video_tag(true, &annex_b(&[IDR]))))
         .unwrap_err();
     assert!(err.is_missing_config(), "{err}");
     // An SPS alone is not enough to decode; the PPS completes it later.
     let err = d
-        .demux_video(40, &video_tag(true, &annex_b(&[SPS_BASELINE_426X240, IDR])))
+        .demux_video(
+            40,
+            &b(&video_tag(true, &annex_b(&[SPS_BASELINE_426X240, IDR]))),
+        )
         .unwrap_err();
     assert!(err.is_missing_config(), "{err}");
     let events = d
         .demux_video(
             80,
-            &video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR])),
+            &b(&video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR]))),
         )
         .expect("keyframe");
     assert_eq!(events.len(), 2, "{events:?}");
@@ -523,12 +538,15 @@ fn in_band_sps_change_gives_a_new_config() {
     let events = d
         .demux_video(
             40,
-            &video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR])),
+            &b(&video_tag(true, &avcc(&[SPS_BASELINE_426X240, PPS, IDR]))),
         )
         .expect("same SPS");
     assert_eq!(events.len(), 1, "{events:?}");
     let events = d
-        .demux_video(2000, &video_tag(true, &avcc(&[SPS_HIGH_320X240, PPS, IDR])))
+        .demux_video(
+            2000,
+            &b(&video_tag(true, &avcc(&[SPS_HIGH_320X240, PPS, IDR]))),
+        )
         .expect("new SPS");
     let [MediaEvent::VideoConfig(c), MediaEvent::Frame(_)] = &events[..] else {
         panic!("expected config then frame: {events:?}");
@@ -544,7 +562,7 @@ fn bad_nal_framing_drops_the_tag_with_its_offset() {
     let mut d = configured();
     // A 4-byte length of 0x40 with 2 bytes behind it, and no start code to fall back to.
     let err = d
-        .demux_video(66, &video_tag(false, &[0, 0, 0, 0x40, 0x41, 0x9a]))
+        .demux_video(66, &b(&video_tag(false, &[0, 0, 0, 0x40, 0x41, 0x9a])))
         .unwrap_err();
     assert!(
         matches!(
@@ -560,7 +578,7 @@ fn bad_nal_framing_drops_the_tag_with_its_offset() {
     assert!(!err.is_missing_config() && !err.is_unsupported_codec());
     // The state is untouched: the next good frame goes through.
     assert!(
-        d.demux_video(100, &video_tag(false, &avcc(&[SLICE])))
+        d.demux_video(100, &b(&video_tag(false, &avcc(&[SLICE]))))
             .is_ok()
     );
 }
@@ -569,7 +587,7 @@ fn bad_nal_framing_drops_the_tag_with_its_offset() {
 fn mislabelled_annex_b_frames_fall_back_from_avcc() {
     let mut d = configured();
     let MediaEvent::Frame(MediaFrame::Video { data, .. }) =
-        one(d.demux_video(40, &video_tag(false, &annex_b(&[SLICE, SLICE]))))
+        one(d.demux_video(40, &b(&video_tag(false, &annex_b(&[SLICE, SLICE])))))
     else {
         panic!("expected a frame");
     };
@@ -636,8 +654,8 @@ proptest! {
                 if let Some(b) = audio.get_mut(1) { *b = 0; }
             }
         }
-        let _ = d.demux_video(0, &video);
-        let _ = d.demux_audio(0, &audio);
+        let _ = d.demux_video(0, &b(&video));
+        let _ = d.demux_audio(0, &b(&audio));
         let _ = parse_sps(&body);
         let mut r = FlvReader::default();
         r.push(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00");

@@ -52,7 +52,7 @@ pub(super) struct VideoState {
 pub(super) fn demux(
     state: &mut VideoState,
     dts_ms: i64,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Vec<MediaEvent>, FlvError> {
     let Some(&byte0) = body.first() else {
         return Err(FlvError::EmptyBody { kind: KIND, dts_ms });
@@ -79,7 +79,7 @@ pub(super) fn demux(
     match packet_type {
         0 => sequence_header(state, dts_ms, body),
         1 if rest.is_empty() => Ok(Vec::new()),
-        1 => frame(state, dts_ms, cts, frame_type == FRAME_KEY, rest),
+        1 => frame(state, dts_ms, cts, frame_type == FRAME_KEY, body),
         // 2 = end of sequence; other values are undefined and carry nothing we can mux.
         _ => Ok(Vec::new()),
     }
@@ -123,8 +123,10 @@ fn frame(
     dts_ms: i64,
     cts_ms: i32,
     keyframe: bool,
-    data: &[u8],
+    body: &Bytes,
 ) -> Result<Vec<MediaEvent>, FlvError> {
+    let frame_data = body.slice(AVC_HEADER_LEN.min(body.len())..);
+    let data = frame_data.as_ref();
     let bad = |e: NalError| FlvError::InvalidNalUnits {
         dts_ms,
         offset: AVC_HEADER_LEN + e.offset(),
@@ -152,8 +154,11 @@ fn frame(
     let Some(config) = state.config.as_ref() else {
         return Err(FlvError::MissingVideoConfig { dts_ms });
     };
+    // The usual case hands the RTMP message on as is; Annex B or another length size is
+    // rewritten. (Parameter sets, by contrast, are copied: a slice would keep the whole
+    // keyframe they came with alive for as long as the configuration is in force.)
     let data = if was_avcc_with == Some(config.nal_length_size) {
-        Bytes::copy_from_slice(data)
+        frame_data.clone()
     } else {
         Bytes::from(h264::to_avcc(&nals, config.nal_length_size).map_err(bad)?)
     };

@@ -24,7 +24,7 @@ use mpeg2ts::{
 
 use crate::media::{AudioConfig, MediaFrame, VideoConfig};
 use packets::{EsEntry, PesStartFlags};
-use pes::{AdtsTemplate, annex_b_access_unit};
+use pes::{AccessUnit, AdtsTemplate, split_avcc};
 
 /// PID of the H.264 elementary stream.
 pub const VIDEO_PID: u16 = 0x100;
@@ -231,7 +231,7 @@ impl TsMuxer {
         audio: Option<&AudioConfig>,
     ) -> Result<(), TsError> {
         self.segment = None;
-        self.pending_audio = PendingAudio::default();
+        self.pending_audio.data.clear();
         let adts = audio.map(AdtsTemplate::new).transpose()?;
         // Sized from the last segment: growing by doubling would copy the segment several
         // times and leave up to half of the allocation unused (the peak RSS per stream).
@@ -299,10 +299,10 @@ impl TsMuxer {
                 let Some(video) = segment.video.as_ref() else {
                     return Err(TsError::NoVideoTrack { dts_ms: *dts_ms });
                 };
-                // Validate and convert before writing anything, so a bad frame leaves the
-                // segment untouched.
-                let payload = annex_b_access_unit(video, data, *keyframe, *dts_ms)?;
-                if payload.is_empty() {
+                // Validate before writing anything, so a bad frame leaves the segment
+                // untouched; the NAL units stay slices of the RTMP message.
+                let nals = split_avcc(data, video.nal_length_size, *dts_ms)?;
+                if nals.is_empty() {
                     return Ok(());
                 }
                 let flush = !self.pending_audio.data.is_empty()
@@ -316,7 +316,7 @@ impl TsMuxer {
                 if flush {
                     self.flush_audio()?;
                 }
-                self.write_video(*dts_ms, *cts_ms, *keyframe, payload)?;
+                self.write_video(*dts_ms, *cts_ms, *keyframe, &nals)?;
                 if let Some(segment) = self.segment.as_mut() {
                     segment.carried.video = true;
                 }
@@ -444,13 +444,17 @@ impl TsMuxer {
         dts_ms: i64,
         cts_ms: i32,
         keyframe: bool,
-        payload: Vec<u8>,
+        nals: &[&[u8]],
     ) -> Result<(), TsError> {
         let Some(segment) = self.segment.as_mut() else {
             return Err(TsError::NoSegment {
                 dts_ms: Some(dts_ms),
             });
         };
+        let Some(video) = segment.video.as_ref() else {
+            return Err(TsError::NoVideoTrack { dts_ms });
+        };
+        let access_unit = AccessUnit::annex_b(video, nals, keyframe);
         let dts = ts90(dts_ms);
         // A negative composition offset would put PTS before DTS, which §2.7.5 forbids; the
         // frame is then decoded at its presentation time.
@@ -486,7 +490,7 @@ impl TsMuxer {
             &mut self.video_cc,
             header,
             0,
-            &Bytes::from(payload),
+            access_unit.pieces(),
             flags,
         )
     }
@@ -497,8 +501,10 @@ impl TsMuxer {
         if self.pending_audio.data.is_empty() {
             return Ok(());
         }
-        let pending = std::mem::take(&mut self.pending_audio);
+        // The buffer is kept for the next group: cleared, not dropped.
+        let pending = &mut self.pending_audio;
         let Some(segment) = self.segment.as_mut() else {
+            pending.data.clear();
             return Ok(());
         };
         let pts = ts90(pending.first_dts_ms);
@@ -522,15 +528,17 @@ impl TsMuxer {
         };
         // Checked by `audio_needs_flush_before`.
         let pes_packet_len = u16::try_from(pending.data.len() + 8).unwrap_or(0);
-        packets::write_pes(
+        let written = packets::write_pes(
             &mut segment.out,
             self.config.audio_pid,
             &mut self.audio_cc,
             header,
             pes_packet_len,
-            &Bytes::from(pending.data),
+            &[&pending.data],
             flags,
-        )
+        );
+        pending.data.clear();
+        written
     }
 }
 

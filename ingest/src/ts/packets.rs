@@ -5,7 +5,6 @@
 //! packet gets exactly as many payload bytes as fit after its header, adaptation field and
 //! (in the first packet) the PES header; only the last packet of a PES is stuffed.
 
-use bytes::Bytes as ByteBuf;
 use mpeg2ts::{
     es::StreamType,
     pes::PesHeader,
@@ -139,7 +138,43 @@ fn adaptation_field_size(flags: &PesStartFlags) -> usize {
     }
 }
 
-/// Writes one PES packet (`header` + `payload`) as TS packets on `pid_value`.
+/// Reads a payload given as pieces (start codes, NAL units borrowed from the RTMP message,
+/// parameter sets from the configuration) in order, so it is copied once: into the segment.
+struct Gather<'a> {
+    pieces: &'a [&'a [u8]],
+    /// The unread rest of the current piece.
+    current: &'a [u8],
+}
+
+impl<'a> Gather<'a> {
+    fn new(pieces: &'a [&'a [u8]]) -> Self {
+        Self {
+            pieces,
+            current: &[],
+        }
+    }
+
+    /// Appends the next `n` bytes (fewer if the payload ends) to `out`.
+    fn copy_to(&mut self, out: &mut Vec<u8>, mut n: usize) {
+        while n > 0 {
+            if self.current.is_empty() {
+                let Some((first, rest)) = self.pieces.split_first() else {
+                    return;
+                };
+                self.current = first;
+                self.pieces = rest;
+                continue;
+            }
+            let (now, later) = self.current.split_at(n.min(self.current.len()));
+            out.extend_from_slice(now);
+            self.current = later;
+            n -= now.len();
+        }
+    }
+}
+
+/// Writes one PES packet (`header` + the concatenated `payload` pieces) as TS packets on
+/// `pid_value`.
 ///
 /// `pes_packet_len` is the 16-bit PES_packet_length (§2.4.3.7); 0 ("unbounded") is allowed for
 /// video in a TS.
@@ -149,9 +184,11 @@ pub fn write_pes(
     cc: &mut ContinuityCounter,
     header: PesHeader,
     pes_packet_len: u16,
-    payload: &ByteBuf,
+    payload: &[&[u8]],
     flags: PesStartFlags,
 ) -> Result<(), TsError> {
+    let total: usize = payload.iter().map(|p| p.len()).sum();
+    let mut gather = Gather::new(payload);
     let pes_header_len = 6
         + 3
         + header.pts.map_or(0, |_| 5)
@@ -159,7 +196,7 @@ pub fn write_pes(
         + header.escr.map_or(0, |_| 6);
     let af_size = adaptation_field_size(&flags);
     let first_room = PACKET_PAYLOAD - af_size - pes_header_len;
-    let first_len = first_room.min(payload.len());
+    let first_len = first_room.min(total);
 
     let adaptation_field = if af_size > 0 {
         let pcr = flags
@@ -183,7 +220,11 @@ pub fn write_pes(
     } else {
         None
     };
-    let data = Bytes::new(&payload[..first_len]).map_err(|source| TsError::Mux {
+    // The first and the last packet go through `mpeg2ts` (PES header, adaptation field,
+    // stuffing) from a small staging buffer; the full packets between are written directly.
+    let mut staged = Vec::with_capacity(PACKET_PAYLOAD);
+    gather.copy_to(&mut staged, first_len);
+    let data = Bytes::new(&staged).map_err(|source| TsError::Mux {
         pid: pid_value,
         source,
     })?;
@@ -199,13 +240,17 @@ pub fn write_pes(
     write_packet(out, &packet)?;
     cc.increment();
 
-    for chunk in payload[first_len..].chunks(PACKET_PAYLOAD) {
-        if let Ok(full) = <&[u8; PACKET_PAYLOAD]>::try_from(chunk) {
-            write_full_continuation(out, pid_value, *cc, full);
-            cc.increment();
-            continue;
-        }
-        let data = Bytes::new(chunk).map_err(|source| TsError::Mux {
+    let mut left = total - first_len;
+    while left >= PACKET_PAYLOAD {
+        write_full_continuation_header(out, pid_value, *cc);
+        gather.copy_to(out, PACKET_PAYLOAD);
+        cc.increment();
+        left -= PACKET_PAYLOAD;
+    }
+    if left > 0 {
+        staged.clear();
+        gather.copy_to(&mut staged, left);
+        let data = Bytes::new(&staged).map_err(|source| TsError::Mux {
             pid: pid_value,
             source,
         })?;
@@ -220,19 +265,14 @@ pub fn write_pes(
     Ok(())
 }
 
-/// A continuation packet whose payload fills it (no adaptation field), written directly: the
-/// bulk of every PES, byte for byte what `mpeg2ts` writes for it (checked by a test), without
-/// its per-packet staging copy and writer (the profile's top entries before).
-fn write_full_continuation(
-    out: &mut Vec<u8>,
-    pid_value: u16,
-    cc: ContinuityCounter,
-    payload: &[u8; PACKET_PAYLOAD],
-) {
+/// The header of a continuation packet whose payload fills it (no adaptation field),
+/// written directly: the bulk of every PES, byte for byte what `mpeg2ts` writes for it
+/// (checked by a test), without its per-packet staging copy and writer. The caller appends
+/// the 184 payload bytes.
+fn write_full_continuation_header(out: &mut Vec<u8>, pid_value: u16, cc: ContinuityCounter) {
     let [pid_hi, pid_lo] = (pid_value & 0x1fff).to_be_bytes();
     // sync byte; no error, no unit start, no priority, PID; not scrambled, payload only, CC.
     out.extend_from_slice(&[0x47, pid_hi, pid_lo, 0x10 | (cc.as_u8() & 0x0f)]);
-    out.extend_from_slice(payload);
 }
 
 #[cfg(test)]
@@ -247,7 +287,8 @@ mod fast_path_tests {
             let mut cc = ContinuityCounter::new();
             for _ in 0..20 {
                 let mut fast = Vec::new();
-                write_full_continuation(&mut fast, pid_value, cc, &payload);
+                write_full_continuation_header(&mut fast, pid_value, cc);
+                fast.extend_from_slice(&payload);
                 let mut slow = Vec::new();
                 let packet = TsPacket {
                     header: header(pid_value, cc).unwrap(),
@@ -258,6 +299,52 @@ mod fast_path_tests {
                 assert_eq!(fast, slow, "pid {pid_value:#x} cc {}", cc.as_u8());
                 cc.increment();
             }
+        }
+    }
+
+    fn pes_header() -> PesHeader {
+        PesHeader {
+            stream_id: mpeg2ts::es::StreamId::new(mpeg2ts::es::StreamId::VIDEO_MIN),
+            priority: false,
+            data_alignment_indicator: true,
+            copyright: false,
+            original_or_copy: false,
+            pts: Some(mpeg2ts::time::Timestamp::new(90_000).unwrap()),
+            dts: None,
+            escr: None,
+        }
+    }
+
+    fn write(pieces: &[&[u8]], flags: PesStartFlags) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut cc = ContinuityCounter::new();
+        write_pes(&mut out, 0x100, &mut cc, pes_header(), 0, pieces, flags).unwrap();
+        out
+    }
+
+    proptest::proptest! {
+        /// However the payload is cut into pieces (the muxer hands over start codes, NAL
+        /// units and parameter sets separately), the packets are those of the whole payload.
+        #[test]
+        fn pieces_cut_anywhere_give_the_same_packets(
+            len in 0usize..2000,
+            cuts in proptest::collection::vec(0usize..2000, 0..8),
+            pcr in proptest::bool::ANY,
+        ) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let flags = PesStartFlags { pcr: pcr.then_some(27_000_000), random_access: pcr };
+            let whole = write(&[&payload], flags);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&payload[at..c]);
+                at = c;
+            }
+            pieces.push(&payload[at..]);
+            proptest::prop_assert_eq!(whole.len() % 188, 0);
+            proptest::prop_assert_eq!(write(&pieces, flags), whole);
         }
     }
 }

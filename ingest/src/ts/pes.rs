@@ -11,12 +11,12 @@ use crate::media::{AudioConfig, VideoConfig};
 
 /// Annex B start code. The 4-byte form (with `zero_byte`) everywhere keeps the builder simple;
 /// ITU-T H.264 §B.1.2 requires it for parameter sets and the first NAL of an access unit.
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
+static START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// Access unit delimiter, `primary_pic_type` 7 ("any slice type") + RBSP stop bit
 /// (ITU-T H.264 §7.3.2.4). Apple's HLS authoring spec and ISO/IEC 13818-1 §2.14 ask for one
 /// at the start of every access unit in a TS.
-pub const AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
+pub static AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xf0];
 
 const NAL_TYPE_SPS: u8 = 7;
 const NAL_TYPE_PPS: u8 = 8;
@@ -74,59 +74,65 @@ fn nal_type(nal: &[u8]) -> u8 {
     nal.first().map_or(0, |b| b & 0x1f)
 }
 
-/// Converts one AVCC access unit to Annex B, ready to be the payload of a video PES.
+/// One access unit in Annex B form, ready to be the payload of a video PES, as pieces borrowed
+/// from the frame and the configuration: the TS muxer copies them once, into the segment.
 ///
 /// - An AUD goes first unless the frame already starts with one.
 /// - Before a keyframe the SPS and PPS from `config` are repeated (unless the frame carries
-///   both an SPS and a PPS itself), right after the AUD, so every segment starting on a keyframe is decodable on
-///   its own (RFC 8216 §6.2.2 `EXT-X-INDEPENDENT-SEGMENTS`; RTMP sends them only once).
-///
-/// Returns an empty vector for a frame without NAL units: there is nothing to decode.
-pub fn annex_b_access_unit(
-    config: &VideoConfig,
-    data: &[u8],
-    keyframe: bool,
-    dts_ms: i64,
-) -> Result<Vec<u8>, TsError> {
-    let nals = split_avcc(data, config.nal_length_size, dts_ms)?;
-    if nals.is_empty() {
-        return Ok(Vec::new());
-    }
-    let has_aud = nal_type(nals[0]) == NAL_TYPE_AUD;
-    let has_sps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_SPS);
-    let has_pps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_PPS);
-    let param_sets: usize = if keyframe && !(has_sps && has_pps) {
-        config
-            .sps
-            .iter()
-            .chain(&config.pps)
-            .map(|p| START_CODE.len() + p.len())
-            .sum()
-    } else {
-        0
-    };
-    let body: usize = nals.iter().map(|n| START_CODE.len() + n.len()).sum();
-    let mut out = Vec::with_capacity(AUD.len() + param_sets + body);
+///   both an SPS and a PPS itself), right after the AUD, so every segment starting on a
+///   keyframe is decodable on its own (RFC 8216 §6.2.2 `EXT-X-INDEPENDENT-SEGMENTS`; RTMP sends
+///   them only once).
+#[derive(Debug)]
+pub struct AccessUnit<'a> {
+    pieces: Vec<&'a [u8]>,
+}
 
-    let mut rest = &nals[..];
-    if has_aud {
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nals[0]);
-        rest = &nals[1..];
-    } else {
-        out.extend_from_slice(&AUD);
-    }
-    if param_sets > 0 {
-        for p in config.sps.iter().chain(&config.pps) {
-            out.extend_from_slice(&START_CODE);
-            out.extend_from_slice(p);
+impl<'a> AccessUnit<'a> {
+    /// The access unit of `nals` (from [`split_avcc`]); empty for a frame without NAL units:
+    /// there is nothing to decode.
+    pub fn annex_b(config: &'a VideoConfig, nals: &[&'a [u8]], keyframe: bool) -> Self {
+        let Some((&first, rest)) = nals.split_first() else {
+            return Self { pieces: Vec::new() };
+        };
+        let has_sps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_SPS);
+        let has_pps = nals.iter().any(|n| nal_type(n) == NAL_TYPE_PPS);
+        let repeat_params = keyframe && !(has_sps && has_pps);
+        let params = if repeat_params {
+            config.sps.len() + config.pps.len()
+        } else {
+            0
+        };
+        let mut pieces = Vec::with_capacity(2 * (nals.len() + params + 1));
+        let rest = if nal_type(first) == NAL_TYPE_AUD {
+            pieces.extend([&START_CODE[..], first]);
+            rest
+        } else {
+            pieces.push(&AUD[..]);
+            nals
+        };
+        if repeat_params {
+            for p in config.sps.iter().chain(&config.pps) {
+                pieces.extend([&START_CODE[..], p.as_ref()]);
+            }
         }
+        for nal in rest {
+            pieces.extend([&START_CODE[..], nal]);
+        }
+        Self { pieces }
     }
-    for nal in rest {
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nal);
+
+    pub fn pieces(&self) -> &[&'a [u8]] {
+        &self.pieces
     }
-    Ok(out)
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The access unit as one buffer (tests, and anything that wants it contiguous).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces.concat()
+    }
 }
 
 /// The fixed part of an ADTS header derived once per segment from the AudioConfig

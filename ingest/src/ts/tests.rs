@@ -5,7 +5,7 @@ use mpeg2ts::{
 };
 use proptest::prelude::*;
 
-use super::pes::{AUD, AdtsTemplate, annex_b_access_unit, split_avcc};
+use super::pes::{AUD, AccessUnit, AdtsTemplate, split_avcc};
 use super::*;
 
 const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
@@ -32,6 +32,17 @@ fn audio_config() -> AudioConfig {
         channels: 2,
         codec: "mp4a.40.2".into(),
     }
+}
+
+/// The Annex B access unit of an AVCC frame, as one buffer.
+fn annex_b_access_unit(
+    config: &VideoConfig,
+    data: &[u8],
+    keyframe: bool,
+    dts_ms: i64,
+) -> Result<Vec<u8>, TsError> {
+    let nals = split_avcc(data, config.nal_length_size, dts_ms)?;
+    Ok(AccessUnit::annex_b(config, &nals, keyframe).to_vec())
 }
 
 /// AVCC with 4-byte lengths.
