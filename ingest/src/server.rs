@@ -350,13 +350,13 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
     // A peer gets this long to complete the handshake, however it trickles bytes.
     let handshake_deadline =
         Instant::now() + Duration::from_secs(ctx.config.handshake_timeout_secs);
+    // One timer for the connection's life, re-armed only when it fires and input came since:
+    // a timer per read (tens per second per stream) showed in the profile.
+    let mut last_input = Instant::now();
+    let read_timer = tokio::time::sleep_until((last_input + idle).min(handshake_deadline));
+    tokio::pin!(read_timer);
     let result = async {
         loop {
-            let read_deadline = if conn.is_handshaking() {
-                (Instant::now() + idle).min(handshake_deadline)
-            } else {
-                Instant::now() + idle
-            };
             let stopped = async {
                 match &mut publish {
                     Some(p) => {
@@ -366,20 +366,31 @@ async fn handle_connection<S: ObjectStore, R: IndexReader>(
                 }
             };
             let n = tokio::select! {
-                read = tokio::time::timeout_at(read_deadline, socket.read(&mut buf)) => match read {
-                    Ok(r) => r?,
-                    Err(_) if conn.is_handshaking() => return Err(ConnectionError::Handshake {
-                        peer,
-                        secs: ctx.config.handshake_timeout_secs,
-                    }),
-                    Err(_) => return Err(ConnectionError::Idle { peer, secs: idle.as_secs() }),
-                },
+                read = socket.read(&mut buf) => read?,
+                () = &mut read_timer => {
+                    let handshaking = conn.is_handshaking();
+                    let now = Instant::now();
+                    let idle_at = last_input + idle;
+                    if handshaking && (now >= handshake_deadline || now >= idle_at) {
+                        return Err(ConnectionError::Handshake {
+                            peer,
+                            secs: ctx.config.handshake_timeout_secs,
+                        });
+                    }
+                    if now >= idle_at {
+                        return Err(ConnectionError::Idle { peer, secs: idle.as_secs() });
+                    }
+                    let next = if handshaking { idle_at.min(handshake_deadline) } else { idle_at };
+                    read_timer.as_mut().reset(next);
+                    continue;
+                }
                 () = stopped => {
                     info!("replaced by a new publisher of the same stream");
                     return Ok(Some(PublishEnd::Replaced));
                 }
                 () = ctx.shutdown.cancelled() => return Ok(Some(PublishEnd::Shutdown)),
             };
+            last_input = Instant::now();
             if n == 0 {
                 return Ok(None);
             }

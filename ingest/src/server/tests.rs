@@ -197,3 +197,34 @@ async fn renditions_of_one_stream_are_not_duplicates() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
+
+/// The connection's one read timer is re-armed while input keeps coming, and fires once it
+/// stops: a peer trickling bytes faster than the idle timeout stays, a silent one goes.
+#[tokio::test]
+async fn the_idle_timer_follows_the_last_input() {
+    let (addr, _ctx) = start(IngestConfig {
+        handshake_timeout_secs: 30,
+        idle_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    socket.write_all(&[3]).await.unwrap();
+    // 2.5 idle timeouts of trickling (a C1 takes 1536 bytes, so the handshake never ends).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        socket.write_all(&[0; 4]).await.unwrap();
+        assert!(
+            !closed_within(&mut socket, Duration::from_millis(300)).await,
+            "closed after {:?} although input kept coming",
+            started.elapsed()
+        );
+    }
+    let silent = Instant::now();
+    assert!(
+        closed_within(&mut socket, Duration::from_secs(5)).await,
+        "a silent peer stays open"
+    );
+    assert!(silent.elapsed() >= Duration::from_millis(600));
+}

@@ -88,9 +88,18 @@ impl PeerRun {
     }
 
     /// ZoneCast's local stack (az1 ingest; the store is `zonecast-local`'s embedded s3s-fs)
-    /// with N publishers.
+    /// with N publishers. The relay is off: nginx-rtmp packages one copy, and with the relay
+    /// on az1 would also forward every stream to az2, whose uploads would go through the same
+    /// store and double its figure.
     pub async fn zonecast(&self, n: usize) -> anyhow::Result<Value> {
-        let stack = LocalStack::start(&["--window", "1000", "--reconnect-grace-secs", "1"])?;
+        let stack = LocalStack::start(&[
+            "--window",
+            "1000",
+            "--reconnect-grace-secs",
+            "1",
+            "--relay",
+            "off",
+        ])?;
         let ingest = u32::try_from(stack.ingest_pid(Az::Az1).await?)?;
         let store = stack.pid();
         let streams: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
