@@ -56,9 +56,11 @@ pub enum AudioInterleave {
     /// per video frame: a few percent of overhead at low audio bitrates.
     EveryVideoFrame,
     /// Audio is held until `TsMuxerConfig::audio_group_ms` of it is pending; a video frame
-    /// flushes it only once the pending audio began at least half that before the video DTS
-    /// (nginx-rtmp's `hls_max_audio_delay` rule). Lower overhead; audio lags by at most
-    /// `audio_group_ms`.
+    /// flushes it only once the pending audio began twice that before the video DTS (so it
+    /// is written even when audio stops). These are nginx-rtmp's rules with its default
+    /// `hls_max_audio_delay` of 300 ms (half of it on audio, all of it on video) at the
+    /// default of 150 ms. Lower overhead; audio trails the video it plays with in the byte
+    /// stream by about `audio_group_ms`, far less than any HLS player buffers.
     Grouped,
 }
 
@@ -86,7 +88,7 @@ impl Default for TsMuxerConfig {
             pmt_pid: PMT_PID,
             video_pid: VIDEO_PID,
             audio_pid: AUDIO_PID,
-            audio_group_ms: 100,
+            audio_group_ms: 150,
             audio_interleave: AudioInterleave::Grouped,
         }
     }
@@ -310,7 +312,7 @@ impl TsMuxer {
                         AudioInterleave::EveryVideoFrame => true,
                         AudioInterleave::Grouped => {
                             dts_ms.saturating_sub(self.pending_audio.first_dts_ms)
-                                >= i64::from(self.config.audio_group_ms / 2)
+                                >= i64::from(self.config.audio_group_ms) * 2
                         }
                     };
                 if flush {
