@@ -16,7 +16,7 @@ struct Cli {
 enum Cmd {
     /// Run one AZ's ingest (what the stack starts twice, each in its own process), or mint a
     /// publish token with `ingest token <app> <stream>`.
-    Ingest(zonecast_ingest::config::IngestArgs),
+    Ingest(Box<zonecast_ingest::config::IngestArgs>),
     /// Which instance pair publishes <app>/<stream> with --pairs K (`zonecast-local shard-of
     /// live/show --pairs 2`): prints the pair and its RTMP URLs with the default ports.
     ShardOf(zonecast_local::stack::ShardOfArgs),
@@ -26,7 +26,8 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Ingest(mut args)) => {
+        Some(Cmd::Ingest(args)) => {
+            let mut args = *args;
             if let Some(IngestCommand::Token(token)) = args.command.take() {
                 return Ok(zonecast_ingest::print_token(args, &token)?);
             }
