@@ -96,6 +96,29 @@ impl StackArgs {
         (pair_addr(listen, id.pair), pair_addr(health, id.pair))
     }
 
+    /// Every ingest's RTMP and health address must be its own. With `--pairs K`, pair k's
+    /// ports are pair 0's plus 2k, so two of pair 0's ports that differ by an even number
+    /// below 2K collide (the defaults differ by 1 and interleave: 1935, 1936, 1937, …).
+    pub fn check_ports(&self) -> Result<(), StackError> {
+        let mut seen = std::collections::HashMap::new();
+        for id in IngestId::all(self.pairs) {
+            let (rtmp, health) = self.ingest_addrs(id);
+            for addr in [rtmp, health] {
+                if addr.port() == u16::MAX {
+                    return Err(StackError::PortClash(format!(
+                        "{id}'s port is beyond 65534 (fewer --pairs or lower ports)"
+                    )));
+                }
+                if let Some(other) = seen.insert(addr, id) {
+                    return Err(StackError::PortClash(format!(
+                        "{id} and {other} would both listen on {addr} (pair k uses pair 0's ports plus 2k)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The `--shard` of pair `pair`; none with one pair (as a lone ingest on AWS).
     pub fn shard(&self, pair: u16) -> Option<ShardSpec> {
         (self.pairs > 1)
@@ -175,6 +198,8 @@ pub enum StackError {
     },
     #[error("the {az} ingest did not become healthy on {addr}")]
     Unhealthy { az: IngestId, addr: SocketAddr },
+    #[error("ingest ports: {0}")]
+    PortClash(String),
     #[error(transparent)]
     PublishSecret(#[from] zonecast_ingest::auth::SecretError),
 }
@@ -206,6 +231,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
         .data_dir
         .canonicalize()
         .unwrap_or(args.data_dir.clone());
+    args.check_ports()?;
     let store_listener = bind("the store", "store-listen", args.store_listen).await?;
     let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
     let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
@@ -520,6 +546,20 @@ mod tests {
             ]
         );
         assert_eq!(args.shard(1), Some(ShardSpec::new(1, 2).unwrap()));
+        args.check_ports().unwrap();
+        let clash = <StackDefaults as clap::Parser>::parse_from([
+            "zonecast-local",
+            "--pairs",
+            "2",
+            "--az2-listen",
+            "127.0.0.1:1937",
+        ])
+        .stack;
+        let err = clash.check_ports().unwrap_err().to_string();
+        assert!(
+            err.contains("p1-az1 and az2 would both listen on 127.0.0.1:1937"),
+            "{err}"
+        );
         let one = <StackDefaults as clap::Parser>::parse_from(["zonecast-local"]).stack;
         assert_eq!((one.pairs, one.shard(0)), (1, None));
         assert!(
