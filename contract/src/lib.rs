@@ -12,6 +12,7 @@ pub mod playlist;
 pub mod renditions;
 pub mod retry;
 pub mod route;
+pub mod shard;
 pub mod url;
 
 pub use az::{Az, AzError};
@@ -23,6 +24,7 @@ pub use playlist::{Rendered, render_chunklist, render_multivariant, render_steer
 pub use renditions::{RenditionIndexes, RenditionList};
 pub use retry::{RetryPolicy, Retryable};
 pub use route::{Route, RouteError};
+pub use shard::{ShardError, ShardSpec};
 pub use url::{PublicBase, Scheme, UrlError};
 #[cfg(feature = "s3")]
 pub mod s3;

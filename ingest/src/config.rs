@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use serde::Deserialize;
-use zonecast_contract::Az;
+use zonecast_contract::{Az, ShardSpec};
 
 use crate::{
     auth::{PublishSecret, SecretError, parse_ttl},
@@ -132,6 +132,11 @@ pub struct IngestConfig {
     pub relay_to: Option<String>,
     /// Queue bounds and backoff of the relay (`[relay]`).
     pub relay: RelayConfig,
+    /// Which instance pair this ingest belongs to, of how many (`k/K`): a publish of a stream
+    /// that [`zonecast_contract::shard`] maps to another pair is refused (`wrong_shard`).
+    /// Unset: one pair, every stream accepted (README.md, "Capacity of one instance pair, and
+    /// scaling out").
+    pub shard: Option<ShardSpec>,
 }
 
 impl Default for IngestConfig {
@@ -165,6 +170,7 @@ impl Default for IngestConfig {
             spool_full: SpoolFullPolicy::DropOldest,
             relay_to: None,
             relay: RelayConfig::default(),
+            shard: None,
         }
     }
 }
@@ -246,6 +252,10 @@ pub struct IngestArgs {
     /// The peer ingest's RTMP address (`host:port`) to relay every direct publish to.
     #[arg(long, env = "ZONECAST_RELAY_TO")]
     pub relay_to: Option<String>,
+    /// `k/K`: this ingest is pair k of K and refuses streams of the other pairs; empty or
+    /// unset: one pair, every stream.
+    #[arg(long, env = "ZONECAST_SHARD")]
+    pub shard: Option<String>,
     #[command(subcommand)]
     pub command: Option<IngestCommand>,
 }
@@ -335,6 +345,16 @@ impl IngestArgs {
         if let Some(to) = self.relay_to {
             // An empty value (`ZONECAST_RELAY_TO=`) turns the relay off.
             config.relay_to = Some(to).filter(|t| !t.trim().is_empty());
+        }
+        if let Some(shard) = self.shard {
+            // An empty value (`ZONECAST_SHARD=`) means one pair, as in a unit file's
+            // environment with the variable left blank.
+            config.shard = match shard.trim() {
+                "" => None,
+                text => Some(text.parse().map_err(|e: zonecast_contract::ShardError| {
+                    ConfigError::Invalid(e.to_string())
+                })?),
+            };
         }
         if let Some(secret) = &self.publish_secret {
             config.publish_secret = Some(PublishSecret::from_text(secret)?);
@@ -600,6 +620,32 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn shard_from_flag_environment_text_and_file() {
+        let config = IngestArgs::try_parse_from(["zonecast-ingest", "--shard", "1/2"])
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(config.shard, Some(ShardSpec::new(1, 2).unwrap()));
+        assert_eq!(IngestConfig::default().shard, None);
+        let blank = IngestArgs {
+            shard: Some(" ".into()),
+            ..Default::default()
+        };
+        assert_eq!(blank.resolve().unwrap().shard, None);
+        for bad in ["2/2", "0/0", "1", "a/b"] {
+            let args = IngestArgs {
+                shard: Some(bad.into()),
+                ..Default::default()
+            };
+            let err = args.resolve().unwrap_err().to_string();
+            assert!(err.contains("shard"), "{bad}: {err}");
+        }
+        let file: IngestConfig = toml::from_str("shard = \"0/3\"\n").unwrap();
+        assert_eq!(file.shard, Some(ShardSpec::new(0, 3).unwrap()));
+        assert!(toml::from_str::<IngestConfig>("shard = \"3/3\"\n").is_err());
     }
 
     #[test]

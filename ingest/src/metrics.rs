@@ -42,10 +42,12 @@ pub enum RefusalReason {
     RelayBehindDirect,
     /// A new rendition of a stream that already has the most renditions allowed.
     TooManyRenditions,
+    /// The stream belongs to another instance pair (`--shard k/K`).
+    WrongShard,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 7] = [
+    pub const ALL: [RefusalReason; 8] = [
         RefusalReason::BadName,
         RefusalReason::Auth,
         RefusalReason::Duplicate,
@@ -53,6 +55,7 @@ impl RefusalReason {
         RefusalReason::TooManyConnections,
         RefusalReason::RelayBehindDirect,
         RefusalReason::TooManyRenditions,
+        RefusalReason::WrongShard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl RefusalReason {
             RefusalReason::TooManyConnections => "too_many_connections",
             RefusalReason::RelayBehindDirect => "relay_behind_direct",
             RefusalReason::TooManyRenditions => "too_many_renditions",
+            RefusalReason::WrongShard => "wrong_shard",
         }
     }
 }

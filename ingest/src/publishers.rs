@@ -1,6 +1,6 @@
-//! Who publishes what on this ingest: the one owner of stream names. Every rule about a name
-//! being published twice lives here: the duplicate policy, the relay's "direct wins", the
-//! rendition limit, and the hand-over of a replaced publish's uploader (one ordered upload
+//! Who publishes what on this ingest: the one owner of stream names. Every rule about which
+//! names this ingest takes lives here: its shard (with several instance pairs), the duplicate
+//! policy, the relay's "direct wins", the rendition limit, and the hand-over of a replaced publish's uploader (one ordered upload
 //! queue per stream, so two publishers of one name never race on `index.json`).
 //!
 //! A synchronous state machine with no I/O: the server keeps it behind a mutex, asks it for a
@@ -10,7 +10,7 @@
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
 use tokio::sync::watch;
-use zonecast_contract::{StreamIndex, StreamName};
+use zonecast_contract::{ShardSpec, StreamIndex, StreamName, shard::pair_of};
 
 use crate::{
     config::DuplicatePublishPolicy, metrics::RefusalReason, relay::RelayShared,
@@ -35,6 +35,9 @@ pub enum Refusal {
     RelayBehindDirect,
     /// The stream already has the most renditions allowed.
     TooManyRenditions { max: usize },
+    /// The stream belongs to pair `owner`; this ingest is `shard`. Relayed publishes come
+    /// from this pair's other AZ and so are always in shard.
+    WrongShard { shard: ShardSpec, owner: u16 },
 }
 
 impl Refusal {
@@ -44,6 +47,7 @@ impl Refusal {
             Refusal::Duplicate => RefusalReason::Duplicate,
             Refusal::RelayBehindDirect => RefusalReason::RelayBehindDirect,
             Refusal::TooManyRenditions { .. } => RefusalReason::TooManyRenditions,
+            Refusal::WrongShard { .. } => RefusalReason::WrongShard,
         }
     }
 
@@ -57,6 +61,12 @@ impl Refusal {
             Refusal::TooManyRenditions { max } => format!(
                 "{} has {max} renditions on this ingest already",
                 name.base()
+            ),
+            Refusal::WrongShard { shard, owner } => format!(
+                "{} belongs to pair {owner} of {}; this ingest is pair {} (shard {shard}): publish it to pair {owner}'s ingests",
+                name.base(),
+                shard.count(),
+                shard.index()
             ),
         }
     }
@@ -131,14 +141,24 @@ pub struct PublisherView {
     pub relay: Option<Arc<RelayShared>>,
 }
 
-/// The streams published on this ingest.
+/// The streams published on this ingest. `Default`: one pair, every name accepted.
 #[derive(Debug, Default)]
 pub struct Publishers {
     live: HashMap<StreamName, Entry>,
     next_id: u64,
+    /// This ingest's shard; `None`: one pair.
+    shard: Option<ShardSpec>,
 }
 
 impl Publishers {
+    /// The registry of an ingest of pair `shard` (`None`: the only pair).
+    pub fn new(shard: Option<ShardSpec>) -> Self {
+        Self {
+            shard,
+            ..Self::default()
+        }
+    }
+
     /// Gives `request.name` to a new publish, or says why not. A replaced publish is told to
     /// stop, and its uploader and last index are handed over.
     pub fn claim(
@@ -148,6 +168,11 @@ impl Publishers {
         max_renditions: usize,
     ) -> Result<Claim, Refusal> {
         let name = &request.name;
+        // First: a stream of another pair is refused whatever is live here.
+        if let Some(shard) = self.shard.filter(|s| !s.owns(name)) {
+            let owner = pair_of(name, shard.count());
+            return Err(Refusal::WrongShard { shard, owner });
+        }
         if let Some(base) = name.rendition().map(|_| name.base()) {
             let others = self
                 .live

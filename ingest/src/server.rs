@@ -89,6 +89,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
         invalidator: Option<Invalidator>,
         uploads: UploaderConfig,
     ) -> Arc<Self> {
+        let live = Arc::new(Mutex::new(Publishers::new(config.shard)));
         Arc::new(Self {
             uploads,
             config,
@@ -98,7 +99,7 @@ impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
             invalidator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            live: Default::default(),
+            live,
             waiting: Waitlist::default(),
             spooled_indexes: SpooledIndexes::default(),
             renditions: Default::default(),

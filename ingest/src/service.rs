@@ -135,6 +135,12 @@ pub async fn run(
         }
         PublishAuthPolicy::Off => info!("publish auth off: any publisher may publish"),
     }
+    match config.shard {
+        Some(shard) => {
+            info!(%shard, "shard {shard}: this ingest is pair {} of {} and refuses streams of the other pairs", shard.index(), shard.count())
+        }
+        None => info!("no shard: one instance pair, every stream accepted"),
+    }
     let (spool, recovered) = match &config.spool_dir {
         Some(dir) => {
             let (spool, recovered) = Spool::open(

@@ -17,7 +17,6 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
-use zonecast_contract::Az;
 use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite};
 use zonecast_lambdas::S3IndexStore;
 
@@ -123,7 +122,7 @@ impl Edge {
         )
     }
 
-    /// `POST /status/<az>/<stop|kill|restart>`. A page of another origin must not press the
+    /// `POST /status/<az>/<stop|kill|restart>` (`az1`, or `p1-az1` for pair 1's). A page of another origin must not press the
     /// buttons: a request whose `Origin` is not this host is refused.
     async fn control<B>(&self, req: &Request<B>, path: &str) -> Response<Full<Bytes>> {
         let Some(source) = &self.status else {
@@ -149,9 +148,7 @@ impl Edge {
             }
         }
         let mut parts = path.trim_start_matches("/status/").split('/');
-        let az = parts
-            .next()
-            .and_then(|a| Az::ALL.into_iter().find(|z| z.as_str() == a));
+        let az = parts.next().and_then(crate::procs::IngestId::parse);
         let action = parts.next().and_then(IngestAction::parse);
         let (Some(az), Some(action), None) = (az, action, parts.next()) else {
             return not_found();

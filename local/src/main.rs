@@ -16,14 +16,18 @@ struct Cli {
 enum Cmd {
     /// Run one AZ's ingest (what the stack starts twice, each in its own process), or mint a
     /// publish token with `ingest token <app> <stream>`.
-    Ingest(zonecast_ingest::config::IngestArgs),
+    Ingest(Box<zonecast_ingest::config::IngestArgs>),
+    /// Which instance pair publishes <app>/<stream> with --pairs K (`zonecast-local shard-of
+    /// live/show --pairs 2`): prints the pair and its RTMP URLs with the default ports.
+    ShardOf(zonecast_local::stack::ShardOfArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Ingest(mut args)) => {
+        Some(Cmd::Ingest(args)) => {
+            let mut args = *args;
             if let Some(IngestCommand::Token(token)) = args.command.take() {
                 return Ok(zonecast_ingest::print_token(args, &token)?);
             }
@@ -31,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             let config = args.resolve()?;
             zonecast_ingest::service::run(config, zonecast_ingest::shutdown_signal()).await?;
         }
+        Some(Cmd::ShardOf(args)) => println!("{}", zonecast_local::stack::shard_of(&args)?),
         None => {
             zonecast_ingest::init_logging();
             zonecast_local::stack::run_stack(cli.stack).await?

@@ -1,8 +1,8 @@
-//! The two ingest processes the stack owns, one slot per AZ: stopped (SIGTERM: the ingest
-//! drains), killed (SIGKILL) and started again from the status page, so a person can watch
-//! failover happen.
+//! The ingest processes the stack owns, one slot per AZ of each instance pair (two with one
+//! pair, the default): stopped (SIGTERM: the ingest drains), killed (SIGKILL) and started
+//! again from the status page, so a person can watch failover happen.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use tokio::{process::Child, sync::Mutex};
 use tracing::{info, warn};
@@ -10,10 +10,53 @@ use zonecast_contract::Az;
 
 use crate::stack::StackError;
 
-/// Starts one AZ's ingest process.
-pub type Spawner = Box<dyn Fn(Az) -> Result<Child, StackError> + Send + Sync>;
+/// One ingest of the stack: an AZ of an instance pair (`zonecast-local --pairs K`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IngestId {
+    pub pair: u16,
+    pub az: Az,
+}
 
-/// What the status page asks of an AZ's ingest.
+impl IngestId {
+    /// The ingests of `pairs` pairs, pair by pair.
+    pub fn all(pairs: u16) -> impl Iterator<Item = IngestId> {
+        (0..pairs.max(1)).flat_map(|pair| Az::ALL.map(|az| IngestId { pair, az }))
+    }
+
+    /// The other AZ of the same pair: where this one relays to.
+    pub fn peer(self) -> IngestId {
+        IngestId {
+            az: self.az.peer(),
+            ..self
+        }
+    }
+
+    /// `az1` (pair 0, as with one pair) or `p1-az1`: the status page's name, the log prefix.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (pair, az) = match text.split_once('-') {
+            Some((p, az)) => (p.strip_prefix('p')?.parse().ok().filter(|&k| k > 0)?, az),
+            None => (0, text),
+        };
+        Some(IngestId {
+            pair,
+            az: az.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for IngestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pair {
+            0 => write!(f, "{}", self.az),
+            k => write!(f, "p{k}-{}", self.az),
+        }
+    }
+}
+
+/// Starts one ingest process.
+pub type Spawner = Box<dyn Fn(IngestId) -> Result<Child, StackError> + Send + Sync>;
+
+/// What the status page asks of an ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestAction {
     /// SIGTERM: the ingest drains (closes and uploads its open segments, index `draining`).
@@ -35,7 +78,7 @@ impl IngestAction {
     }
 }
 
-/// Whether an AZ's ingest process runs, for the status page.
+/// Whether an ingest process runs, for the status page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ProcessState {
     pub running: bool,
@@ -43,16 +86,16 @@ pub struct ProcessState {
 }
 
 pub struct IngestProcesses {
-    slots: Mutex<Vec<(Az, Option<Child>)>>,
+    slots: Mutex<Vec<(IngestId, Option<Child>)>>,
     spawn: Spawner,
 }
 
 impl IngestProcesses {
-    /// Starts both ingests.
-    pub fn start(spawn: Spawner) -> Result<Self, StackError> {
+    /// Starts both ingests of each of `pairs` pairs.
+    pub fn start(spawn: Spawner, pairs: u16) -> Result<Self, StackError> {
         let mut slots = Vec::new();
-        for az in Az::ALL {
-            slots.push((az, Some(spawn(az)?)));
+        for id in IngestId::all(pairs) {
+            slots.push((id, Some(spawn(id)?)));
         }
         Ok(Self {
             slots: Mutex::new(slots),
@@ -60,7 +103,7 @@ impl IngestProcesses {
         })
     }
 
-    pub async fn state(&self, az: Az) -> ProcessState {
+    pub async fn state(&self, az: IngestId) -> ProcessState {
         let mut slots = self.slots.lock().await;
         match slots.iter_mut().find(|(a, _)| *a == az) {
             Some((_, Some(child))) => match child.try_wait() {
@@ -80,8 +123,8 @@ impl IngestProcesses {
         }
     }
 
-    /// Carries out `action` on `az`'s ingest; returns what happened, for the page.
-    pub async fn act(&self, az: Az, action: IngestAction) -> Result<String, String> {
+    /// Carries out `action` on ingest `az`; returns what happened, for the page.
+    pub async fn act(&self, az: IngestId, action: IngestAction) -> Result<String, String> {
         let mut slots = self.slots.lock().await;
         let Some((_, slot)) = slots.iter_mut().find(|(a, _)| *a == az) else {
             return Err(format!("no {az} ingest"));
@@ -164,5 +207,25 @@ pub async fn stop_child(child: &mut Child) {
     }
     if let Err(e) = child.kill().await {
         warn!(error = %e, "killing ingest");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_names() {
+        let ids: Vec<String> = IngestId::all(2).map(|i| i.to_string()).collect();
+        assert_eq!(ids, ["az1", "az2", "p1-az1", "p1-az2"]);
+        for id in IngestId::all(3) {
+            assert_eq!(IngestId::parse(&id.to_string()), Some(id));
+            assert_eq!(id.peer().pair, id.pair);
+            assert_ne!(id.peer().az, id.az);
+        }
+        assert_eq!(IngestId::all(1).count(), 2);
+        for bad in ["az3", "p0-az1", "p-az1", "1-az1", "pp1-az1", "p1-", ""] {
+            assert_eq!(IngestId::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! Starts the whole system on loopback: the store, two ingests (each in its own OS process, so
 //! one AZ can be killed for real), the edge with the playlist handler, and the player page.
+//!
+//! With `--pairs K`, K instance pairs (2K ingests), pair k with `--shard k/K`, all writing to
+//! the one store and read through the one edge: the scale-out of README.md ("Capacity of one
+//! instance pair, and scaling out") on loopback. Pair k listens on the pair-0 ports plus 2k
+//! ([`pair_addr`]).
 
 use std::{net::SocketAddr, path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
@@ -10,13 +15,13 @@ use tokio::{
 };
 use tracing::info;
 use zonecast_contract::{
-    Az,
+    Az, ShardSpec,
     s3::{S3ClientConfig, s3_client},
 };
 
 use crate::{
     edge::{Edge, serve_edge},
-    procs::IngestProcesses,
+    procs::{IngestId, IngestProcesses},
     status::StatusSource,
     store::{ACCESS_KEY, SECRET_KEY, serve_store},
 };
@@ -74,6 +79,89 @@ pub struct StackArgs {
     /// az2 → az1), so an encoder with one output feeds both AZs.
     #[arg(long, value_enum, default_value_t = RelayPolicy::On)]
     pub relay: RelayPolicy,
+    /// Instance pairs (each an az1 and an az2 ingest): pair k gets `--shard k/K` and takes
+    /// only its streams; its ports are pair 0's plus 2k (RTMP 1937/1938 and health 8937/8938
+    /// for pair 1 by default). One store, one edge, one playlist function for all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub pairs: u16,
+}
+
+impl StackArgs {
+    /// Ingest `id`'s RTMP and health addresses (pair 0: the `--azN-*` flags).
+    pub fn ingest_addrs(&self, id: IngestId) -> (SocketAddr, SocketAddr) {
+        let (listen, health) = match id.az {
+            Az::Az1 => (self.az1_listen, self.az1_health),
+            Az::Az2 => (self.az2_listen, self.az2_health),
+        };
+        (pair_addr(listen, id.pair), pair_addr(health, id.pair))
+    }
+
+    /// Every ingest's RTMP and health address must be its own. With `--pairs K`, pair k's
+    /// ports are pair 0's plus 2k, so two of pair 0's ports that differ by an even number
+    /// below 2K collide (the defaults differ by 1 and interleave: 1935, 1936, 1937, …).
+    pub fn check_ports(&self) -> Result<(), StackError> {
+        let mut seen = std::collections::HashMap::new();
+        for id in IngestId::all(self.pairs) {
+            let (rtmp, health) = self.ingest_addrs(id);
+            for addr in [rtmp, health] {
+                if addr.port() == u16::MAX {
+                    return Err(StackError::PortClash(format!(
+                        "{id}'s port is beyond 65534 (fewer --pairs or lower ports)"
+                    )));
+                }
+                if let Some(other) = seen.insert(addr, id) {
+                    return Err(StackError::PortClash(format!(
+                        "{id} and {other} would both listen on {addr} (pair k uses pair 0's ports plus 2k)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `--shard` of pair `pair`; none with one pair (as a lone ingest on AWS).
+    pub fn shard(&self, pair: u16) -> Option<ShardSpec> {
+        (self.pairs > 1)
+            .then(|| ShardSpec::new(pair, self.pairs).ok())
+            .flatten()
+    }
+}
+
+/// `zonecast-local shard-of <app>/<stream> [--pairs K]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShardOfArgs {
+    /// `app/stream` (a `?rendition=` or token on the stream key does not change the pair).
+    pub name: String,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub pairs: u16,
+}
+
+/// What `shard-of` prints: `live/show: pair 1 of 2 (rtmp://127.0.0.1:1937/live/show, …)`.
+pub fn shard_of(args: &ShardOfArgs) -> Result<String, zonecast_contract::NameError> {
+    let (app, key) = args.name.split_once('/').unwrap_or(("", &args.name));
+    let name = zonecast_contract::StreamName::from_publish(app, key)?.base();
+    let pair = zonecast_contract::shard::pair_of(&name, args.pairs);
+    let defaults = <StackDefaults as clap::Parser>::parse_from(["zonecast-local"]);
+    let [a1, a2] = Az::ALL.map(|az| defaults.stack.ingest_addrs(IngestId { pair, az }).0);
+    Ok(format!(
+        "{name}: pair {pair} of {} (with the default ports: rtmp://{a1}/{name} for az1, rtmp://{a2}/{name} for az2)",
+        args.pairs
+    ))
+}
+
+/// The stack's flags at their defaults (for `shard-of`'s URLs).
+#[derive(clap::Parser)]
+struct StackDefaults {
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// Pair `pair`'s address for pair 0's `base`: the port plus 2 × `pair` (az1 and az2 ports of a
+/// pair are next to each other by default, so pairs take the next two). Saturates at 65535,
+/// which then fails to bind with a clear error.
+pub fn pair_addr(base: SocketAddr, pair: u16) -> SocketAddr {
+    let port = u32::from(base.port()) + 2 * u32::from(pair);
+    SocketAddr::new(base.ip(), u16::try_from(port).unwrap_or(u16::MAX))
 }
 
 /// Whether the local ingests relay to each other (README.md, "The relay").
@@ -104,9 +192,14 @@ pub enum StackError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("starting the {az} ingest process: {source}")]
-    Spawn { az: Az, source: std::io::Error },
+    Spawn {
+        az: IngestId,
+        source: std::io::Error,
+    },
     #[error("the {az} ingest did not become healthy on {addr}")]
-    Unhealthy { az: Az, addr: SocketAddr },
+    Unhealthy { az: IngestId, addr: SocketAddr },
+    #[error("ingest ports: {0}")]
+    PortClash(String),
     #[error(transparent)]
     PublishSecret(#[from] zonecast_ingest::auth::SecretError),
 }
@@ -138,6 +231,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
         .data_dir
         .canonicalize()
         .unwrap_or(args.data_dir.clone());
+    args.check_ports()?;
     let store_listener = bind("the store", "store-listen", args.store_listen).await?;
     let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
     let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
@@ -164,27 +258,26 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
             publish_secret_file.clone(),
             data_dir.clone(),
         );
-        Box::new(move |az| {
-            let (listen, health, peer) = match az {
-                Az::Az1 => (args.az1_listen, args.az1_health, args.az2_listen),
-                Az::Az2 => (args.az2_listen, args.az2_health, args.az1_listen),
-            };
+        Box::new(move |id: IngestId| {
+            let (listen, health) = args.ingest_addrs(id);
+            let (peer, _) = args.ingest_addrs(id.peer());
             spawn_ingest(
-                az,
+                id,
                 listen,
                 health,
                 &IngestTargets {
                     endpoint: &endpoint,
                     purge_url: &purge_url,
-                    spool_dir: &data_dir.join("spool").join(az.as_str()),
+                    spool_dir: &data_dir.join("spool").join(id.to_string()),
                     relay_to: (args.relay == RelayPolicy::On).then_some(peer),
+                    shard: args.shard(id.pair),
                 },
                 &args,
                 secret.as_deref(),
             )
         })
     };
-    let ingests = Arc::new(IngestProcesses::start(spawner)?);
+    let ingests = Arc::new(IngestProcesses::start(spawner, args.pairs)?);
 
     let client = s3_client(&S3ClientConfig {
         region: REGION.into(),
@@ -199,14 +292,17 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
         cache: Default::default(),
         status: Some(StatusSource {
             ingests: ingests.clone(),
-            health: [(Az::Az1, args.az1_health), (Az::Az2, args.az2_health)],
+            health: IngestId::all(args.pairs)
+                .map(|id| (id, args.ingest_addrs(id).1))
+                .collect(),
+            pairs: args.pairs,
             edge_port: edge_addr.port(),
         }),
     });
     tokio::spawn(serve_edge(edge_listener, edge));
 
-    for (az, health) in [(Az::Az1, args.az1_health), (Az::Az2, args.az2_health)] {
-        wait_healthy(az, health).await?;
+    for id in IngestId::all(args.pairs) {
+        wait_healthy(id, args.ingest_addrs(id).1).await?;
     }
     print_banner(
         &args,
@@ -230,10 +326,12 @@ struct IngestTargets<'a> {
     spool_dir: &'a std::path::Path,
     /// The other ingest's RTMP address, when relaying.
     relay_to: Option<SocketAddr>,
+    /// Its pair, with several pairs.
+    shard: Option<ShardSpec>,
 }
 
 fn spawn_ingest(
-    az: Az,
+    id: IngestId,
     listen: SocketAddr,
     health: SocketAddr,
     targets: &IngestTargets<'_>,
@@ -245,11 +343,12 @@ fn spawn_ingest(
         purge_url,
         spool_dir,
         relay_to,
+        shard,
     } = *targets;
-    let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az, source })?;
+    let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az: id, source })?;
     let mut cmd = Command::new(exe);
     cmd.arg("ingest")
-        .args(["--az", az.as_str()])
+        .args(["--az", id.az.as_str()])
         .args(["--listen", &listen.to_string()])
         .args(["--health-listen", &health.to_string()])
         .args([
@@ -278,12 +377,16 @@ fn spawn_ingest(
         .env_remove("ZONECAST_PUBLISH_SECRET_FILE")
         .env_remove("ZONECAST_CONFIG")
         .env_remove("ZONECAST_RELAY_TO")
+        .env_remove("ZONECAST_SHARD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     if let Some(peer) = relay_to {
         cmd.args(["--relay-to", &peer.to_string()]);
+    }
+    if let Some(shard) = shard {
+        cmd.args(["--shard", &shard.to_string()]);
     }
     if let Some(bytes) = args.upload_memory_max_bytes {
         cmd.args(["--upload-memory-max-bytes", &bytes.to_string()]);
@@ -309,20 +412,20 @@ fn spawn_ingest(
     }
     let mut child = cmd
         .spawn()
-        .map_err(|source| StackError::Spawn { az, source })?;
-    // Prefix the child's log lines with its AZ.
+        .map_err(|source| StackError::Spawn { az: id, source })?;
+    // Prefix the child's log lines with its name (its AZ, `p1-az1` beyond pair 0).
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(forward_lines(az, out, false));
+        tokio::spawn(forward_lines(id, out, false));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(forward_lines(az, err, true));
+        tokio::spawn(forward_lines(id, err, true));
     }
     Ok(child)
 }
 
 /// `report_exit`: say so when the stream closes, which is when the process is gone (an AZ
 /// that died is worth a line).
-async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin, report_exit: bool) {
+async fn forward_lines(az: IngestId, stream: impl tokio::io::AsyncRead + Unpin, report_exit: bool) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("[{az}] {line}");
@@ -332,7 +435,7 @@ async fn forward_lines(az: Az, stream: impl tokio::io::AsyncRead + Unpin, report
     }
 }
 
-async fn wait_healthy(az: Az, addr: SocketAddr) -> Result<(), StackError> {
+async fn wait_healthy(az: IngestId, addr: SocketAddr) -> Result<(), StackError> {
     for _ in 0..100 {
         if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -358,8 +461,10 @@ fn print_banner(
     publish_secret_file: Option<&std::path::Path>,
 ) {
     let port = edge.port();
-    let a1 = args.az1_listen;
-    let a2 = args.az2_listen;
+    // The example stream's pair: with one pair, pair 0's (the --azN-listen) addresses.
+    let pair = zonecast_contract::shard::pair_for("live", "show", args.pairs);
+    let a1 = args.ingest_addrs(IngestId { pair, az: Az::Az1 }).0;
+    let a2 = args.ingest_addrs(IngestId { pair, az: Az::Az2 }).0;
     let (key, auth) = match publish_secret_file {
         Some(file) => (
             "show?token=$TOKEN",
@@ -384,17 +489,103 @@ fn print_banner(
              \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n"
         ),
     };
+    let pairs = if args.pairs > 1 {
+        let mut text = format!(
+            "\n  {} instance pairs: a stream goes to pair FNV-1a-64(\"app/stream\") mod {} and the\n\
+             \x20 other pairs refuse it (live/show is pair {pair}; `zonecast-local shard-of APP/STREAM --pairs {}`)\n",
+            args.pairs, args.pairs, args.pairs
+        );
+        for k in 0..args.pairs {
+            let [r1, r2] = Az::ALL.map(|az| args.ingest_addrs(IngestId { pair: k, az }).0);
+            text.push_str(&format!(
+                "    pair {k}: rtmp://{r1} (az1), rtmp://{r2} (az2)\n"
+            ));
+        }
+        text
+    } else {
+        String::new()
+    };
+    let health = IngestId::all(args.pairs)
+        .map(|id| format!("http://{}/healthz", args.ingest_addrs(id).1))
+        .collect::<Vec<_>>()
+        .join("  ");
     println!(
-        "\nZoneCast local stack is up.\n{auth}{publish}\
+        "\nZoneCast local stack is up.\n{auth}{pairs}{publish}\
          \n  Watch:\n    player page     http://localhost:{port}/\n\
          \x20   status page     http://localhost:{port}/status   (stop, kill, restart an AZ's ingest)\n\
          \x20   multivariant    http://media-hls.localhost:{port}/live/show/playlist.m3u8   (browsers, curl: host pinning)\n\
          \x20   path mode       http://{edge}/live/show/playlist.m3u8   (ffmpeg, ffplay, VLC)\n\
          \n  Inside:\n    S3 store        {endpoint} (bucket {BUCKET}, data in {})\n\
-         \x20   ingest health   http://{}/healthz  http://{}/healthz  (and /metrics, /status)\n\
+         \x20   ingest health   {health}  (and /metrics, /status)\n\
          \nCtrl-C stops everything.",
         data_dir.display(),
-        args.az1_health,
-        args.az2_health,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_ports_and_shards() {
+        let args =
+            <StackDefaults as clap::Parser>::parse_from(["zonecast-local", "--pairs", "2"]).stack;
+        let addrs: Vec<String> = IngestId::all(args.pairs)
+            .map(|id| {
+                let (rtmp, health) = args.ingest_addrs(id);
+                format!("{id} {rtmp} {health}")
+            })
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                "az1 127.0.0.1:1935 127.0.0.1:8935",
+                "az2 127.0.0.1:1936 127.0.0.1:8936",
+                "p1-az1 127.0.0.1:1937 127.0.0.1:8937",
+                "p1-az2 127.0.0.1:1938 127.0.0.1:8938",
+            ]
+        );
+        assert_eq!(args.shard(1), Some(ShardSpec::new(1, 2).unwrap()));
+        args.check_ports().unwrap();
+        let clash = <StackDefaults as clap::Parser>::parse_from([
+            "zonecast-local",
+            "--pairs",
+            "2",
+            "--az2-listen",
+            "127.0.0.1:1937",
+        ])
+        .stack;
+        let err = clash.check_ports().unwrap_err().to_string();
+        assert!(
+            err.contains("p1-az1 and az2 would both listen on 127.0.0.1:1937"),
+            "{err}"
+        );
+        let one = <StackDefaults as clap::Parser>::parse_from(["zonecast-local"]).stack;
+        assert_eq!((one.pairs, one.shard(0)), (1, None));
+        assert!(
+            <StackDefaults as clap::Parser>::try_parse_from(["zonecast-local", "--pairs", "0"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn shard_of_names_the_pair_and_its_urls() {
+        let out = shard_of(&ShardOfArgs {
+            name: "live/show?rendition=720p".into(),
+            pairs: 2,
+        })
+        .unwrap();
+        assert!(out.starts_with("live/show: pair 1 of 2"), "{out}");
+        assert!(
+            out.contains("rtmp://127.0.0.1:1937/live/show for az1"),
+            "{out}"
+        );
+        assert!(
+            shard_of(&ShardOfArgs {
+                name: "show".into(),
+                pairs: 2
+            })
+            .is_err()
+        );
+    }
 }

@@ -8,13 +8,19 @@
 //! one rule the playlist function follows), its last segment and that segment's age, bit
 //! rate, renditions, what that AZ's ingest says of it (its `/status`), and the viewer URLs.
 //!
+//! With several instance pairs (`zonecast-local --pairs K`) there are two ingests per pair
+//! (`id` `az1`, `az2` for pair 0, `p1-az1`, `p1-az2` for pair 1, …), and each stream row
+//! says which pair publishes it (`pair`, [`zonecast_contract::shard`]); an AZ's `ingest` is
+//! what the ingest of that AZ that holds the stream says of it.
+//!
 //! `/status.json` (`version` 1; fields are only ever added):
 //!
 //! ```json
 //! {"version":1,"now":"…",
-//!  "ingests":[{"az":"az1","health_addr":"127.0.0.1:8935","running":true,"pid":4242,
+//!  "pairs":1,
+//!  "ingests":[{"id":"az1","pair":0,"az":"az1","health_addr":"127.0.0.1:8935","running":true,"pid":4242,
 //!              "status":{…the ingest's /status…},"error":null}, …],
-//!  "streams":[{"name":"live/show","stream":"live/show",
+//!  "streams":[{"name":"live/show","stream":"live/show","pair":0,
 //!    "urls":{"host":"http://media-hls.localhost:8080/live/show/playlist.m3u8",
 //!            "path":"http://127.0.0.1:8080/live/show/playlist.m3u8"},
 //!    "azs":[{"az":"az1","verdict":"live","index_state":"live","index_age_ms":400,
@@ -40,13 +46,15 @@ use zonecast_ingest::status::{
     IngestStatus, LastSegment, Rendition, StreamStatus, last_segment, renditions,
 };
 
-use crate::procs::{IngestProcesses, ProcessState};
+use crate::procs::{IngestId, IngestProcesses, ProcessState};
 
 /// What the edge needs to show and control the ingests.
 pub struct StatusSource {
     pub ingests: Arc<IngestProcesses>,
-    /// Each AZ's health port (where its `/status` is).
-    pub health: [(Az, SocketAddr); 2],
+    /// Each ingest's health port (where its `/status` is).
+    pub health: Vec<(IngestId, SocketAddr)>,
+    /// Instance pairs (`--pairs`).
+    pub pairs: u16,
     /// The edge's port, for the viewer URLs.
     pub edge_port: u16,
 }
@@ -57,12 +65,17 @@ pub const STATUS_VERSION: u32 = 1;
 pub struct StackStatus {
     pub version: u32,
     pub now: DateTime<Utc>,
+    /// Instance pairs (`zonecast-local --pairs`).
+    pub pairs: u16,
     pub ingests: Vec<IngestView>,
     pub streams: Vec<StreamRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestView {
+    /// `az1`, or `p1-az1` beyond pair 0: what `POST /status/<id>/<action>` names.
+    pub id: String,
+    pub pair: u16,
     pub az: Az,
     pub health_addr: String,
     pub running: bool,
@@ -81,6 +94,8 @@ pub struct StreamRow {
     /// The rendition, for a stream published at several qualities.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rendition: Option<String>,
+    /// The instance pair that publishes the stream (always 0 with one pair).
+    pub pair: u16,
     pub urls: Urls,
     pub azs: Vec<AzRow>,
 }
@@ -124,6 +139,7 @@ pub fn build_stack_status(
     edge_port: u16,
     ingests: Vec<IngestView>,
     streams: Vec<StreamIndexes>,
+    pairs: u16,
 ) -> StackStatus {
     let host_base = PublicBase::new(Scheme::Http, &format!("media-hls.localhost:{edge_port}"));
     let path_base = PublicBase::new(Scheme::Http, &format!("127.0.0.1:{edge_port}"));
@@ -144,11 +160,13 @@ pub fn build_stack_status(
                         Err(_) => "unreadable",
                         Ok(_) => health(own, ok(1 - i), now).as_str(),
                     };
+                    // With several pairs, the ingest of this AZ that holds the stream (its
+                    // pair's, unless something is misconfigured).
                     let ingest = ingests
                         .iter()
-                        .find(|g| g.az == az)
-                        .and_then(|g| g.status.as_ref())
-                        .and_then(|st| st.streams.iter().find(|x| x.name == s.name.to_string()))
+                        .filter(|g| g.az == az)
+                        .filter_map(|g| g.status.as_ref())
+                        .find_map(|st| st.streams.iter().find(|x| x.name == s.name.to_string()))
                         .cloned();
                     AzRow {
                         az,
@@ -169,6 +187,7 @@ pub fn build_stack_status(
                 name: s.name.to_string(),
                 stream: s.name.base().to_string(),
                 rendition: s.name.rendition().map(str::to_owned),
+                pair: zonecast_contract::shard::pair_of(&s.name, pairs),
                 urls: urls(&|b| b.multivariant_url(&s.name)),
                 azs,
             }
@@ -177,6 +196,7 @@ pub fn build_stack_status(
     StackStatus {
         version: STATUS_VERSION,
         now,
+        pairs,
         ingests,
         streams: rows,
     }
@@ -259,14 +279,16 @@ pub async fn collect(
 ) -> StackStatus {
     use zonecast_lambdas::IndexStore;
     let mut ingests = Vec::new();
-    for (az, addr) in source.health {
-        let ProcessState { running, pid } = source.ingests.state(az).await;
+    for &(id, addr) in &source.health {
+        let ProcessState { running, pid } = source.ingests.state(id).await;
         let (status, error) = match fetch_ingest_status(addr).await {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e)),
         };
         ingests.push(IngestView {
-            az,
+            id: id.to_string(),
+            pair: id.pair,
+            az: id.az,
             health_addr: addr.to_string(),
             running,
             pid,
@@ -289,7 +311,7 @@ pub async fn collect(
         Err(e) => tracing::warn!(error = %e, "status: listing the store"),
     }
     // One clock for every verdict, read after the indexes (as the playlist function does).
-    build_stack_status(Utc::now(), source.edge_port, ingests, streams)
+    build_stack_status(Utc::now(), source.edge_port, ingests, streams, source.pairs)
 }
 
 #[cfg(test)]

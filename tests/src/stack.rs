@@ -5,7 +5,10 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -52,12 +55,13 @@ pub fn local_binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// The next port `free_port` tries, as an offset from its base.
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
 /// A port that is free now, below Linux's ephemeral range (32768+): a port the kernel handed
 /// out for port 0 can be taken again by any outgoing connection (the S3 client's, say) before
 /// the stack binds it.
 fn free_port() -> anyhow::Result<SocketAddr> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = 20_000 + (std::process::id() * 7919) % 10_000;
     for _ in 0..2_000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -69,13 +73,36 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     anyhow::bail!("no free port between 20000 and 32000")
 }
 
+/// `len` consecutive ports that are free now (`zonecast-local --pairs K` puts pair k on pair
+/// 0's ports plus 2k), as `free_port` picks them.
+fn free_block(len: u16) -> anyhow::Result<SocketAddr> {
+    for _ in 0..200 {
+        let first = free_port()?;
+        let all_free = (1..len).all(|i| {
+            first
+                .port()
+                .checked_add(i)
+                .is_some_and(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if all_free {
+            // The rest of the block is ours: later `free_port` calls start after it.
+            NEXT.fetch_add(u32::from(len) - 1, Ordering::Relaxed);
+            return Ok(first);
+        }
+    }
+    anyhow::bail!("no {len} consecutive free ports between 20000 and 32000")
+}
+
 /// A running stack. Dropping it stops it (and its ingest children).
 pub struct LocalStack {
     child: Child,
     pub edge: SocketAddr,
     pub store: SocketAddr,
+    /// Pair 0's ingests (the only ones unless started with [`LocalStack::start_pairs`]).
     pub rtmp: [SocketAddr; 2],
     pub health: [SocketAddr; 2],
+    /// Instance pairs (`--pairs`).
+    pub pairs: u16,
     pub data_dir: PathBuf,
     /// Everything the stack and its ingests logged so far.
     pub log: Arc<Mutex<String>>,
@@ -86,8 +113,21 @@ pub use zonecast_local::stack::BUCKET;
 
 impl LocalStack {
     pub fn start(extra_args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_pairs(1, extra_args)
+    }
+
+    /// The stack with `pairs` instance pairs (`--pairs`): pair k's ports are pair 0's plus
+    /// 2k, so the RTMP and the health ports each come as one block of consecutive free ports.
+    pub fn start_pairs(pairs: u16, extra_args: &[&str]) -> anyhow::Result<Self> {
         let bin = local_binary()?;
-        let ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let mut ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+        if pairs > 1 {
+            for (az1, az2) in [(2, 3), (4, 5)] {
+                let first = free_block(2 * pairs)?;
+                ports[az1] = first;
+                ports[az2] = SocketAddr::new(first.ip(), first.port() + 1);
+            }
+        }
         let data_dir = std::env::temp_dir().join(format!(
             "zonecast-test-{}-{}",
             std::process::id(),
@@ -103,6 +143,7 @@ impl LocalStack {
             .args(["--az2-listen", &ports[3].to_string()])
             .args(["--az1-health", &ports[4].to_string()])
             .args(["--az2-health", &ports[5].to_string()])
+            .args(["--pairs", &pairs.to_string()])
             .args(extra_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -143,6 +184,7 @@ impl LocalStack {
             store: ports[1],
             rtmp: [ports[2], ports[3]],
             health: [ports[4], ports[5]],
+            pairs,
             data_dir,
             log,
             s3: None,
@@ -162,8 +204,21 @@ impl LocalStack {
     }
 
     pub fn rtmp_url(&self, az: Az, app: &str, stream: &str) -> String {
-        let addr = self.rtmp[az_index(az)];
-        format!("rtmp://{addr}/{app}/{stream}")
+        self.pair_rtmp_url(0, az, app, stream)
+    }
+
+    /// Pair `pair`'s RTMP address in `az`.
+    pub fn rtmp_of(&self, pair: u16, az: Az) -> SocketAddr {
+        zonecast_local::stack::pair_addr(self.rtmp[az_index(az)], pair)
+    }
+
+    /// Pair `pair`'s health and metrics address in `az`.
+    pub fn health_of(&self, pair: u16, az: Az) -> SocketAddr {
+        zonecast_local::stack::pair_addr(self.health[az_index(az)], pair)
+    }
+
+    pub fn pair_rtmp_url(&self, pair: u16, az: Az, app: &str, stream: &str) -> String {
+        format!("rtmp://{}/{app}/{stream}", self.rtmp_of(pair, az))
     }
 
     /// `media-hls.localhost:PORT` and friends.
@@ -230,9 +285,14 @@ impl LocalStack {
         self.child.id()
     }
 
-    /// The pid of `az`'s ingest process, from its `/healthz` (`{"pid": P, ...}`).
+    /// The pid of `az`'s ingest process (pair 0's), from its `/healthz` (`{"pid": P, ...}`).
     pub async fn ingest_pid(&self, az: Az) -> anyhow::Result<i32> {
-        let addr = self.health[az_index(az)];
+        self.pair_ingest_pid(0, az).await
+    }
+
+    /// The pid of pair `pair`'s ingest process in `az`.
+    pub async fn pair_ingest_pid(&self, pair: u16, az: Az) -> anyhow::Result<i32> {
+        let addr = self.health_of(pair, az);
         let resp = crate::http::get(addr, &addr.to_string(), "/healthz").await?;
         let body: serde_json::Value = serde_json::from_slice(&resp.body)
             .with_context(|| format!("{az} /healthz is not JSON: {}", resp.text()))?;

@@ -126,3 +126,76 @@ fn renditions_of_one_stream_are_names_of_their_own_up_to_the_limit() {
     );
     assert!(p.contains("live/show/r2"));
 }
+
+/// (shard, name, relayed?) → taken or refused. `live/show` is pair 1 of 2, `live/show1` pair
+/// 0 of 2 (the contract's golden values); a rendition goes where its stream goes.
+#[test]
+fn a_publish_of_another_pairs_stream_is_refused() {
+    let shard = |k, n| Some(ShardSpec::new(k, n).unwrap());
+    let show1 = StreamName::new("live", "show1").unwrap();
+    let show_720p = show().with_rendition("720p").unwrap();
+    let cases = [
+        // One pair, said or not: everything.
+        (None, show(), false, None),
+        (None, show1.clone(), true, None),
+        (shard(0, 1), show(), false, None),
+        (shard(0, 1), show1.clone(), false, None),
+        // Two pairs.
+        (shard(1, 2), show(), false, None),
+        (shard(1, 2), show_720p.clone(), false, None),
+        (shard(0, 2), show1.clone(), false, None),
+        (shard(0, 2), show(), false, Some(1)),
+        (shard(0, 2), show_720p.clone(), false, Some(1)),
+        (shard(1, 2), show1.clone(), false, Some(0)),
+        // A relay is checked like any publish (in shard by construction between the two AZs
+        // of a pair; a misconfigured peer of another pair is refused too).
+        (shard(0, 2), show(), true, Some(1)),
+        (shard(1, 2), show(), true, None),
+    ];
+    for (spec, name, relayed, refused_owner) in cases {
+        let mut p = Publishers::new(spec);
+        let case = format!("shard {spec:?}, {name}, relayed {relayed}");
+        let got = p.claim(
+            &request(&name, A, relayed),
+            DuplicatePublishPolicy::ReplaceOld,
+            8,
+        );
+        match refused_owner {
+            None => {
+                got.unwrap_or_else(|e| panic!("{case}: refused {e:?}"));
+                assert!(p.contains(&name.to_string()), "{case}");
+            }
+            Some(owner) => {
+                let spec = spec.unwrap();
+                let refusal = got.unwrap_err();
+                assert_eq!(
+                    refusal,
+                    Refusal::WrongShard { shard: spec, owner },
+                    "{case}"
+                );
+                assert_eq!(refusal.reason(), RefusalReason::WrongShard);
+                assert_eq!(refusal.reason().as_str(), "wrong_shard");
+                let message = refusal.message(&name);
+                assert!(
+                    message.contains(&format!("{} belongs to pair {owner} of 2", name.base())),
+                    "{case}: {message}"
+                );
+                assert!(p.views().is_empty(), "{case}");
+            }
+        }
+    }
+}
+
+/// A refused publish of another pair's stream leaves this pair's live stream alone.
+#[test]
+fn a_wrong_shard_refusal_does_not_touch_a_live_stream() {
+    let mut p = Publishers::new(Some(ShardSpec::new(1, 2).unwrap()));
+    let policy = DuplicatePublishPolicy::ReplaceOld;
+    let live = p.claim(&request(&show(), A, false), policy, 8).unwrap();
+    let show1 = StreamName::new("live", "show1").unwrap();
+    assert!(p.claim(&request(&show1, B, false), policy, 8).is_err());
+    assert!(!*live.replaced.borrow());
+    let views = p.views();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].name, show());
+}

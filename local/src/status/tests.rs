@@ -46,6 +46,8 @@ fn show() -> StreamName {
 
 fn ingest(az: Az, streams: Vec<zonecast_ingest::status::StreamView>) -> IngestView {
     IngestView {
+        id: az.to_string(),
+        pair: 0,
         az,
         health_addr: "127.0.0.1:8935".into(),
         running: true,
@@ -79,6 +81,8 @@ fn both_live_then_one_draining() {
                 }],
             ),
             IngestView {
+                id: "az2".into(),
+                pair: 0,
                 az: Az::Az2,
                 health_addr: "127.0.0.1:8936".into(),
                 running: false,
@@ -94,6 +98,7 @@ fn both_live_then_one_draining() {
                 Ok(Some(index(Az::Az2, StreamState::Draining, 9, 500))),
             ],
         }],
+        1,
     );
     let v = serde_json::to_value(&doc).unwrap();
     assert_eq!(v["version"], 1);
@@ -145,6 +150,7 @@ fn verdicts_follow_the_liveness_rule() {
                 name: show(),
                 indexes: [a, b],
             }],
+            1,
         );
         let v = serde_json::to_value(&doc).unwrap();
         (
@@ -230,6 +236,7 @@ fn a_rendition_is_a_row_of_its_own_under_its_stream() {
             name: r,
             indexes: [Ok(Some(with_rendition(Az::Az1))), Ok(None)],
         }],
+        1,
     );
     let v = serde_json::to_value(&doc).unwrap();
     let s = &v["streams"][0];
