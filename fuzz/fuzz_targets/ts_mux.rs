@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         codec: "avc1.64001f".into(),
         width: None,
         height: None,
+        frame_rate_milli: None,
     };
     let audio = AudioConfig {
         asc: Bytes::from_static(&[0x11, 0x90]),
