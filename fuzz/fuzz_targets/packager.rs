@@ -36,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
         let (body, next) = tail.split_at(len);
         let body = &bytes::Bytes::copy_from_slice(body);
         let step = u32::from(*step) * 7;
-        ts = if kind & 2 == 0 { ts.wrapping_add(step) } else { ts.wrapping_sub(step) };
+        ts = if kind & 2 == 0 {
+            ts.wrapping_add(step)
+        } else {
+            ts.wrapping_sub(step)
+        };
         let now = start + chrono::Duration::milliseconds(i64::from(ts));
         let out = if kind & 1 == 0 {
             p.push_video(ts, body, now)

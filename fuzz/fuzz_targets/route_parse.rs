@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             .chain(name.rendition())
         {
             assert!(!part.is_empty() && part.len() <= 64);
-            assert!(part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            assert!(
+                part.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            );
         }
     }
 });

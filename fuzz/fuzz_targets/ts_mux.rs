@@ -3,6 +3,8 @@
 //! is whole 188-byte packets.
 #![no_main]
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use zonecast_ingest::{
@@ -11,7 +13,7 @@ use zonecast_ingest::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let video = VideoConfig {
+    let video = Arc::new(VideoConfig {
         sps: vec![Bytes::from_static(&[0x67, 0x64, 0x00, 0x1f, 0xac])],
         pps: vec![Bytes::from_static(&[0x68, 0xee, 0x3c, 0x80])],
         nal_length_size: data.first().map_or(4, |b| [1, 2, 4][usize::from(b % 3)]),
@@ -19,15 +21,15 @@ fuzz_target!(|data: &[u8]| {
         width: None,
         height: None,
         frame_rate_milli: None,
-    };
-    let audio = AudioConfig {
+    });
+    let audio = Arc::new(AudioConfig {
         asc: Bytes::from_static(&[0x11, 0x90]),
         object_type: 2,
         sampling_frequency_index: 3,
         sample_rate: 48_000,
         channels: 2,
         codec: "mp4a.40.2".into(),
-    };
+    });
     let mut mux = TsMuxer::new(TsMuxerConfig::default());
     if mux.begin_segment(Some(&video), Some(&audio)).is_err() {
         return;
@@ -49,16 +51,16 @@ fuzz_target!(|data: &[u8]| {
                     sampling_frequency_index: head[2] % 16,
                     channels: head[3] % 9,
                     sample_rate: 44_100,
-                    ..audio.clone()
+                    ..(*audio).clone()
                 };
                 let _ = mux.set_audio_config(&changed);
                 continue;
             }
             5 => {
-                let _ = mux.set_video_config(&VideoConfig {
+                let _ = mux.set_video_config(&Arc::new(VideoConfig {
                     nal_length_size: [1, 2, 4][usize::from(head[1] % 3)],
-                    ..video.clone()
-                });
+                    ..(*video).clone()
+                }));
                 continue;
             }
             0 => MediaFrame::Audio {

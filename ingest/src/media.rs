@@ -3,6 +3,8 @@
 //! Timestamps are milliseconds on the encoder's timeline (RTMP timestamps, unwrapped to i64),
 //! so the same encoder timeline gives the same values in both AZs.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// H.264 decoder configuration, from the AVCDecoderConfigurationRecord (ISO/IEC 14496-15
@@ -75,11 +77,15 @@ impl MediaFrame {
 
 /// What the FLV demuxer yields for an audio or video tag body; one tag gives zero or more, in
 /// order (a keyframe carrying new parameter sets gives its `VideoConfig`, then its `Frame`).
+///
+/// A configuration has one owner, the demuxer, which makes one instance per configuration
+/// and never edits it: the packager, the muxer and the segment formats share that instance,
+/// so passing it on copies no parameter sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     /// The H.264 configuration changed (or arrived first); later video frames use it.
-    VideoConfig(VideoConfig),
+    VideoConfig(Arc<VideoConfig>),
     /// The AAC configuration changed (or arrived first); later audio frames use it.
-    AudioConfig(AudioConfig),
+    AudioConfig(Arc<AudioConfig>),
     Frame(MediaFrame),
 }

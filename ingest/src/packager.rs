@@ -3,7 +3,7 @@
 //! clock reads: wall time comes in as an argument, effects go out as data for the shell to
 //! execute in order (segment first, then the index that names it).
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, sync::Arc};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -73,8 +73,9 @@ pub struct Packager {
     unwrapper: TimestampUnwrapper,
     clock: SegmentClock,
     muxer: TsMuxer,
-    video: Option<VideoConfig>,
-    audio: Option<AudioConfig>,
+    /// The configurations in use: the demuxer's instances (it owns them), shared.
+    video: Option<Arc<VideoConfig>>,
+    audio: Option<Arc<AudioConfig>>,
     open: Option<OpenSegment>,
     window: VecDeque<IndexSegment>,
     discontinuity_sequence: u64,

@@ -3,6 +3,8 @@
 //! Expected values come from `ffprobe -v error -count_packets -show_streams -of json FILE`
 //! (ffprobe 5.1.9) and are hard-coded so the tests need no ffmpeg at run time.
 
+use std::sync::Arc;
+
 use zonecast_ingest::flv::{FlvDemuxer, FlvError, FlvReader, FlvTag, FlvTagKind};
 use zonecast_ingest::media::{AudioConfig, MediaEvent, MediaFrame, VideoConfig};
 
@@ -36,8 +38,8 @@ fn tags(data: &[u8]) -> Vec<FlvTag> {
 
 #[derive(Default)]
 struct Demuxed {
-    video: Option<VideoConfig>,
-    audio: Option<AudioConfig>,
+    video: Option<Arc<VideoConfig>>,
+    audio: Option<Arc<AudioConfig>>,
     video_frames: Vec<MediaFrame>,
     /// How many times the video configuration changed (the first one included).
     video_configs: usize,

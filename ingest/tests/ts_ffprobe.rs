@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zonecast_ingest::media::{AudioConfig, MediaFrame, VideoConfig};
@@ -259,7 +260,9 @@ fn ffprobe_accepts_ffmpeg_h264_aac_segments() {
     let mut segments = Vec::new();
     let mut counts = Vec::new();
     for group in &groups {
-        muxer.begin_segment(Some(&vc), Some(&ac)).unwrap();
+        muxer
+            .begin_segment(Some(&Arc::new(vc.clone())), Some(&Arc::new(ac.clone())))
+            .unwrap();
         for frame in group {
             muxer.push_frame(frame).unwrap();
         }

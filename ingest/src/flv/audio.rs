@@ -1,5 +1,7 @@
 //! AUDIODATA tag bodies with AAC (FLV spec v10.1 §E.4.2.1, AACAUDIODATA).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{
@@ -23,7 +25,7 @@ const SAMPLE_RATES: [u32; 13] = [
 /// Demuxes one AUDIODATA body. A sequence header yields an [`MediaEvent::AudioConfig`] only
 /// when it differs from the configuration in force (encoders and relays repeat it).
 pub(super) fn demux(
-    config: &mut Option<AudioConfig>,
+    config: &mut Option<Arc<AudioConfig>>,
     dts_ms: i64,
     body: &Bytes,
 ) -> Result<Vec<MediaEvent>, FlvError> {
@@ -44,9 +46,10 @@ pub(super) fn demux(
     match packet_type {
         0 => {
             let parsed = parse_asc(dts_ms, rest)?;
-            if config.as_ref() == Some(&parsed) {
+            if config.as_deref() == Some(&parsed) {
                 return Ok(Vec::new());
             }
+            let parsed = Arc::new(parsed);
             *config = Some(parsed.clone());
             Ok(vec![MediaEvent::AudioConfig(parsed)])
         }

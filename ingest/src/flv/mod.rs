@@ -13,7 +13,7 @@ mod video;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use bytes::Bytes;
 
@@ -34,17 +34,17 @@ use crate::media::{AudioConfig, MediaEvent, VideoConfig};
 #[derive(Debug, Default)]
 pub struct FlvDemuxer {
     video: video::VideoState,
-    audio: Option<AudioConfig>,
+    audio: Option<Arc<AudioConfig>>,
 }
 
 impl FlvDemuxer {
     /// The AVC configuration in force (from a sequence header or in-band parameter sets).
-    pub fn video_config(&self) -> Option<&VideoConfig> {
+    pub fn video_config(&self) -> Option<&Arc<VideoConfig>> {
         self.video.config.as_ref()
     }
 
     /// The last AAC sequence header seen, if any.
-    pub fn audio_config(&self) -> Option<&AudioConfig> {
+    pub fn audio_config(&self) -> Option<&Arc<AudioConfig>> {
         self.audio.as_ref()
     }
 

@@ -668,3 +668,28 @@ proptest! {
         let _ = r.pull();
     }
 }
+
+/// The demuxer owns each configuration: the event hands on its own instance (no copy of the
+/// parameter sets), a repeated sequence header makes none, and a changed one a new one.
+#[test]
+fn configurations_are_the_demuxers_own_instances() {
+    let mut d = FlvDemuxer::default();
+    let body = avc_seq_header(3, &[SPS_BASELINE_426X240], &[PPS]);
+    let MediaEvent::VideoConfig(first) = one(d.demux_video(0, &b(&body))) else {
+        panic!("expected VideoConfig");
+    };
+    assert!(std::sync::Arc::ptr_eq(&first, d.video_config().unwrap()));
+    assert_eq!(d.demux_video(40, &b(&body)), Ok(vec![]));
+    assert!(std::sync::Arc::ptr_eq(&first, d.video_config().unwrap()));
+    let MediaEvent::VideoConfig(second) =
+        one(d.demux_video(80, &b(&avc_seq_header(3, &[SPS_HIGH_320X240], &[PPS]))))
+    else {
+        panic!("expected VideoConfig");
+    };
+    assert!(!std::sync::Arc::ptr_eq(&first, &second));
+    assert!(std::sync::Arc::ptr_eq(&second, d.video_config().unwrap()));
+    let MediaEvent::AudioConfig(audio) = one(d.demux_audio(0, &b(&[0xaf, 0, 0x12, 0x10]))) else {
+        panic!("expected AudioConfig");
+    };
+    assert!(std::sync::Arc::ptr_eq(&audio, d.audio_config().unwrap()));
+}

@@ -11,6 +11,8 @@
 //! Frames leave the demuxer as AVCC with the configuration's NAL length size, whichever form
 //! they came in, and with every NAL unit length checked, so later stages see one form only.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{
@@ -39,7 +41,7 @@ const RECORD_FIXED_LEN: usize = 6;
 #[derive(Debug, Default)]
 pub(super) struct VideoState {
     /// The configuration in force.
-    pub(super) config: Option<VideoConfig>,
+    pub(super) config: Option<Arc<VideoConfig>>,
     /// NAL length size announced by the last AVCDecoderConfigurationRecord that had one;
     /// `None` before any, when frames are read as AVCC with 4-byte lengths or Annex B (what
     /// ffmpeg sends after an empty record).
@@ -111,9 +113,10 @@ fn sequence_header(
     let Some(parsed) = parsed else {
         return Ok(Vec::new());
     };
-    if state.config.as_ref() == Some(&parsed) {
+    if state.config.as_deref() == Some(&parsed) {
         return Ok(Vec::new());
     }
+    let parsed = Arc::new(parsed);
     state.config = Some(parsed.clone());
     Ok(vec![MediaEvent::VideoConfig(parsed)])
 }
@@ -148,6 +151,7 @@ fn frame(
     }
     let mut events = Vec::with_capacity(2);
     if let Some(changed) = in_band_config(state, &nals, was_avcc_with) {
+        let changed = Arc::new(changed);
         state.config = Some(changed.clone());
         events.push(MediaEvent::VideoConfig(changed));
     }
@@ -192,7 +196,7 @@ fn in_band_config(
     if sps.is_empty() && pps.is_empty() {
         return None;
     }
-    let current = state.config.as_ref();
+    let current = state.config.as_deref();
     let same = |new: &[&[u8]], old: Option<&Vec<Bytes>>| {
         new.is_empty() || old.is_some_and(|o| o.iter().map(|b| b.as_ref()).eq(new.iter().copied()))
     };

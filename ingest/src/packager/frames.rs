@@ -2,6 +2,8 @@
 //! the stream takes (tracks that come, go or change parameters; timestamps that jump;
 //! malformed or unsupported tags, which are dropped and counted).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use zonecast_contract::StreamState;
 
@@ -66,7 +68,7 @@ impl Packager {
         }
     }
 
-    fn on_video_config(&mut self, config: VideoConfig) {
+    fn on_video_config(&mut self, config: Arc<VideoConfig>) {
         self.clock.expect_video();
         let sps_changed = self.video.as_ref().is_some_and(|v| v.sps != config.sps);
         if self.open.as_ref().is_some_and(|o| o.format.video.is_some()) {
@@ -83,7 +85,7 @@ impl Packager {
         self.video = Some(config);
     }
 
-    fn on_audio_config(&mut self, config: AudioConfig) {
+    fn on_audio_config(&mut self, config: Arc<AudioConfig>) {
         if let Err(e) = AdtsTemplate::new(&config) {
             self.stats.unsupported_tags += 1;
             tracing::warn!(

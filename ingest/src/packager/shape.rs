@@ -1,6 +1,8 @@
 //! What the packager knows about the shape of a stream: the tracks and codec parameters a
 //! segment carries (and when they change), and what it dropped along the way.
 
+use std::sync::Arc;
+
 use crate::media::{AudioConfig, VideoConfig};
 
 /// What the packager dropped or changed so far in this publish, for the shell's metrics and
@@ -27,8 +29,8 @@ pub struct PackagerStats {
 /// encoding parameters change.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Format {
-    pub(super) video: Option<VideoConfig>,
-    pub(super) audio: Option<AudioConfig>,
+    pub(super) video: Option<Arc<VideoConfig>>,
+    pub(super) audio: Option<Arc<AudioConfig>>,
 }
 
 impl Format {

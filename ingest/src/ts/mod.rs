@@ -14,6 +14,8 @@ pub mod pes;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use mpeg2ts::{
     es::{StreamId, StreamType},
@@ -176,7 +178,8 @@ impl TsError {
 /// carry and those it did.
 struct Segment {
     out: Vec<u8>,
-    video: Option<VideoConfig>,
+    /// The demuxer's instance, shared: its parameter sets go before every keyframe.
+    video: Option<Arc<VideoConfig>>,
     audio: Option<AdtsTemplate>,
     audio_sample_rate: u32,
     carried: SegmentTracks,
@@ -219,7 +222,8 @@ impl TsMuxer {
         }
     }
 
-    /// Starts a segment with the tracks it may carry. Configs are cloned for the segment.
+    /// Starts a segment with the tracks it may carry. The video configuration is shared,
+    /// the audio one becomes an ADTS header template.
     ///
     /// The PAT and PMT go first in the segment but are written by [`TsMuxer::finish_segment`]
     /// into room kept for them, so that the PMT lists the tracks the segment actually carries:
@@ -229,12 +233,12 @@ impl TsMuxer {
     /// A segment still open is discarded (with its pending audio): the caller abandoned it.
     pub fn begin_segment(
         &mut self,
-        video: Option<&VideoConfig>,
-        audio: Option<&AudioConfig>,
+        video: Option<&Arc<VideoConfig>>,
+        audio: Option<&Arc<AudioConfig>>,
     ) -> Result<(), TsError> {
         self.segment = None;
         self.pending_audio.data.clear();
-        let adts = audio.map(AdtsTemplate::new).transpose()?;
+        let adts = audio.map(|a| AdtsTemplate::new(a)).transpose()?;
         // Sized from the last segment: growing by doubling would copy the segment several
         // times and leave up to half of the allocation unused (the peak RSS per stream).
         let mut out = Vec::with_capacity(segment_capacity(self.last_segment_len));
@@ -251,7 +255,7 @@ impl TsMuxer {
 
     /// Replaces the open segment's video configuration: the SPS/PPS repeated before its next
     /// keyframes. For a PPS that changed mid-segment; a new SPS should start a new segment.
-    pub fn set_video_config(&mut self, video: &VideoConfig) -> Result<(), TsError> {
+    pub fn set_video_config(&mut self, video: &Arc<VideoConfig>) -> Result<(), TsError> {
         let Some(segment) = self.segment.as_mut() else {
             return Err(TsError::NoSegment { dts_ms: None });
         };

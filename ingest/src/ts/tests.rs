@@ -93,7 +93,7 @@ fn one_second(start: i64) -> Vec<MediaFrame> {
 }
 
 fn mux_segments(muxer: &mut TsMuxer, seconds: &[i64]) -> Vec<Bytes> {
-    let (v, a) = (video_config(), audio_config());
+    let (v, a) = (Arc::new(video_config()), Arc::new(audio_config()));
     seconds
         .iter()
         .map(|&s| {
@@ -275,7 +275,9 @@ fn video_pes_start_carries_pcr_and_random_access_on_keyframes() {
 #[test]
 fn audio_only_segment_uses_audio_pcr() {
     let mut muxer = TsMuxer::new(TsMuxerConfig::default());
-    muxer.begin_segment(None, Some(&audio_config())).unwrap();
+    muxer
+        .begin_segment(None, Some(&Arc::new(audio_config())))
+        .unwrap();
     for i in 0..20 {
         muxer
             .push_frame(&audio(i * 1024 * 1000 / 48_000, 200))
@@ -316,7 +318,10 @@ fn pmt_lists_the_tracks_the_segment_carries() {
     let mut muxer = TsMuxer::new(TsMuxerConfig::default());
     // Begun with both, only video came: the PMT lists video alone.
     muxer
-        .begin_segment(Some(&video_config()), Some(&audio_config()))
+        .begin_segment(
+            Some(&Arc::new(video_config())),
+            Some(&Arc::new(audio_config())),
+        )
         .unwrap();
     muxer.push_frame(&video(0, 0, true, 500)).unwrap();
     muxer.push_frame(&video(40, 0, false, 200)).unwrap();
@@ -331,7 +336,9 @@ fn pmt_lists_the_tracks_the_segment_carries() {
     assert_eq!(pmt_streams(&seg), [VIDEO_PID]);
     assert_eq!(pmt_pcr_pid(&seg), VIDEO_PID);
     // Begun with video only, audio joined mid-segment: both listed.
-    muxer.begin_segment(Some(&video_config()), None).unwrap();
+    muxer
+        .begin_segment(Some(&Arc::new(video_config())), None)
+        .unwrap();
     muxer.push_frame(&video(80, 0, true, 500)).unwrap();
     assert!(muxer.push_frame(&audio(90, 100)).is_err());
     muxer.set_audio_config(&audio_config()).unwrap();
@@ -342,7 +349,10 @@ fn pmt_lists_the_tracks_the_segment_carries() {
     assert_eq!(pmt_streams(&seg), [VIDEO_PID, AUDIO_PID]);
     // Nothing at all: the tracks it was begun with.
     muxer
-        .begin_segment(Some(&video_config()), Some(&audio_config()))
+        .begin_segment(
+            Some(&Arc::new(video_config())),
+            Some(&Arc::new(audio_config())),
+        )
         .unwrap();
     let seg = muxer.finish_segment().unwrap();
     assert_eq!(seg.len(), 2 * 188);
@@ -352,7 +362,9 @@ fn pmt_lists_the_tracks_the_segment_carries() {
 #[test]
 fn audio_config_change_mid_segment_rewrites_the_adts_headers() {
     let mut muxer = TsMuxer::new(TsMuxerConfig::default());
-    muxer.begin_segment(None, Some(&audio_config())).unwrap();
+    muxer
+        .begin_segment(None, Some(&Arc::new(audio_config())))
+        .unwrap();
     muxer.push_frame(&audio(0, 50)).unwrap();
     let mono_44k = AudioConfig {
         asc: Bytes::from_static(&[0x12, 0x08]),
@@ -382,7 +394,9 @@ fn audio_config_change_mid_segment_rewrites_the_adts_headers() {
         object_type: 42,
         ..audio_config()
     };
-    muxer.begin_segment(None, Some(&audio_config())).unwrap();
+    muxer
+        .begin_segment(None, Some(&Arc::new(audio_config())))
+        .unwrap();
     assert!(muxer.set_audio_config(&usac).is_err());
 }
 
@@ -520,7 +534,9 @@ fn nal_length_sizes_and_malformed_lengths() {
 
     // Through the muxer: an error, and the segment is untouched.
     let mut muxer = TsMuxer::new(TsMuxerConfig::default());
-    muxer.begin_segment(Some(&video_config()), None).unwrap();
+    muxer
+        .begin_segment(Some(&Arc::new(video_config())), None)
+        .unwrap();
     let bad = MediaFrame::Video {
         dts_ms: 40,
         cts_ms: 0,
@@ -563,7 +579,7 @@ fn same_input_gives_identical_bytes() {
 fn grouping_keeps_overhead_low() {
     // ~2.4 Mbit/s video + 128 kbit/s audio. The floor is the 4-byte TS header (2.2 %), plus per
     // access unit an AUD, PES header, PCR and on average half a packet of stuffing (~1 %).
-    let (v, a) = (video_config(), audio_config());
+    let (v, a) = (Arc::new(video_config()), Arc::new(audio_config()));
     let mut muxer = TsMuxer::new(TsMuxerConfig::default());
     muxer.begin_segment(Some(&v), Some(&a)).unwrap();
     let mut media = 0usize;
@@ -625,9 +641,9 @@ proptest! {
         nal_length_size in 0u8..6,
         frames in proptest::collection::vec(arb_frame(), 0..40),
     ) {
-        let vc = VideoConfig { nal_length_size, ..video_config() };
+        let vc = Arc::new(VideoConfig { nal_length_size, ..video_config() });
         let mut muxer = TsMuxer::new(TsMuxerConfig::default());
-        muxer.begin_segment(Some(&vc), Some(&audio_config())).unwrap();
+        muxer.begin_segment(Some(&vc), Some(&Arc::new(audio_config()))).unwrap();
         for f in &frames {
             let _ = muxer.push_frame(f);
         }
