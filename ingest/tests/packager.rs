@@ -316,17 +316,14 @@ fn a_late_joiner_takes_its_peers_numbers() {
     }
 }
 
-/// FNV-1a 64 of all segments, in order: a fingerprint of the TS bytes.
+/// Byte count and FNV-1a 64 (the contract's) of all segments, in order: a fingerprint of the
+/// TS bytes.
 fn fingerprint(effects: &[PackagerEffect]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut total = 0;
-    for (_, bytes) in segments(effects) {
-        total += bytes.len();
-        for b in bytes.iter() {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{total}:{h:016x}")
+    let segments = segments(effects);
+    let total: usize = segments.iter().map(|(_, b)| b.len()).sum();
+    let hash =
+        zonecast_contract::shard::fnv1a64(segments.iter().flat_map(|(_, b)| b.iter().copied()));
+    format!("{total}:{hash:016x}")
 }
 
 /// The TS bytes of every fixture, byte for byte. A change here changes what both AZs write

@@ -191,13 +191,13 @@ pub enum StackError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("starting the {az} ingest process: {source}")]
+    #[error("starting the {ingest} ingest process: {source}")]
     Spawn {
-        az: IngestId,
+        ingest: IngestId,
         source: std::io::Error,
     },
-    #[error("the {az} ingest did not become healthy on {addr}")]
-    Unhealthy { az: IngestId, addr: SocketAddr },
+    #[error("the {ingest} ingest did not become healthy on {addr}")]
+    Unhealthy { ingest: IngestId, addr: SocketAddr },
     #[error("ingest ports: {0}")]
     PortClash(String),
     #[error(transparent)]
@@ -345,7 +345,7 @@ fn spawn_ingest(
         relay_to,
         shard,
     } = *targets;
-    let exe = std::env::current_exe().map_err(|source| StackError::Spawn { az: id, source })?;
+    let exe = std::env::current_exe().map_err(|source| StackError::Spawn { ingest: id, source })?;
     let mut cmd = Command::new(exe);
     cmd.arg("ingest")
         .args(["--az", id.az.as_str()])
@@ -412,7 +412,7 @@ fn spawn_ingest(
     }
     let mut child = cmd
         .spawn()
-        .map_err(|source| StackError::Spawn { az: id, source })?;
+        .map_err(|source| StackError::Spawn { ingest: id, source })?;
     // Prefix the child's log lines with its name (its AZ, `p1-az1` beyond pair 0).
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward_lines(id, out, false));
@@ -435,7 +435,7 @@ async fn forward_lines(az: IngestId, stream: impl tokio::io::AsyncRead + Unpin, 
     }
 }
 
-async fn wait_healthy(az: IngestId, addr: SocketAddr) -> Result<(), StackError> {
+async fn wait_healthy(ingest: IngestId, addr: SocketAddr) -> Result<(), StackError> {
     for _ in 0..100 {
         if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -450,7 +450,7 @@ async fn wait_healthy(az: IngestId, addr: SocketAddr) -> Result<(), StackError> 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(StackError::Unhealthy { az, addr })
+    Err(StackError::Unhealthy { ingest, addr })
 }
 
 fn print_banner(

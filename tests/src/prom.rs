@@ -61,41 +61,34 @@ impl Exposition {
     /// number: `60` and `60.0` are one bound); fails when there is no such sample or more than
     /// one.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
-        let found: Vec<&Sample> = self
-            .families
-            .values()
-            .flat_map(|f| &f.samples)
-            .filter(|s| {
-                s.name == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| s.labels.get(*k).is_some_and(|x| same_label(k, x, v)))
-            })
-            .collect();
+        let found: Vec<&Sample> = self.matching(name, labels).collect();
         match found.as_slice() {
             [one] => Ok(one.value),
             [] => bail!("no sample {name} {labels:?}"),
             many => bail!("{} samples {name} {labels:?}: {many:?}", many.len()),
         }
     }
-}
 
-impl Exposition {
-    /// The sum of every sample `name` with `labels` (and any others, e.g. a `reason`); an
-    /// error when there is none.
-    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
-        let found: Vec<f64> = self
-            .families
+    /// Every sample `name` whose labels include `labels` (`le` compared as a number).
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> {
+        self.families
             .values()
             .flat_map(|f| &f.samples)
-            .filter(|s| {
+            .filter(move |s| {
                 s.name == name
                     && labels
                         .iter()
                         .all(|(k, v)| s.labels.get(*k).is_some_and(|x| same_label(k, x, v)))
             })
-            .map(|s| s.value)
-            .collect();
+    }
+    /// The sum of every sample `name` with `labels` (and any others, e.g. a `reason`); an
+    /// error when there is none.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
+        let found: Vec<f64> = self.matching(name, labels).map(|s| s.value).collect();
         if found.is_empty() {
             bail!("no sample {name} {labels:?}");
         }

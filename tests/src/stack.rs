@@ -178,7 +178,7 @@ impl LocalStack {
                 }
             });
         }
-        let mut stack = LocalStack {
+        let stack = LocalStack {
             child,
             edge: ports[0],
             store: ports[1],
@@ -195,7 +195,6 @@ impl LocalStack {
                 stack.log_text()
             );
         }
-        stack.s3 = None;
         Ok(stack)
     }
 

@@ -154,22 +154,44 @@ impl<'a> Gather<'a> {
         }
     }
 
+    /// The next at most `max` bytes that are contiguous in one piece; empty at the end.
+    fn next(&mut self, max: usize) -> &'a [u8] {
+        while self.current.is_empty() {
+            let Some((first, rest)) = self.pieces.split_first() else {
+                return &[];
+            };
+            self.current = first;
+            self.pieces = rest;
+        }
+        let (now, later) = self.current.split_at(max.min(self.current.len()));
+        self.current = later;
+        now
+    }
+
     /// Appends the next `n` bytes (fewer if the payload ends) to `out`.
     fn copy_to(&mut self, out: &mut Vec<u8>, mut n: usize) {
         while n > 0 {
-            if self.current.is_empty() {
-                let Some((first, rest)) = self.pieces.split_first() else {
-                    return;
-                };
-                self.current = first;
-                self.pieces = rest;
-                continue;
+            let chunk = self.next(n);
+            if chunk.is_empty() {
+                return;
             }
-            let (now, later) = self.current.split_at(n.min(self.current.len()));
-            out.extend_from_slice(now);
-            self.current = later;
-            n -= now.len();
+            out.extend_from_slice(chunk);
+            n -= chunk.len();
         }
+    }
+
+    /// Fills `dst` with the next bytes; returns how many there were (fewer at the end).
+    fn fill(&mut self, dst: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while filled < dst.len() {
+            let chunk = self.next(dst.len() - filled);
+            if chunk.is_empty() {
+                break;
+            }
+            dst[filled..filled + chunk.len()].copy_from_slice(chunk);
+            filled += chunk.len();
+        }
+        filled
     }
 }
 
@@ -222,9 +244,9 @@ pub fn write_pes(
     };
     // The first and the last packet go through `mpeg2ts` (PES header, adaptation field,
     // stuffing) from a small staging buffer; the full packets between are written directly.
-    let mut staged = Vec::with_capacity(PACKET_PAYLOAD);
-    gather.copy_to(&mut staged, first_len);
-    let data = Bytes::new(&staged).map_err(|source| TsError::Mux {
+    let mut staged = [0u8; PACKET_PAYLOAD];
+    let n = gather.fill(&mut staged[..first_len]);
+    let data = Bytes::new(&staged[..n]).map_err(|source| TsError::Mux {
         pid: pid_value,
         source,
     })?;
@@ -248,9 +270,8 @@ pub fn write_pes(
         left -= PACKET_PAYLOAD;
     }
     if left > 0 {
-        staged.clear();
-        gather.copy_to(&mut staged, left);
-        let data = Bytes::new(&staged).map_err(|source| TsError::Mux {
+        let n = gather.fill(&mut staged[..left]);
+        let data = Bytes::new(&staged[..n]).map_err(|source| TsError::Mux {
             pid: pid_value,
             source,
         })?;
