@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use zonecast_ingest::{
-    flv::{FlvDemuxer, h264},
-    media::{MediaEvent, MediaFrame},
+    media::frame::flv::{FlvDemuxer, h264},
+    media::frame::frame::{MediaEvent, MediaFrame},
 };
 
 fuzz_target!(|data: &[u8]| {

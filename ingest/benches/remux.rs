@@ -7,10 +7,10 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use zonecast_contract::{Az, StreamName};
 use zonecast_ingest::{
-    flv::{FlvDemuxer, FlvReader, FlvTag, FlvTagKind},
-    media::{MediaEvent, MediaFrame},
-    packager::{Packager, PackagerConfig, PackagerEffect},
-    ts::{TsMuxer, TsMuxerConfig},
+    media::flv::{FlvDemuxer, FlvReader, FlvTag, FlvTagKind},
+    media::frame::{MediaEvent, MediaFrame},
+    media::packager::{Packager, PackagerConfig, PackagerEffect},
+    media::ts::{TsMuxer, TsMuxerConfig},
 };
 
 const FIXTURE: &str = concat!(

@@ -10,7 +10,7 @@ use zonecast_contract::{Az, ShardSpec};
 use crate::{
     auth::{PublishSecret, SecretError, parse_ttl},
     relay::RelayConfig,
-    spool::SpoolFullPolicy,
+    storage::spool::SpoolFullPolicy,
 };
 
 /// What to do when a second encoder publishes a stream that is already live on this ingest.

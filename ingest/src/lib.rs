@@ -1,31 +1,25 @@
 //! ZoneCast ingest: RTMP in, MPEG-TS segments and an index out, to S3.
 //!
-//! The media core (`flv`, `clock`, `ts`, `packager`) is sans-IO and deterministic; `server`,
-//! `uploader`, `waiting`, `store` and `service` are the thin async shell around it.
+//! Grouped by what happens:
+//! - [`media`]: the sans-IO media core (FLV demux, encoder clock, MPEG-TS mux, segmenter).
+//! - [`publish`]: the publish lifecycle: the sans-IO stream table and the shell around it.
+//! - [`serve`]: the RTMP listener and one task per connection, feeding the publish.
+//! - [`rtmp`]: our wrapper around rml_rtmp (bounds, panics contained).
+//! - [`relay`]: forwarding a publish to the peer ingest.
+//! - [`storage`]: uploads in order, the spool, the object store, invalidations.
+//! - [`ops`]: the admin HTTP server, metrics, `/status`, memory settings.
+//! - [`auth`] (publish tokens), [`config`] (settings) and [`service`] (wiring it together).
 
 pub mod auth;
-pub mod clock;
 pub mod config;
-pub mod flv;
-pub mod health;
-pub mod invalidate;
-pub mod jobs;
 pub mod media;
-pub mod memory;
-pub mod metrics;
-pub mod packager;
-pub mod publishers;
+pub mod ops;
+pub mod publish;
 pub mod relay;
-pub mod renditions;
 pub mod rtmp;
-pub mod server;
+pub mod serve;
 pub mod service;
-pub mod spool;
-pub mod status;
-pub mod store;
-pub mod ts;
-pub mod uploader;
-pub mod waiting;
+pub mod storage;
 
 /// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;
 /// filtered by `RUST_LOG` (default `info`).

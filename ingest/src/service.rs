@@ -11,13 +11,14 @@ use zonecast_contract::{
 
 use crate::{
     config::{IngestConfig, PublishAuthPolicy},
-    health::serve_health,
-    invalidate::{CloudFrontInvalidator, EdgePurge, Invalidator},
-    metrics::Metrics,
-    server::{IndexReader, IngestContext, serve_rtmp},
-    spool::{Spool, SpoolError},
-    store::S3Store,
-    uploader::{RetryPolicy, UploaderConfig, recover_spool},
+    ops::admin::serve_health,
+    ops::metrics::Metrics,
+    publish::{context::IngestContext, index_reader::IndexReader},
+    serve::serve_rtmp,
+    storage::invalidate::{CloudFrontInvalidator, EdgePurge, Invalidator},
+    storage::object_store::S3Store,
+    storage::spool::{Spool, SpoolError},
+    storage::uploader::{RetryPolicy, UploaderConfig, recover_spool},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ pub async fn run(
     config: IngestConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    crate::memory::keep_large_buffers_out_of_the_heap();
+    crate::ops::memory::keep_large_buffers_out_of_the_heap();
     let rtmp = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServiceError::Bind {
@@ -175,7 +176,7 @@ pub async fn run(
                 continue;
             };
             match spool.read(entry).await.map(|b| StreamIndex::from_json(&b)) {
-                Ok(Ok(index)) => ctx.spooled_indexes.offer(index),
+                Ok(Ok(index)) => ctx.table().offer_spooled(index),
                 Ok(Err(e)) => {
                     warn!(stream = %stream.stream, error = %e, "a spooled index does not parse")
                 }
@@ -193,8 +194,11 @@ pub async fn run(
         Arc::new(move |stream: &str| active.is_active(stream)),
     );
     let mut rtmp_task = tokio::spawn(serve_rtmp(rtmp, ctx.clone()));
+    // The admin server never ends on its own (failed accepts are retried); if it ends anyway
+    // (a panic), the ingest stops with an error so that systemd restarts it: an ingest whose
+    // health check cannot answer would be replaced by its group anyway, streams and all.
     let waiting_ctx = ctx.clone();
-    let health_task = tokio::spawn(serve_health(
+    let mut health_task = tokio::spawn(serve_health(
         health,
         az,
         metrics,
@@ -210,6 +214,14 @@ pub async fn run(
             Ok(r) => r.map_err(|source| ServiceError::Serve { what: "RTMP", source }),
             Err(e) => Err(ServiceError::Serve { what: "RTMP", source: std::io::Error::other(e) }),
         },
+        r = &mut health_task => Err(ServiceError::Serve {
+            what: "admin HTTP server",
+            source: match r {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => std::io::Error::other("ended"),
+                Err(e) => std::io::Error::other(e),
+            },
+        }),
         () = shutdown => Ok(()),
     };
     drain(&ctx, drain_timeout).await;
@@ -221,7 +233,7 @@ pub async fn run(
 /// The one shutdown path: cancel, let every tracked task finish its work, bounded in time.
 /// When the time is up, the uploaders write what they still hold to the spool (if there is
 /// one) for the next start, bounded by a few more seconds.
-async fn drain<S: crate::store::ObjectStore, R: IndexReader>(
+async fn drain<S: crate::storage::object_store::ObjectStore, R: IndexReader>(
     ctx: &IngestContext<S, R>,
     timeout: Duration,
 ) {

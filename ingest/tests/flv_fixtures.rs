@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use zonecast_ingest::flv::{FlvDemuxer, FlvError, FlvReader, FlvTag, FlvTagKind};
-use zonecast_ingest::media::{AudioConfig, MediaEvent, MediaFrame, VideoConfig};
+use zonecast_ingest::media::flv::{FlvDemuxer, FlvError, FlvReader, FlvTag, FlvTagKind};
+use zonecast_ingest::media::frame::{AudioConfig, MediaEvent, MediaFrame, VideoConfig};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -189,8 +189,8 @@ fn high422_interlaced_with_scaling_matrices() {
     let d = demux("ffmpeg5_h264_high422_interlaced_cqm_358x246.flv");
     assert_video(&d, "avc1.7a0015", 358, 246, 25);
     assert!(d.audio.is_none());
-    let sps =
-        zonecast_ingest::flv::parse_sps(&d.video.as_ref().expect("config").sps[0]).expect("sps");
+    let sps = zonecast_ingest::media::flv::parse_sps(&d.video.as_ref().expect("config").sps[0])
+        .expect("sps");
     assert_eq!((sps.chroma_format_idc, sps.frame_mbs_only), (2, false));
 }
 

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use zonecast_ingest::flv::{FlvDemuxer, FlvReader, FlvTagKind};
-use zonecast_ingest::media::{MediaEvent, MediaFrame};
-use zonecast_ingest::ts::{TsMuxer, TsMuxerConfig};
+use zonecast_ingest::media::flv::{FlvDemuxer, FlvReader, FlvTagKind};
+use zonecast_ingest::media::frame::{MediaEvent, MediaFrame};
+use zonecast_ingest::media::ts::{TsMuxer, TsMuxerConfig};
 
 const SEGMENT_MS: i64 = 1000;
 

@@ -13,12 +13,12 @@ use std::{
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 use zonecast_ingest::{
-    flv::{FlvReader, FlvTag, FlvTagKind},
-    jobs::upload_job,
-    metrics::Metrics,
-    packager::{Packager, PackagerConfig, PackagerEffect},
-    store::{ObjectStore, PutRequest, StoreError},
-    uploader::{UploadJob, UploadKind, spawn_uploader},
+    media::flv::{FlvReader, FlvTag, FlvTagKind},
+    media::packager::{Packager, PackagerConfig, PackagerEffect},
+    ops::metrics::Metrics,
+    storage::jobs::upload_job,
+    storage::object_store::{ObjectStore, PutRequest, StoreError},
+    storage::uploader::{UploadJob, UploadKind, spawn_uploader},
 };
 
 const FIXTURE: &[u8] = include_bytes!("fixtures/ffmpeg5_h264_high_aac_320x240_25fps.flv");

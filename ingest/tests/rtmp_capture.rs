@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use zonecast_ingest::{
-    flv::{FlvReader, FlvTagKind},
+    media::flv::{FlvReader, FlvTagKind},
     rtmp::{RtmpConnection, RtmpEvent},
 };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zonecast_contract::s3::{S3ClientConfig, s3_client};
-use zonecast_ingest::store::{ObjectStore, PutRequest, S3Store};
+use zonecast_ingest::storage::object_store::{ObjectStore, PutRequest, S3Store};
 
 /// Reads one HTTP request (head and a body of Content-Length bytes) and answers 200.
 async fn one_request(listener: tokio::net::TcpListener) -> (String, Vec<u8>) {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState};
 use zonecast_ingest::{
-    flv::{FlvReader, FlvTag, FlvTagKind},
-    packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
+    media::flv::{FlvReader, FlvTag, FlvTagKind},
+    media::packager::{Packager, PackagerConfig, PackagerEffect, PackagerStats},
 };
 
 const HIGH_48K: &str = "ffmpeg5_h264_high_aac_320x240_25fps.flv";

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zonecast_ingest::media::{AudioConfig, MediaFrame, VideoConfig};
-use zonecast_ingest::ts::{TsMuxer, TsMuxerConfig};
+use zonecast_ingest::media::frame::{AudioConfig, MediaFrame, VideoConfig};
+use zonecast_ingest::media::ts::{TsMuxer, TsMuxerConfig};
 
 const FPS: i64 = 25;
 const SECONDS: i64 = 2;

@@ -42,7 +42,7 @@ use zonecast_contract::{
     keys,
     url::{PublicBase, Scheme},
 };
-use zonecast_ingest::status::{
+use zonecast_ingest::ops::status_json::{
     IngestStatus, LastSegment, Rendition, StreamStatus, last_segment, renditions,
 };
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use zonecast_contract::Az;
-use zonecast_ingest::metrics::{
+use zonecast_ingest::ops::metrics::{
     Metrics, MetricsFormat, RefusalReason, UploadOutcome, UploadTarget,
 };
 use zonecast_tests::prom::{Format, check};

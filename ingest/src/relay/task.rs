@@ -30,7 +30,7 @@ use super::{
     feed::{FeedAction, RelayFeed, RelayItem},
     relay_key,
 };
-use crate::{auth::PublishSecret, metrics::Metrics};
+use crate::{auth::PublishSecret, ops::metrics::Metrics};
 
 /// A stream's relay status, shared between the relay task and `/status`.
 #[derive(Debug)]

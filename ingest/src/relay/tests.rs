@@ -236,7 +236,7 @@ async fn a_full_queue_never_blocks_the_publish_and_is_counted() {
     use std::sync::Arc;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let peer = silent.local_addr().unwrap().to_string();
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let metrics = Arc::new(crate::ops::metrics::Metrics::default());
     let tasks = tokio_util::task::TaskTracker::new();
     let mut handle = task::spawn_relay(
         task::RelayParams {

@@ -44,7 +44,7 @@ fn show() -> StreamName {
     StreamName::new("live", "show").unwrap()
 }
 
-fn ingest(az: Az, streams: Vec<zonecast_ingest::status::StreamView>) -> IngestView {
+fn ingest(az: Az, streams: Vec<zonecast_ingest::ops::status_json::StreamView>) -> IngestView {
     IngestView {
         id: az.to_string(),
         pair: 0,
@@ -52,7 +52,7 @@ fn ingest(az: Az, streams: Vec<zonecast_ingest::status::StreamView>) -> IngestVi
         health_addr: "127.0.0.1:8935".into(),
         running: true,
         pid: Some(7),
-        status: Some(zonecast_ingest::status::build_status(
+        status: Some(zonecast_ingest::ops::status_json::build_status(
             az,
             7,
             false,
@@ -71,7 +71,7 @@ fn both_live_then_one_draining() {
         vec![
             ingest(
                 Az::Az1,
-                vec![zonecast_ingest::status::StreamView {
+                vec![zonecast_ingest::ops::status_json::StreamView {
                     name: show(),
                     publishing: true,
                     publisher: Some("127.0.0.1:5000".parse().unwrap()),
@@ -223,7 +223,7 @@ fn a_rendition_is_a_row_of_its_own_under_its_stream() {
         8080,
         vec![ingest(
             Az::Az1,
-            vec![zonecast_ingest::status::StreamView {
+            vec![zonecast_ingest::ops::status_json::StreamView {
                 name: r.clone(),
                 publishing: true,
                 publisher: Some("127.0.0.1:5000".parse().unwrap()),

@@ -1,0 +1,610 @@
+//! Executes a stream's storage effects in order: each segment, then the index that names it
+//! (invariant 1). Nothing is listed before it exists (invariant 4).
+//!
+//! While S3 is slow, jobs pile up. The uploader keeps taking them off its channel while a PUT
+//! is retried, so the channel stays short; it holds at most `memory_max_bytes` of segments in
+//! memory and spills the rest, in order, to the on-disk [`Spool`]. Every segment is still
+//! written, in order, once the store answers, but an index with a newer index queued behind it
+//! is skipped: the newer one names everything the older one did and is written after all of
+//! those segments, so the store catches up with one index PUT instead of one per segment.
+//!
+//! A segment can still be lost: the spool is full ([`SpoolFullPolicy`]), there is no spool,
+//! or the store refuses it for good (a non-retryable error, [`RetryPolicy`]). Each is logged
+//! and counted (`zonecast_spool_dropped_total`), and no index naming it is ever written: an
+//! index whose window holds a lost segment is cut to the segments after it.
+//!
+//! On shutdown the drain waits for the uploaders; when it times out it cancels `persist`,
+//! and each uploader writes what it still holds in memory to the spool for the next start
+//! ([`recover_spool`]).
+
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::Arc,
+};
+
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{error, info, warn};
+use zonecast_contract::{StreamIndex, keys, retry::retry};
+
+use crate::{
+    ops::metrics::{DropReason, Metrics, UploadOutcome, UploadTarget},
+    storage::object_store::{ObjectStore, PutRequest, StoreError},
+    storage::spool::{Spool, SpoolEntry, SpoolError, SpoolFullPolicy, SpoolHeader},
+};
+
+/// One write, with the moment the packager produced it.
+#[derive(Debug)]
+pub struct UploadJob {
+    pub request: PutRequest,
+    pub kind: UploadKind,
+    /// When the segment was cut (for an index: when the newest segment it names was cut).
+    pub cut_at: Instant,
+    /// Told once the object is written (for an index: this one or a newer one that
+    /// superseded it).
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadKind {
+    Segment { msn: u64 },
+    Index,
+}
+
+pub use zonecast_contract::retry::RetryPolicy;
+
+/// How one stream's uploader holds its backlog.
+#[derive(Debug, Clone)]
+pub struct UploaderConfig {
+    /// Segment bytes held in memory; beyond that, segments go to the spool.
+    pub memory_max_bytes: u64,
+    /// Where segments beyond the memory bound go; `None`: they are dropped
+    /// ([`SpoolFullPolicy`] decides which).
+    pub spool: Option<Arc<Spool>>,
+    /// What goes when there is no room, with no spool.
+    pub policy: SpoolFullPolicy,
+    pub retry: RetryPolicy,
+    /// Cancelled when the drain times out: write what is in memory to the spool and stop.
+    pub persist: CancellationToken,
+}
+
+impl Default for UploaderConfig {
+    fn default() -> Self {
+        Self {
+            memory_max_bytes: 64 << 20,
+            spool: None,
+            policy: SpoolFullPolicy::DropOldest,
+            retry: RetryPolicy::UPLOAD,
+            persist: CancellationToken::new(),
+        }
+    }
+}
+
+/// Sends jobs to one stream's uploader task.
+pub type UploadSender = mpsc::UnboundedSender<UploadJob>;
+
+/// Starts the uploader task of one stream with the default settings (no spool).
+pub fn spawn_uploader<S: ObjectStore>(
+    tasks: &TaskTracker,
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+) -> UploadSender {
+    spawn_uploader_with(tasks, store, metrics, stream, UploaderConfig::default())
+}
+
+/// Starts the uploader task of one stream (`app/stream`) on `tasks` (so a draining ingest
+/// waits for it). It ends once every sender is dropped and the queue is drained, or when
+/// `config.persist` is cancelled.
+pub fn spawn_uploader_with<S: ObjectStore>(
+    tasks: &TaskTracker,
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+    config: UploaderConfig,
+) -> UploadSender {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let uploader = Uploader::new(store, metrics, stream, config);
+    tasks.spawn(uploader.run(rx));
+    tx
+}
+
+/// Whether a stream (`app/stream`) is published on this ingest now.
+pub type IsPublishing = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Uploads what an earlier run left in the spool, one task per stream, in order. The last
+/// index of a stream is written only if `publishing(stream)` is false by then: a new publish
+/// of the name writes its own, newer index.
+pub fn recover_spool<S: ObjectStore>(
+    tasks: &TaskTracker,
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    config: UploaderConfig,
+    recovered: Vec<crate::storage::spool::RecoveredStream>,
+    publishing: IsPublishing,
+) {
+    for stream in recovered {
+        info!(stream = %stream.stream, uploads = stream.entries.len(), "finishing the spool an earlier run left");
+        let mut uploader = Uploader::new(
+            store.clone(),
+            metrics.clone(),
+            stream.stream.clone(),
+            config.clone(),
+        );
+        uploader.index_allowed = Some(publishing.clone());
+        for entry in stream.entries {
+            Metrics::inc(&metrics.uploads_pending);
+            uploader.queue.push_back(Pending {
+                kind: match entry.header.segment_msn {
+                    Some(msn) => UploadKind::Segment { msn },
+                    None => UploadKind::Index,
+                },
+                key: entry.header.key.clone(),
+                size: entry.bytes,
+                cut_at: Instant::now(),
+                done: None,
+                body: Body::Spooled(entry),
+            });
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        drop(tx);
+        tasks.spawn(uploader.run(rx));
+    }
+}
+
+enum Body {
+    Memory(PutRequest),
+    Spooled(SpoolEntry),
+}
+
+struct Pending {
+    kind: UploadKind,
+    key: String,
+    /// The object's size (of a recovered one: its file's, until it is read back).
+    size: u64,
+    cut_at: Instant,
+    done: Option<oneshot::Sender<()>>,
+    body: Body,
+}
+
+impl Pending {
+    fn memory_bytes(&self) -> u64 {
+        match (&self.body, self.kind) {
+            (Body::Memory(r), UploadKind::Segment { .. }) => r.body.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+struct Uploader<S> {
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+    config: UploaderConfig,
+    queue: VecDeque<Pending>,
+    /// Segment bytes held in `queue` in memory.
+    memory_bytes: u64,
+    /// Keys of segments that will never be written: no index may name them.
+    lost: HashSet<String>,
+    /// Set for a recovered spool: whether its final index may still be written.
+    index_allowed: Option<IsPublishing>,
+}
+
+impl<S: ObjectStore> Uploader<S> {
+    fn new(store: Arc<S>, metrics: Arc<Metrics>, stream: String, config: UploaderConfig) -> Self {
+        Self {
+            store,
+            metrics,
+            stream,
+            config,
+            queue: VecDeque::new(),
+            memory_bytes: 0,
+            lost: HashSet::new(),
+            index_allowed: None,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<UploadJob>) {
+        let mut closed = false;
+        let persist = self.config.persist.clone();
+        loop {
+            while !closed {
+                match rx.try_recv() {
+                    Ok(job) => self.admit(job).await,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+            let Some(mut head) = self.queue.pop_front() else {
+                if closed {
+                    break;
+                }
+                tokio::select! {
+                    job = rx.recv() => match job {
+                        Some(job) => self.admit(job).await,
+                        None => closed = true,
+                    },
+                    () = persist.cancelled() => break,
+                }
+                continue;
+            };
+            self.memory_bytes -= head.memory_bytes();
+            let Some(request) = self.prepare(&mut head).await else {
+                self.finish(head, false).await;
+                continue;
+            };
+            let put = put_with_retry(
+                self.store.clone(),
+                self.metrics.clone(),
+                self.stream.clone(),
+                head.kind,
+                request,
+                self.config.retry,
+            );
+            tokio::pin!(put);
+            let result = loop {
+                tokio::select! {
+                    r = &mut put => break Some(r),
+                    job = rx.recv(), if !closed => match job {
+                        Some(job) => self.admit(job).await,
+                        None => closed = true,
+                    },
+                    () = persist.cancelled() => break None,
+                }
+            };
+            match result {
+                Some(Ok(())) => self.finish(head, true).await,
+                Some(Err(e)) => {
+                    error!(stream = %self.stream, key = %head.key, error = %e,
+                           "the store refuses this object for good; giving it up");
+                    if let UploadKind::Segment { .. } = head.kind {
+                        self.metrics.segment_dropped(DropReason::Refused);
+                        self.lose(&head.key);
+                    }
+                    self.finish(head, false).await;
+                }
+                None => {
+                    self.memory_bytes += head.memory_bytes();
+                    self.queue.push_front(head);
+                    break;
+                }
+            }
+        }
+        if persist.is_cancelled() {
+            self.persist_all(&mut rx).await;
+        } else {
+            info!(stream = %self.stream, "uploader drained");
+        }
+    }
+
+    /// Takes one job into the queue: in memory, or in the spool once memory is full.
+    async fn admit(&mut self, job: UploadJob) {
+        let UploadJob {
+            request,
+            kind,
+            cut_at,
+            mut done,
+        } = job;
+        if kind == UploadKind::Index {
+            // An index queued before this one and not yet started names nothing this one does
+            // not; drop it now (bounds the queue to one in-memory index).
+            if let Some(pos) = self
+                .queue
+                .iter()
+                .position(|p| p.kind == UploadKind::Index && matches!(p.body, Body::Memory(_)))
+                && let Some(mut older) = self.queue.remove(pos)
+            {
+                if done.is_none() {
+                    done = older.done.take();
+                }
+                self.superseded(older).await;
+            }
+        }
+        let mut pending = Pending {
+            kind,
+            key: request.key.clone(),
+            size: request.body.len() as u64,
+            cut_at,
+            done,
+            body: Body::Memory(request),
+        };
+        let size = pending.memory_bytes();
+        if size > 0 && self.memory_bytes + size > self.config.memory_max_bytes {
+            match self.spill(&pending).await {
+                Ok(Some(entry)) => pending.body = Body::Spooled(entry),
+                Ok(None) => {}
+                Err(()) => return,
+            }
+        }
+        self.memory_bytes += pending.memory_bytes();
+        self.queue.push_back(pending);
+    }
+
+    /// Moves a segment that does not fit in memory to the spool. `Ok(Some)`: spooled;
+    /// `Ok(None)`: room was made in memory instead; `Err`: the segment was dropped.
+    async fn spill(&mut self, pending: &Pending) -> Result<Option<SpoolEntry>, ()> {
+        let Body::Memory(request) = &pending.body else {
+            return Ok(None);
+        };
+        let UploadKind::Segment { msn } = pending.kind else {
+            return Ok(None);
+        };
+        let Some(spool) = self.config.spool.clone() else {
+            // No spool: memory is the whole budget.
+            return match self.config.policy {
+                SpoolFullPolicy::DropOldest => {
+                    while self.memory_bytes + request.body.len() as u64
+                        > self.config.memory_max_bytes
+                    {
+                        if !self.drop_oldest_segment(false).await {
+                            break;
+                        }
+                    }
+                    Ok(None)
+                }
+                SpoolFullPolicy::DropNewest => {
+                    self.drop_new(
+                        &pending.key,
+                        DropReason::BacklogFull,
+                        "no spool and the memory queue is full",
+                    );
+                    Err(())
+                }
+            };
+        };
+        let header = SpoolHeader {
+            key: pending.key.clone(),
+            segment_msn: Some(msn),
+        };
+        loop {
+            match spool
+                .write(&self.stream, header.clone(), &request.body)
+                .await
+            {
+                Ok(entry) => return Ok(Some(entry)),
+                Err(SpoolError::Full { .. })
+                    if spool.policy == SpoolFullPolicy::DropOldest
+                        && self.drop_oldest_segment(true).await => {}
+                Err(e @ SpoolError::Full { .. }) => {
+                    self.drop_new(&pending.key, DropReason::BacklogFull, &e.to_string());
+                    return Err(());
+                }
+                Err(e) => {
+                    error!(stream = %self.stream, key = %pending.key, error = %e, "cannot spool a segment");
+                    self.drop_new(&pending.key, DropReason::SpoolFailed, "spool write failed");
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    /// Drops the oldest queued segment (a spooled one if `spooled`, else one in memory).
+    async fn drop_oldest_segment(&mut self, spooled: bool) -> bool {
+        let Some(pos) = self.queue.iter().position(|p| {
+            matches!(p.kind, UploadKind::Segment { .. })
+                && matches!(p.body, Body::Spooled(_)) == spooled
+        }) else {
+            return false;
+        };
+        let Some(old) = self.queue.remove(pos) else {
+            return false;
+        };
+        self.memory_bytes -= old.memory_bytes();
+        warn!(stream = %self.stream, key = %old.key, policy = "drop-oldest",
+              "upload backlog full: dropping the oldest queued segment");
+        self.metrics.segment_dropped(DropReason::BacklogFull);
+        self.lose(&old.key);
+        self.finish(old, false).await;
+        true
+    }
+
+    fn drop_new(&mut self, key: &str, reason: DropReason, why: &str) {
+        warn!(stream = %self.stream, %key, reason = why, "upload backlog full: dropping the new segment");
+        self.metrics.segment_dropped(reason);
+        Metrics::dec(&self.metrics.uploads_pending);
+        self.lose(key);
+    }
+
+    fn lose(&mut self, key: &str) {
+        self.lost.insert(key.to_owned());
+    }
+
+    async fn superseded(&mut self, older: Pending) {
+        Metrics::inc(&self.metrics.indexes_superseded);
+        self.finish(older, false).await;
+    }
+
+    /// The request to put for `head`, or `None` when it is not to be written (an index
+    /// superseded by a newer queued one, or whose every segment was lost).
+    async fn prepare(&mut self, head: &mut Pending) -> Option<PutRequest> {
+        if head.kind == UploadKind::Index {
+            if self.queue.iter().any(|p| p.kind == UploadKind::Index) {
+                Metrics::inc(&self.metrics.indexes_superseded);
+                return None;
+            }
+            if let Some(allowed) = &self.index_allowed
+                && allowed(&self.stream)
+            {
+                info!(stream = %self.stream, "a new publish writes the index; skipping the spooled one");
+                return None;
+            }
+        }
+        let mut request = match &head.body {
+            Body::Memory(r) => r.clone(),
+            Body::Spooled(entry) => {
+                let spool = self.config.spool.as_ref()?;
+                match spool.read(entry).await {
+                    Ok(body) => {
+                        head.size = body.len() as u64;
+                        request_for(head.kind, head.key.clone(), body)
+                    }
+                    Err(e) => {
+                        error!(stream = %self.stream, error = %e, "cannot read back a spooled upload; dropping it");
+                        if let UploadKind::Segment { .. } = head.kind {
+                            self.metrics.segment_dropped(DropReason::SpoolFailed);
+                            self.lose(&head.key);
+                        }
+                        return None;
+                    }
+                }
+            }
+        };
+        if head.kind == UploadKind::Index && !self.lost.is_empty() {
+            request.body = self.cut_index(&request)?.into();
+        }
+        Some(request)
+    }
+
+    /// The index without the part of its window up to the last lost segment.
+    fn cut_index(&self, request: &PutRequest) -> Option<Vec<u8>> {
+        let mut index = StreamIndex::from_json(&request.body).ok()?;
+        let prefix = request.key.strip_suffix(keys::INDEX_FILE)?;
+        let key = |msn| {
+            format!(
+                "{prefix}{}",
+                keys::segment_file(keys::SegmentId {
+                    epoch: index.epoch,
+                    msn
+                })
+            )
+        };
+        let Some(last_lost) = index
+            .segments
+            .iter()
+            .rposition(|s| self.lost.contains(&key(s.msn)))
+        else {
+            return Some(index.to_json());
+        };
+        let removed: Vec<_> = index.segments.drain(..=last_lost).collect();
+        index.discontinuity_sequence += removed.iter().filter(|s| s.discontinuity).count() as u64;
+        if index.segments.is_empty() {
+            warn!(stream = %self.stream, "every segment this index names was lost; not writing it");
+            return None;
+        }
+        warn!(stream = %self.stream, cut = removed.len(), "index cut to the segments after a lost one");
+        Some(index.to_json())
+    }
+
+    /// A job leaves the queue: written (`written`) or not.
+    async fn finish(&mut self, mut p: Pending, written: bool) {
+        Metrics::dec(&self.metrics.uploads_pending);
+        if let (Body::Spooled(entry), Some(spool)) = (&p.body, &self.config.spool) {
+            spool.remove(entry).await;
+        }
+        if !written {
+            return;
+        }
+        if let Some(done) = p.done.take() {
+            let _ = done.send(());
+        }
+        match p.kind {
+            UploadKind::Segment { .. } => {
+                Metrics::inc(&self.metrics.segments_uploaded);
+                self.metrics.segment_bytes_uploaded.inc_by(p.size);
+            }
+            UploadKind::Index => {
+                Metrics::inc(&self.metrics.indexes_uploaded);
+                self.metrics.record_cut_to_index(p.cut_at.elapsed());
+            }
+        }
+    }
+
+    /// The drain timed out: everything still in memory (and in the channel) goes to the spool,
+    /// in order, for the next start.
+    async fn persist_all(&mut self, rx: &mut mpsc::UnboundedReceiver<UploadJob>) {
+        while let Ok(job) = rx.try_recv() {
+            self.admit(job).await;
+        }
+        let Some(spool) = self.config.spool.clone() else {
+            warn!(stream = %self.stream, left = self.queue.len(), "drain timed out with no spool: unwritten uploads are lost");
+            return;
+        };
+        let mut kept = 0usize;
+        let queue = std::mem::take(&mut self.queue);
+        for p in queue {
+            let Body::Memory(request) = &p.body else {
+                kept += 1;
+                continue;
+            };
+            let header = SpoolHeader {
+                key: p.key.clone(),
+                segment_msn: match p.kind {
+                    UploadKind::Segment { msn } => Some(msn),
+                    UploadKind::Index => None,
+                },
+            };
+            match spool.write(&self.stream, header, &request.body).await {
+                Ok(_) => kept += 1,
+                Err(e) => {
+                    error!(stream = %self.stream, key = %p.key, error = %e, "cannot spool on shutdown; lost");
+                    if let UploadKind::Segment { .. } = p.kind {
+                        self.metrics.segment_dropped(DropReason::Shutdown);
+                    }
+                }
+            }
+        }
+        warn!(stream = %self.stream, kept, "drain timed out: the backlog stays in the spool for the next start");
+    }
+}
+
+fn request_for(kind: UploadKind, key: String, body: bytes::Bytes) -> PutRequest {
+    let (content_type, cache_control) = match kind {
+        UploadKind::Segment { .. } => (
+            keys::headers::SEGMENT_CONTENT_TYPE,
+            keys::headers::SEGMENT_CACHE_CONTROL,
+        ),
+        UploadKind::Index => (
+            keys::headers::INDEX_CONTENT_TYPE,
+            keys::headers::INDEX_CACHE_CONTROL,
+        ),
+    };
+    PutRequest {
+        key,
+        body,
+        content_type,
+        cache_control,
+    }
+}
+
+/// Puts one object with the uploader's [`RetryPolicy`] (normally [`RetryPolicy::UPLOAD`]:
+/// until the store takes it); `Err` once a non-retryable error has had its tries.
+async fn put_with_retry<S: ObjectStore>(
+    store: Arc<S>,
+    metrics: Arc<Metrics>,
+    stream: String,
+    kind: UploadKind,
+    request: PutRequest,
+    policy: RetryPolicy,
+) -> Result<(), StoreError> {
+    let target = match kind {
+        UploadKind::Segment { .. } => UploadTarget::Segment,
+        UploadKind::Index => UploadTarget::Index,
+    };
+    let attempt = || {
+        let (store, metrics, request) = (store.clone(), metrics.clone(), request.clone());
+        async move {
+            let started = Instant::now();
+            let result = store.put(request).await;
+            let outcome = match result {
+                Ok(()) => UploadOutcome::Ok,
+                Err(_) => UploadOutcome::Error,
+            };
+            metrics.record_upload(target, outcome, started.elapsed());
+            result
+        }
+    };
+    retry(&policy, attempt, |err: &StoreError, failed| {
+        let Some(wait) = failed.wait else { return };
+        Metrics::inc(&metrics.upload_retries);
+        warn!(%stream, key = %request.key, attempt = failed.number, retryable = err.retryable,
+              error = %err, wait_ms = wait.as_millis() as u64,
+              "put failed; keeping the object and retrying");
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests;
