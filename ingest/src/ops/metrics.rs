@@ -13,157 +13,20 @@
 use std::{borrow::Cow, time::Duration};
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
+
+mod labels;
+
+use labels::{DropLabels, RefusalLabels, UploadLabels};
+pub use labels::{DropReason, RefusalReason, UploadOutcome, UploadTarget};
 
 /// Upper bounds (seconds) of the latency histograms: a local store answers in milliseconds,
 /// S3 in tens to hundreds, a store in trouble in seconds (retries with backoff up to 5 s).
 pub const LATENCY_BUCKETS: [f64; 14] = [
     0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
-
-/// Why a publish (or the connection before it) was refused: a bounded label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RefusalReason {
-    /// `app` or `stream` outside `[A-Za-z0-9_-]{1,64}`.
-    BadName,
-    /// Publish auth refused the token (missing, malformed, expired, wrong).
-    Auth,
-    /// The name is already published on this ingest (`--duplicate-publish reject-new`).
-    Duplicate,
-    /// A second publish on a connection that already publishes.
-    AlreadyPublishing,
-    /// The connection limit (`--max-connections`) was reached; the connection was closed.
-    TooManyConnections,
-    /// A relayed publish from the peer while a direct publish of the name is live here
-    /// (direct wins; README.md, "The relay").
-    RelayBehindDirect,
-    /// A new rendition of a stream that already has the most renditions allowed.
-    TooManyRenditions,
-    /// The stream belongs to another instance pair (`--shard k/K`).
-    WrongShard,
-}
-
-impl RefusalReason {
-    pub const ALL: [RefusalReason; 8] = [
-        RefusalReason::BadName,
-        RefusalReason::Auth,
-        RefusalReason::Duplicate,
-        RefusalReason::AlreadyPublishing,
-        RefusalReason::TooManyConnections,
-        RefusalReason::RelayBehindDirect,
-        RefusalReason::TooManyRenditions,
-        RefusalReason::WrongShard,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalReason::BadName => "bad_name",
-            RefusalReason::Auth => "auth",
-            RefusalReason::Duplicate => "duplicate",
-            RefusalReason::AlreadyPublishing => "already_publishing",
-            RefusalReason::TooManyConnections => "too_many_connections",
-            RefusalReason::RelayBehindDirect => "relay_behind_direct",
-            RefusalReason::TooManyRenditions => "too_many_renditions",
-            RefusalReason::WrongShard => "wrong_shard",
-        }
-    }
-}
-
-impl EncodeLabelValue for RefusalReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        std::fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct RefusalLabels {
-    reason: RefusalReason,
-}
-
-/// Why a segment will never reach the store (`zonecast_spool_dropped_total{reason}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// No room: the memory queue (without a spool) or the spool was full; `--spool-full`
-    /// chose this segment.
-    BacklogFull,
-    /// The spool could not write or read back the segment (disk error).
-    SpoolFailed,
-    /// The store refused it for good (a non-retryable error, retried to its budget).
-    Refused,
-    /// A drain timed out and the segment could not be written to the spool either.
-    Shutdown,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 4] = [
-        DropReason::BacklogFull,
-        DropReason::SpoolFailed,
-        DropReason::Refused,
-        DropReason::Shutdown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::BacklogFull => "backlog_full",
-            DropReason::SpoolFailed => "spool_failed",
-            DropReason::Refused => "refused",
-            DropReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-impl EncodeLabelValue for DropReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        std::fmt::Write::write_str(encoder, self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct DropLabels {
-    reason: DropReason,
-}
-
-/// What an upload wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UploadTarget {
-    Segment,
-    Index,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UploadOutcome {
-    Ok,
-    Error,
-}
-
-impl EncodeLabelValue for UploadTarget {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        let s = match self {
-            UploadTarget::Segment => "segment",
-            UploadTarget::Index => "index",
-        };
-        std::fmt::Write::write_str(encoder, s)
-    }
-}
-
-impl EncodeLabelValue for UploadOutcome {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        let s = match self {
-            UploadOutcome::Ok => "ok",
-            UploadOutcome::Error => "error",
-        };
-        std::fmt::Write::write_str(encoder, s)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct UploadLabels {
-    kind: UploadTarget,
-    outcome: UploadOutcome,
-}
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -525,57 +388,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_names_the_deploy_scripts_read_are_there() {
-        let m = Metrics::new(zonecast_contract::Az::Az2);
-        Metrics::inc(&m.segments_uploaded);
-        Metrics::inc(&m.uploads_pending);
-        Metrics::inc(&m.uploads_pending);
-        Metrics::dec(&m.uploads_pending);
-        m.refused(RefusalReason::Auth);
-        m.record_cut_to_index(Duration::from_millis(30));
-        let text = m.render(MetricsFormat::Prometheus);
-        for line in [
-            "zonecast_segments_uploaded_total{az=\"az2\"} 1",
-            "zonecast_indexes_uploaded_total{az=\"az2\"} 0",
-            "zonecast_upload_retries_total{az=\"az2\"} 0",
-            "zonecast_uploads_pending{az=\"az2\"} 1",
-            "zonecast_streams_waiting{az=\"az2\"} 0",
-            "zonecast_spool_bytes{az=\"az2\"} 0",
-            "zonecast_spool_dropped_total{az=\"az2\",reason=\"refused\"} 0",
-            "# TYPE zonecast_segments_uploaded_total counter",
-            "# TYPE zonecast_cut_to_index_seconds histogram",
-            "zonecast_cut_to_index_seconds_count{az=\"az2\"} 1",
-            "zonecast_cut_to_index_seconds_bucket{az=\"az2\",le=\"0.05\"} 1",
-            "zonecast_upload_duration_seconds_count{az=\"az2\",kind=\"segment\",outcome=\"error\"} 0",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
-        }
-        assert!(text.contains("reason=\"auth\""), "{text}");
-        assert_eq!(m.refusals(RefusalReason::Auth), 1);
-        let om = m.render(MetricsFormat::OpenMetrics);
-        assert!(om.ends_with("# EOF\n"), "{om}");
-        assert!(om.contains("# TYPE zonecast_segments_uploaded counter"));
-    }
-
-    #[test]
-    fn accept_header() {
-        assert_eq!(MetricsFormat::from_accept(None), MetricsFormat::Prometheus);
-        assert_eq!(
-            MetricsFormat::from_accept(Some("*/*")),
-            MetricsFormat::Prometheus
-        );
-        assert_eq!(
-            MetricsFormat::from_accept(Some(
-                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-            )),
-            MetricsFormat::OpenMetrics
-        );
-    }
-}
+mod tests;

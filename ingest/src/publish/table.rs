@@ -36,6 +36,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use zonecast_contract::{ShardSpec, StreamIndex, StreamName, StreamState};
 
+pub use outcome::{Claimed, Ended, PublishEffect, PublishEnd, PublishStart};
+
 use super::claim::{
     Duplicate, PublishRequest, Refusal, check_renditions, check_shard, on_duplicate,
 };
@@ -58,69 +60,6 @@ pub struct StreamTableConfig {
     /// How often a waiting stream's index is rewritten (half the target duration), so the AZ
     /// stays fresh for the liveness rule.
     pub heartbeat: Duration,
-}
-
-/// Why a publish ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishEnd {
-    /// The connection closed or failed without an unpublish.
-    Dropped,
-    /// `FCUnpublish` / `deleteStream`.
-    Unpublished,
-    /// A new publisher of the same name took over (duplicate policy `replace-old`).
-    Replaced,
-    /// This ingest is shutting down.
-    Shutdown,
-}
-
-/// Where a claimed publish takes its numbering and its upload queue from.
-#[derive(Debug)]
-pub enum PublishStart<U> {
-    /// The encoder came back within the grace period: the waiting index (newer than the
-    /// store's while uploads are queued) and the stream's upload queue.
-    Resume { last: StreamIndex, uploads: U },
-    /// This publish replaced a live one that already had an upload queue: its queue (what it
-    /// queued is written first) and its newest index.
-    TakeOver {
-        last: Option<StreamIndex>,
-        uploads: U,
-    },
-    /// Nothing of the stream here: read the store's indexes; `spooled` is the newest index an
-    /// earlier run left in the spool, if any (see [`newest_index`]).
-    Fresh { spooled: Option<StreamIndex> },
-}
-
-/// A name given to a publish.
-#[derive(Debug)]
-pub struct Claimed<U, H> {
-    /// This publish's id: later updates and its end name it, so a replaced publish can never
-    /// touch its successor's entry.
-    pub id: u64,
-    pub start: PublishStart<U>,
-    /// The publish this one replaced, to be told to stop.
-    pub replaced: Option<H>,
-}
-
-/// What the shell does for the table.
-#[derive(Debug, PartialEq)]
-pub enum PublishEffect<U> {
-    /// Queue `index` (this AZ's index of `name`) on the stream's upload queue.
-    WriteIndex {
-        name: StreamName,
-        index: StreamIndex,
-        uploads: U,
-    },
-}
-
-/// What became of a publish that ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    /// The stream waits for its encoder until `grace` has passed.
-    Waiting { grace: Duration },
-    /// The stream is over on this ingest (ended, or draining).
-    Over(StreamState),
-    /// A newer publish holds the name (it replaced this one): nothing to do.
-    Superseded,
 }
 
 #[derive(Debug)]
@@ -475,5 +414,6 @@ pub fn newest_index(a: Option<StreamIndex>, b: Option<StreamIndex>) -> Option<St
     }
 }
 
+mod outcome;
 #[cfg(test)]
 mod tests;

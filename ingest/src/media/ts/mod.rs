@@ -9,6 +9,9 @@
 //! PMT at the start of every segment, one program, H.264 on PID 0x100 and ADTS AAC on 0x101,
 //! PCR carried by the video PID.
 
+mod audio;
+mod config;
+mod error;
 mod packets;
 pub mod pes;
 #[cfg(test)]
@@ -23,6 +26,11 @@ use mpeg2ts::{
     time::Timestamp,
     ts::ContinuityCounter,
 };
+
+pub use config::{AudioInterleave, TsMuxerConfig};
+pub use error::TsError;
+
+use audio::PendingAudio;
 
 use crate::media::frame::{AudioConfig, MediaFrame, VideoConfig};
 use packets::{EsEntry, PesStartFlags};
@@ -46,115 +54,6 @@ const AUDIO_JITTER_MS: i64 = 2;
 /// 33-bit PTS/DTS (§2.4.3.7).
 const TIMESTAMP_MODULO: i128 = 1 << 33;
 
-/// When pending AAC frames are written out, relative to video.
-///
-/// Grouping several AAC frames into one PES saves the PES header and, more importantly, the
-/// stuffing of its last TS packet; but audio held back too long ends up far behind the video it
-/// plays with in the byte stream, which costs players buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AudioInterleave {
-    /// Pending audio is written before every video frame. Tightest interleave (audio never
-    /// trails video by more than a frame interval), at the price of a part-stuffed TS packet
-    /// per video frame: a few percent of overhead at low audio bitrates.
-    EveryVideoFrame,
-    /// Audio is held until `TsMuxerConfig::audio_group_ms` of it is pending; a video frame
-    /// flushes it only once the pending audio began twice that before the video DTS (so it
-    /// is written even when audio stops). These are nginx-rtmp's rules with its default
-    /// `hls_max_audio_delay` of 300 ms (half of it on audio, all of it on video) at the
-    /// default of 150 ms. Lower overhead; audio trails the video it plays with in the byte
-    /// stream by about `audio_group_ms`, far less than any HLS player buffers.
-    Grouped,
-}
-
-/// Muxer settings. The defaults are what the packager uses.
-#[derive(Debug, Clone)]
-pub struct TsMuxerConfig {
-    /// Program number in the PAT/PMT.
-    pub program_number: u16,
-    /// PID of the PMT.
-    pub pmt_pid: u16,
-    /// PID of the H.264 stream.
-    pub video_pid: u16,
-    /// PID of the AAC stream.
-    pub audio_pid: u16,
-    /// At most this much audio (by timestamp span) goes into one PES.
-    pub audio_group_ms: u32,
-    /// When pending audio is flushed relative to video frames.
-    pub audio_interleave: AudioInterleave,
-}
-
-impl Default for TsMuxerConfig {
-    fn default() -> Self {
-        Self {
-            program_number: 1,
-            pmt_pid: PMT_PID,
-            video_pid: VIDEO_PID,
-            audio_pid: AUDIO_PID,
-            audio_group_ms: 150,
-            audio_interleave: AudioInterleave::Grouped,
-        }
-    }
-}
-
-/// Why a frame or segment could not be muxed. Frame errors carry the frame's DTS (encoder
-/// timeline, ms) so the tag can be found in a capture of the RTMP session.
-#[derive(Debug, thiserror::Error)]
-pub enum TsError {
-    /// `push_frame` or `finish_segment` without a `begin_segment` first.
-    #[error("no segment open (frame dts {dts_ms:?} ms)")]
-    NoSegment { dts_ms: Option<i64> },
-    /// A video frame arrived but the segment was begun without a video config.
-    #[error("video frame at dts {dts_ms} ms but the segment has no video track")]
-    NoVideoTrack { dts_ms: i64 },
-    /// An audio frame arrived but the segment was begun without an audio config.
-    #[error("audio frame at dts {dts_ms} ms but the segment has no audio track")]
-    NoAudioTrack { dts_ms: i64 },
-    /// The AVC config's NAL length size is not 1, 2 or 4 (ISO/IEC 14496-15 §5.3.3.1).
-    #[error("invalid NAL unit length size {nal_length_size} (video frame at dts {dts_ms} ms)")]
-    InvalidNalLengthSize { nal_length_size: u8, dts_ms: i64 },
-    /// The frame ends inside a NAL unit length prefix.
-    #[error(
-        "video frame at dts {dts_ms} ms: truncated NAL length prefix at byte {offset} of {frame_len}"
-    )]
-    TruncatedNalLength {
-        dts_ms: i64,
-        offset: usize,
-        frame_len: usize,
-    },
-    /// A NAL unit length runs past the end of the frame.
-    #[error(
-        "video frame at dts {dts_ms} ms: NAL unit at byte {offset} declares {nal_len} bytes, only {remaining} remain"
-    )]
-    NalLengthOverrun {
-        dts_ms: i64,
-        offset: usize,
-        nal_len: usize,
-        remaining: usize,
-    },
-    /// ADTS can only describe AAC Main/LC/SSR/LTP (and HE-AAC implicitly).
-    #[error("AAC object type {object_type} cannot be carried in ADTS")]
-    UnsupportedAudioObjectType { object_type: u8 },
-    /// Sampling frequency index 13–15 (reserved or explicit) cannot be carried in ADTS.
-    #[error("AAC sampling frequency index {index} cannot be carried in ADTS")]
-    UnsupportedSamplingFrequencyIndex { index: u8 },
-    /// ADTS channel_configuration is 3 bits.
-    #[error("AAC channel configuration {channels} cannot be carried in ADTS")]
-    UnsupportedChannelConfiguration { channels: u8 },
-    /// An AAC frame longer than ADTS's 13-bit frame_length allows.
-    #[error("audio frame at dts {dts_ms} ms is {len} bytes, too large for ADTS")]
-    AudioFrameTooLarge { dts_ms: i64, len: usize },
-    /// The PAT and PMT did not come out as one TS packet each (a bug here, not bad input).
-    #[error("PAT + PMT took {len} bytes instead of 376")]
-    PsiSize { len: usize },
-    /// The `mpeg2ts` crate refused a packet (a bug here rather than bad input).
-    #[error("writing TS packet on PID {pid:#x}: {source}")]
-    Mux {
-        pid: u16,
-        #[source]
-        source: mpeg2ts::Error,
-    },
-}
-
 /// Room for the PAT and the PMT at the start of a segment: one TS packet each.
 const PSI_LEN: usize = 2 * 188;
 
@@ -163,15 +62,6 @@ const PSI_LEN: usize = 2 * 188;
 pub struct SegmentTracks {
     pub video: bool,
     pub audio: bool,
-}
-
-impl TsError {
-    /// True for errors that are bugs in the muxer rather than properties of the input: the
-    /// segment being written can no longer be trusted. Every other error refuses one frame (or
-    /// one configuration) and leaves the segment as it was.
-    pub fn is_internal(&self) -> bool {
-        matches!(self, TsError::PsiSize { .. } | TsError::Mux { .. })
-    }
 }
 
 /// The open segment: its bytes so far (after room for the PAT and PMT), the tracks it may
@@ -183,15 +73,6 @@ struct Segment {
     audio: Option<AdtsTemplate>,
     audio_sample_rate: u32,
     carried: SegmentTracks,
-}
-
-/// AAC frames waiting to be written as one PES.
-#[derive(Default)]
-struct PendingAudio {
-    /// ADTS frames, concatenated.
-    data: Vec<u8>,
-    first_dts_ms: i64,
-    frames: u32,
 }
 
 /// Muxes [`MediaFrame`]s into MPEG-TS segments; see the module docs.
@@ -418,33 +299,6 @@ impl TsMuxer {
         Ok(Bytes::from(segment.out))
     }
 
-    /// Whether the pending audio must be written before a frame at `dts_ms` of `len` bytes
-    /// (ADTS header included) is added: the group is full (by time or PES size), or the new
-    /// frame does not follow on, in which case the decoder would infer a wrong timestamp for it
-    /// (only the first frame of a PES has an explicit PTS).
-    fn audio_needs_flush_before(&self, dts_ms: i64, len: usize) -> bool {
-        let pending = &self.pending_audio;
-        if pending.data.is_empty() {
-            return false;
-        }
-        let span = dts_ms.saturating_sub(pending.first_dts_ms);
-        if span >= i64::from(self.config.audio_group_ms) || span < 0 {
-            return true;
-        }
-        if pending.data.len() + len > MAX_AUDIO_PES_PAYLOAD {
-            return true;
-        }
-        let sample_rate = self.segment.as_ref().map_or(0, |s| s.audio_sample_rate);
-        if sample_rate > 0 {
-            // 1024 samples per AAC frame (960-sample framing is not used over RTMP).
-            let expected = i64::from(pending.frames) * 1024 * 1000 / i64::from(sample_rate);
-            if (span - expected).abs() > AUDIO_JITTER_MS {
-                return true;
-            }
-        }
-        false
-    }
-
     fn write_video(
         &mut self,
         dts_ms: i64,
@@ -499,52 +353,6 @@ impl TsMuxer {
             access_unit.pieces(),
             flags,
         )
-    }
-
-    /// Writes the pending AAC frames as one PES, PTS of the first (§2.7.4: later frames'
-    /// times follow from the 1024-sample frame duration).
-    fn flush_audio(&mut self) -> Result<(), TsError> {
-        if self.pending_audio.data.is_empty() {
-            return Ok(());
-        }
-        // The buffer is kept for the next group: cleared, not dropped.
-        let pending = &mut self.pending_audio;
-        let Some(segment) = self.segment.as_mut() else {
-            pending.data.clear();
-            return Ok(());
-        };
-        let pts = ts90(pending.first_dts_ms);
-        let header = PesHeader {
-            stream_id: StreamId::new(StreamId::AUDIO_MIN),
-            priority: false,
-            data_alignment_indicator: true,
-            copyright: false,
-            original_or_copy: false,
-            pts: Some(timestamp(pts, self.config.audio_pid)?),
-            dts: None,
-            escr: None,
-        };
-        // Audio carries the PCR only in an audio-only program (no video packet in the segment:
-        // a video segment starts with its keyframe); every AAC frame is a random access point,
-        // which matters to a player only when there is no video.
-        let audio_only = !segment.carried.video;
-        let flags = PesStartFlags {
-            pcr: audio_only.then_some(pts * 300),
-            random_access: audio_only,
-        };
-        // Checked by `audio_needs_flush_before`.
-        let pes_packet_len = u16::try_from(pending.data.len() + 8).unwrap_or(0);
-        let written = packets::write_pes(
-            &mut segment.out,
-            self.config.audio_pid,
-            &mut self.audio_cc,
-            header,
-            pes_packet_len,
-            &[&pending.data],
-            flags,
-        );
-        pending.data.clear();
-        written
     }
 }
 
