@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::{
-    connection::handle_connection,
+    connection_task::handle_connection,
     error::{CloseKind, ConnectionError},
 };
 use crate::{

@@ -9,9 +9,9 @@
 //! PMT at the start of every segment, one program, H.264 on PID 0x100 and ADTS AAC on 0x101,
 //! PCR carried by the video PID.
 
-mod audio;
-mod config;
+mod audio_group;
 mod error;
+mod muxer_config;
 mod packets;
 pub mod pes;
 #[cfg(test)]
@@ -27,10 +27,10 @@ use mpeg2ts::{
     ts::ContinuityCounter,
 };
 
-pub use config::{AudioInterleave, TsMuxerConfig};
 pub use error::TsError;
+pub use muxer_config::{AudioInterleave, TsMuxerConfig};
 
-use audio::PendingAudio;
+use audio_group::PendingAudio;
 
 use crate::media::frame::{AudioConfig, MediaFrame, VideoConfig};
 use packets::{EsEntry, PesStartFlags};
