@@ -18,7 +18,7 @@ use rml_rtmp::{
 use rml_rtmp::rml_amf0::Amf0Value;
 
 use super::core::RelayOut;
-use crate::rtmp::{HandshakeStep, guard, handshake_step};
+use crate::rtmp::driver::{Fault, Faulted, SessionDriver, SessionSide, guard};
 
 /// What the relay needs to know from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,21 +59,46 @@ pub struct ClientOutput {
     pub events: Vec<ClientEvent>,
 }
 
-enum State {
-    Handshaking(Box<Handshake>),
-    Session(Box<ClientSession>),
-    Failed,
-}
-
 /// One publishing connection to the peer.
 pub struct RelayClient {
     peer: String,
-    app: String,
     stream_key: String,
-    state: State,
+    driver: SessionDriver<ClientSide>,
+    side: ClientSide,
     publishing: bool,
-    /// Bytes received so far, to point into a packet capture.
-    offset: u64,
+}
+
+/// The client's side of the shared driver: its session opens with `connect(app)`.
+struct ClientSide {
+    peer: String,
+    app: String,
+}
+
+impl SessionSide for ClientSide {
+    type Session = ClientSession;
+    type Item = ClientSessionResult;
+    type Limit = std::convert::Infallible;
+
+    fn open(&mut self) -> Result<(ClientSession, Vec<ClientSessionResult>), Fault<Self::Limit>> {
+        let mut config = ClientSessionConfig::new();
+        config.tc_url = Some(format!("rtmp://{}/{}", self.peer, self.app));
+        let open = || {
+            let (mut session, mut results) = ClientSession::new(config)?;
+            results.push(session.request_connection(self.app.clone())?);
+            Ok::<_, rml_rtmp::sessions::ClientSessionError>((session, results))
+        };
+        open().map_err(|e| Fault::Session(format!("{e:?}")))
+    }
+
+    fn feed(
+        &mut self,
+        session: &mut ClientSession,
+        bytes: &[u8],
+    ) -> Result<Vec<ClientSessionResult>, Fault<Self::Limit>> {
+        session
+            .handle_input(bytes)
+            .map_err(|e| Fault::Session(format!("{e:?}")))
+    }
 }
 
 impl RelayClient {
@@ -98,11 +123,13 @@ impl RelayClient {
         };
         let client = Self {
             peer: peer.to_owned(),
-            app: app.to_owned(),
             stream_key: stream_key.to_owned(),
-            state: State::Handshaking(Box::new(handshake)),
+            driver: SessionDriver::new(handshake),
+            side: ClientSide {
+                peer: peer.to_owned(),
+                app: app.to_owned(),
+            },
             publishing: false,
-            offset: 0,
         };
         Ok((client, c0c1))
     }
@@ -113,126 +140,60 @@ impl RelayClient {
 
     /// Feeds bytes read from the peer. Any error is final for this client.
     pub fn handle_input(&mut self, input: &[u8]) -> Result<ClientOutput, ClientError> {
-        let start = self.offset;
-        self.offset += input.len() as u64;
         let mut out = ClientOutput::default();
-        match &mut self.state {
-            State::Failed => Err(self.session_error(start, "input after a failure".into())),
-            State::Handshaking(handshake) => match handshake_step(handshake, input) {
-                HandshakeStep::InProgress(reply) => {
-                    out.send = reply;
-                    Ok(out)
-                }
-                HandshakeStep::Completed { reply, rest } => {
-                    out.send = reply;
-                    self.start_session(&mut out, start)?;
-                    if !rest.is_empty() {
-                        let at = self.offset - rest.len() as u64;
-                        self.session_input(&rest, at, &mut out)?;
-                    }
-                    Ok(out)
-                }
-                HandshakeStep::Failed(message) => {
-                    self.state = State::Failed;
-                    Err(ClientError::Handshake {
-                        peer: self.peer.clone(),
-                        message,
-                    })
-                }
-                HandshakeStep::Panicked(message) => Err(self.panicked(start, message)),
-            },
-            State::Session(_) => {
-                self.session_input(input, start, &mut out)?;
-                Ok(out)
-            }
-        }
+        let items = self
+            .driver
+            .input(&mut self.side, input, &mut out.send)
+            .map_err(|f| self.error(f))?;
+        self.collect(items, &mut out)?;
+        Ok(out)
     }
 
     /// The bytes that carry `out` to the peer. Only once published.
     pub fn send(&mut self, out: &RelayOut) -> Result<Vec<u8>, ClientError> {
-        let offset = self.offset;
         if !self.publishing {
             return Err(ClientError::NotPublishing {
                 peer: self.peer.clone(),
                 what: "media",
             });
         }
-        let State::Session(session) = &mut self.state else {
-            return Err(self.session_error(offset, "no session".into()));
-        };
-        let result = guard(|| match out {
-            RelayOut::Metadata(m) => session.publish_metadata(m).map(|r| vec![r]),
-            RelayOut::Video { timestamp, data } => session
-                .publish_video_data(data.clone(), RtmpTimestamp::new(*timestamp), false)
-                .map(|r| vec![r]),
-            RelayOut::Audio { timestamp, data } => session
-                .publish_audio_data(data.clone(), RtmpTimestamp::new(*timestamp), false)
-                .map(|r| vec![r]),
-            RelayOut::Unpublish => session.stop_publishing(),
-        });
-        match result {
-            Ok(Ok(results)) => {
-                let mut bytes = Vec::new();
-                for r in results {
-                    if let ClientSessionResult::OutboundResponse(p) = r {
-                        bytes.extend_from_slice(&p.bytes);
-                    }
+        let results = self
+            .driver
+            .with_session(|session| {
+                match out {
+                    RelayOut::Metadata(m) => session.publish_metadata(m).map(|r| vec![r]),
+                    RelayOut::Video { timestamp, data } => session
+                        .publish_video_data(data.clone(), RtmpTimestamp::new(*timestamp), false)
+                        .map(|r| vec![r]),
+                    RelayOut::Audio { timestamp, data } => session
+                        .publish_audio_data(data.clone(), RtmpTimestamp::new(*timestamp), false)
+                        .map(|r| vec![r]),
+                    RelayOut::Unpublish => session.stop_publishing(),
                 }
-                if matches!(out, RelayOut::Unpublish) {
-                    self.publishing = false;
-                }
-                Ok(bytes)
+                .map_err(|e| format!("{e:?}"))
+            })
+            .map_err(|f| self.error(f))?;
+        let mut bytes = Vec::new();
+        for r in results {
+            if let ClientSessionResult::OutboundResponse(p) = r {
+                bytes.extend_from_slice(&p.bytes);
             }
-            Ok(Err(e)) => Err(self.session_error(offset, format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
         }
-    }
-
-    fn start_session(&mut self, out: &mut ClientOutput, offset: u64) -> Result<(), ClientError> {
-        let mut config = ClientSessionConfig::new();
-        config.tc_url = Some(format!("rtmp://{}/{}", self.peer, self.app));
-        let app = self.app.clone();
-        let result = guard(|| {
-            let (mut session, mut results) = ClientSession::new(config)?;
-            results.push(session.request_connection(app)?);
-            Ok::<_, rml_rtmp::sessions::ClientSessionError>((session, results))
-        });
-        match result {
-            Ok(Ok((session, results))) => {
-                self.state = State::Session(Box::new(session));
-                self.collect(results, out, offset)
-            }
-            Ok(Err(e)) => Err(self.session_error(offset, format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
+        if matches!(out, RelayOut::Unpublish) {
+            self.publishing = false;
         }
-    }
-
-    fn session_input(
-        &mut self,
-        input: &[u8],
-        offset: u64,
-        out: &mut ClientOutput,
-    ) -> Result<(), ClientError> {
-        let State::Session(session) = &mut self.state else {
-            return Err(self.session_error(offset, "no session".into()));
-        };
-        match guard(|| session.handle_input(input)) {
-            Ok(Ok(results)) => self.collect(results, out, offset),
-            Ok(Err(e)) => Err(self.session_error(offset, format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
-        }
+        Ok(bytes)
     }
 
     fn collect(
         &mut self,
         results: Vec<ClientSessionResult>,
         out: &mut ClientOutput,
-        offset: u64,
     ) -> Result<(), ClientError> {
         for result in results {
             match result {
                 ClientSessionResult::OutboundResponse(p) => out.send.extend_from_slice(&p.bytes),
-                ClientSessionResult::RaisedEvent(event) => self.on_event(event, out, offset)?,
+                ClientSessionResult::RaisedEvent(event) => self.on_event(event, out)?,
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
         }
@@ -243,21 +204,20 @@ impl RelayClient {
         &mut self,
         event: ClientSessionEvent,
         out: &mut ClientOutput,
-        offset: u64,
     ) -> Result<(), ClientError> {
         match event {
             ClientSessionEvent::ConnectionRequestAccepted => {
-                let State::Session(session) = &mut self.state else {
-                    return Err(self.session_error(offset, "no session".into()));
-                };
                 let key = self.stream_key.clone();
-                match guard(|| session.request_publishing(key, PublishRequestType::Live)) {
-                    Ok(Ok(ClientSessionResult::OutboundResponse(p))) => {
-                        out.send.extend_from_slice(&p.bytes)
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(self.session_error(offset, format!("{e:?}"))),
-                    Err(message) => return Err(self.panicked(offset, message)),
+                let result = self
+                    .driver
+                    .with_session(|session| {
+                        session
+                            .request_publishing(key, PublishRequestType::Live)
+                            .map_err(|e| format!("{e:?}"))
+                    })
+                    .map_err(|f| self.error(f))?;
+                if let ClientSessionResult::OutboundResponse(p) = result {
+                    out.send.extend_from_slice(&p.bytes)
                 }
             }
             ClientSessionEvent::ConnectionRequestRejected { description } => {
@@ -299,23 +259,23 @@ impl RelayClient {
         Ok(())
     }
 
-    fn session_error(&mut self, offset: u64, message: String) -> ClientError {
-        self.state = State::Failed;
+    /// This attempt's error for a fault of the driver; the client is not publishing any more.
+    fn error(&mut self, faulted: Faulted<std::convert::Infallible>) -> ClientError {
         self.publishing = false;
-        ClientError::Session {
-            peer: self.peer.clone(),
-            offset,
-            message,
-        }
-    }
-
-    fn panicked(&mut self, offset: u64, message: String) -> ClientError {
-        self.state = State::Failed;
-        self.publishing = false;
-        ClientError::Panicked {
-            peer: self.peer.clone(),
-            offset,
-            message,
+        let (peer, offset) = (self.peer.clone(), faulted.offset);
+        match faulted.fault {
+            Fault::Handshake(message) => ClientError::Handshake { peer, message },
+            Fault::Session(message) => ClientError::Session {
+                peer,
+                offset,
+                message,
+            },
+            Fault::Panicked(message) => ClientError::Panicked {
+                peer,
+                offset,
+                message,
+            },
+            Fault::Limit(never) => match never {},
         }
     }
 }

@@ -1,8 +1,8 @@
-use std::{net::SocketAddr, panic::AssertUnwindSafe};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use rml_rtmp::{
-    handshake::{Handshake, HandshakeProcessResult, PeerType},
+    handshake::{Handshake, PeerType},
     sessions::{
         ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata,
     },
@@ -10,7 +10,8 @@ use rml_rtmp::{
 
 use super::{
     RtmpError,
-    guard::{ChunkGuard, RtmpLimits},
+    driver::{Fault, Faulted, SessionDriver, SessionSide},
+    guard::{ChunkGuard, LimitError, RtmpLimits},
 };
 
 /// What the application needs to know from the peer.
@@ -44,21 +45,41 @@ pub struct RtmpOutput {
     pub events: Vec<RtmpEvent>,
 }
 
-enum State {
-    Handshaking(Box<Handshake>),
-    Session(Box<ServerSession>),
-    /// After an error or a panic nothing more is parsed.
-    Failed,
-}
-
 /// One server-side RTMP connection: handshake, then chunk stream and commands.
 pub struct RtmpConnection {
     peer: SocketAddr,
-    state: State,
-    /// Bytes consumed so far, to point at the offending byte in a packet capture.
-    offset: u64,
-    /// Enforces the message size, chunk size and buffering limits before rml_rtmp parses.
+    driver: SessionDriver<ServerSide>,
+    side: ServerSide,
+}
+
+/// The server's side of the shared driver: its session, and the guard that enforces the
+/// message size, chunk size and buffering limits before rml_rtmp parses.
+struct ServerSide {
     guard: ChunkGuard,
+}
+
+impl SessionSide for ServerSide {
+    type Session = ServerSession;
+    type Item = ServerSessionResult;
+    type Limit = LimitError;
+
+    fn open(&mut self) -> Result<(ServerSession, Vec<ServerSessionResult>), Fault<LimitError>> {
+        let mut config = ServerSessionConfig::new();
+        // Larger chunks for what we send; the encoder sets its own for what it sends.
+        config.chunk_size = 4096;
+        ServerSession::new(config).map_err(|e| Fault::Session(format!("{e:?}")))
+    }
+
+    fn feed(
+        &mut self,
+        session: &mut ServerSession,
+        bytes: &[u8],
+    ) -> Result<Vec<ServerSessionResult>, Fault<LimitError>> {
+        self.guard.push(bytes).map_err(Fault::Limit)?;
+        session
+            .handle_input(bytes)
+            .map_err(|e| Fault::Session(format!("{e:?}")))
+    }
 }
 
 impl RtmpConnection {
@@ -69,15 +90,16 @@ impl RtmpConnection {
     pub fn with_limits(peer: SocketAddr, limits: RtmpLimits) -> Self {
         Self {
             peer,
-            state: State::Handshaking(Box::new(Handshake::new(PeerType::Server))),
-            offset: 0,
-            guard: ChunkGuard::new(limits),
+            driver: SessionDriver::new(Handshake::new(PeerType::Server)),
+            side: ServerSide {
+                guard: ChunkGuard::new(limits),
+            },
         }
     }
 
     /// Whether the handshake is still going on (the server applies its deadline).
     pub fn is_handshaking(&self) -> bool {
-        matches!(self.state, State::Handshaking(_))
+        self.driver.is_handshaking()
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -87,39 +109,12 @@ impl RtmpConnection {
     /// Feeds bytes read from the socket. Any error is final for this connection.
     pub fn handle_input(&mut self, input: &[u8]) -> Result<RtmpOutput, RtmpError> {
         let mut out = RtmpOutput::default();
-        let start = self.offset;
-        self.offset += input.len() as u64;
-        match &mut self.state {
-            State::Failed => Err(self.session_error(start, "input after a failed connection")),
-            State::Handshaking(handshake) => match handshake_step(handshake, input) {
-                HandshakeStep::InProgress(reply) => {
-                    out.send = reply;
-                    Ok(out)
-                }
-                HandshakeStep::Completed { reply, rest } => {
-                    out.send = reply;
-                    self.start_session(&mut out, start)?;
-                    if !rest.is_empty() {
-                        let rest_offset = self.offset - rest.len() as u64;
-                        self.session_input(&rest, rest_offset, &mut out)?;
-                    }
-                    Ok(out)
-                }
-                HandshakeStep::Failed(message) => {
-                    self.state = State::Failed;
-                    Err(RtmpError::Handshake {
-                        peer: self.peer,
-                        offset: start,
-                        message,
-                    })
-                }
-                HandshakeStep::Panicked(message) => Err(self.panicked(start, message)),
-            },
-            State::Session(_) => {
-                self.session_input(input, start, &mut out)?;
-                Ok(out)
-            }
-        }
+        let items = self
+            .driver
+            .input(&mut self.side, input, &mut out.send)
+            .map_err(|f| self.error(f))?;
+        self.collect(items, &mut out);
+        Ok(out)
     }
 
     /// Accepts a connect or publish request.
@@ -143,65 +138,21 @@ impl RtmpConnection {
         request_id: u32,
         rejection: Option<(&str, &str)>,
     ) -> Result<Vec<u8>, RtmpError> {
-        let offset = self.offset;
-        let State::Session(session) = &mut self.state else {
-            return Err(self.session_error(offset, "answer before the handshake completed"));
-        };
-        let result = guard(|| match rejection {
-            None => session.accept_request(request_id),
-            Some((code, description)) => session.reject_request(request_id, code, description),
-        });
+        let results = self
+            .driver
+            .with_session(|session| {
+                match rejection {
+                    None => session.accept_request(request_id),
+                    Some((code, description)) => {
+                        session.reject_request(request_id, code, description)
+                    }
+                }
+                .map_err(|e| format!("{e:?}"))
+            })
+            .map_err(|f| self.error(f))?;
         let mut out = RtmpOutput::default();
-        match result {
-            Ok(Ok(results)) => {
-                self.collect(results, &mut out);
-                Ok(out.send)
-            }
-            Ok(Err(e)) => Err(self.session_error(offset, &format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
-        }
-    }
-
-    fn start_session(&mut self, out: &mut RtmpOutput, offset: u64) -> Result<(), RtmpError> {
-        let mut config = ServerSessionConfig::new();
-        // Larger chunks for what we send; the encoder sets its own for what it sends.
-        config.chunk_size = 4096;
-        match guard(|| ServerSession::new(config)) {
-            Ok(Ok((session, results))) => {
-                self.state = State::Session(Box::new(session));
-                self.collect(results, out);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(self.session_error(offset, &format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
-        }
-    }
-
-    fn session_input(
-        &mut self,
-        input: &[u8],
-        offset: u64,
-        out: &mut RtmpOutput,
-    ) -> Result<(), RtmpError> {
-        if let Err(source) = self.guard.push(input) {
-            self.state = State::Failed;
-            return Err(RtmpError::Limit {
-                peer: self.peer,
-                offset,
-                source,
-            });
-        }
-        let State::Session(session) = &mut self.state else {
-            return Err(self.session_error(offset, "no session"));
-        };
-        match guard(|| session.handle_input(input)) {
-            Ok(Ok(results)) => {
-                self.collect(results, out);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(self.session_error(offset, &format!("{e:?}"))),
-            Err(message) => Err(self.panicked(offset, message)),
-        }
+        self.collect(results, &mut out);
+        Ok(out.send)
     }
 
     fn collect(&mut self, results: Vec<ServerSessionResult>, out: &mut RtmpOutput) {
@@ -272,9 +223,11 @@ impl RtmpConnection {
             // releaseStream is harmless to grant: answering keeps encoders that wait for it
             // moving. Nothing else needs an answer.
             ServerSessionEvent::ReleaseStreamRequested { request_id, .. } => {
-                if let State::Session(session) = &mut self.state
-                    && let Ok(Ok(results)) = guard(|| session.accept_request(request_id))
-                {
+                if let Ok(results) = self.driver.with_session(|session| {
+                    session
+                        .accept_request(request_id)
+                        .map_err(|e| format!("{e:?}"))
+                }) {
                     for r in results {
                         if let ServerSessionResult::OutboundResponse(p) = r {
                             out.send.extend_from_slice(&p.bytes);
@@ -287,63 +240,30 @@ impl RtmpConnection {
         }
     }
 
-    fn session_error(&mut self, offset: u64, message: &str) -> RtmpError {
-        self.state = State::Failed;
-        RtmpError::Session {
-            peer: self.peer,
-            offset,
-            message: message.to_owned(),
+    /// The connection's error for a fault of the driver.
+    fn error(&self, faulted: Faulted<LimitError>) -> RtmpError {
+        let (peer, offset) = (self.peer, faulted.offset);
+        match faulted.fault {
+            Fault::Handshake(message) => RtmpError::Handshake {
+                peer,
+                offset,
+                message,
+            },
+            Fault::Session(message) => RtmpError::Session {
+                peer,
+                offset,
+                message,
+            },
+            Fault::Panicked(message) => RtmpError::Panicked {
+                peer,
+                offset,
+                message,
+            },
+            Fault::Limit(source) => RtmpError::Limit {
+                peer,
+                offset,
+                source,
+            },
         }
     }
-
-    fn panicked(&mut self, offset: u64, message: String) -> RtmpError {
-        self.state = State::Failed;
-        RtmpError::Panicked {
-            peer: self.peer,
-            offset,
-            message,
-        }
-    }
-}
-
-/// One step of an RTMP handshake (either side), rml_rtmp's panics caught.
-pub(crate) enum HandshakeStep {
-    /// Send these bytes and wait for more.
-    InProgress(Vec<u8>),
-    /// Send `reply`; the session starts, with `rest` as its first input.
-    Completed { reply: Vec<u8>, rest: Vec<u8> },
-    /// The peer's bytes are not a handshake.
-    Failed(String),
-    /// rml_rtmp panicked (its message).
-    Panicked(String),
-}
-
-/// Feeds `input` to `handshake`: what the server connection and the relay client share.
-pub(crate) fn handshake_step(handshake: &mut Handshake, input: &[u8]) -> HandshakeStep {
-    match guard(|| handshake.process_bytes(input)) {
-        Ok(Ok(HandshakeProcessResult::InProgress { response_bytes })) => {
-            HandshakeStep::InProgress(response_bytes)
-        }
-        Ok(Ok(HandshakeProcessResult::Completed {
-            response_bytes,
-            remaining_bytes,
-        })) => HandshakeStep::Completed {
-            reply: response_bytes,
-            rest: remaining_bytes,
-        },
-        Ok(Err(e)) => HandshakeStep::Failed(format!("{e:?}")),
-        Err(message) => HandshakeStep::Panicked(message),
-    }
-}
-
-/// Runs `f`, turning a panic into its message. rml_rtmp's state after a panic is not trusted:
-/// callers mark the connection failed.
-pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned())
-    })
 }

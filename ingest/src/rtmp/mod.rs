@@ -6,10 +6,10 @@
 //! and turns a panic inside rml_rtmp into [`RtmpError::Panicked`] for this one connection.
 
 mod connection;
+pub(crate) mod driver;
 mod error;
 mod guard;
 
-pub(crate) use connection::{HandshakeStep, guard, handshake_step};
 pub use connection::{RtmpConnection, RtmpEvent, RtmpOutput};
 pub use error::RtmpError;
 pub use guard::{ChunkGuard, LimitError, RtmpLimits};
