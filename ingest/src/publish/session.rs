@@ -38,6 +38,13 @@ use crate::{
 /// How long a publish waits for each index read before it numbers without it.
 const INDEX_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Which RTMP media message a publish is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Video,
+    Audio,
+}
+
 /// A claimed stream name. Dropping it (also while unwinding from a panic) frees the name if
 /// the publish did not end in order.
 struct Registration<S, R> {
@@ -84,15 +91,14 @@ impl<S: ObjectStore, R: IndexReader> Publish<S, R> {
     /// Feeds one video or audio message to the packager and queues what it cut.
     pub fn push(
         &mut self,
-        video: bool,
+        kind: MessageKind,
         timestamp: u32,
         data: &bytes::Bytes,
     ) -> Result<(), PackagerError> {
         let now = Utc::now();
-        let effects = if video {
-            self.packager.push_video(timestamp, data, now)
-        } else {
-            self.packager.push_audio(timestamp, data, now)
+        let effects = match kind {
+            MessageKind::Video => self.packager.push_video(timestamp, data, now),
+            MessageKind::Audio => self.packager.push_audio(timestamp, data, now),
         };
         self.count();
         self.enqueue(effects?);

@@ -15,7 +15,7 @@ use crate::{
         context::IngestContext,
         index_reader::IndexReader,
         relay_hook,
-        session::{self, Publish},
+        session::{self, MessageKind, Publish},
         table::PublishEnd,
     },
     rtmp::{RtmpConnection, RtmpEvent},
@@ -124,7 +124,7 @@ pub(super) async fn on_event<S: ObjectStore, R: IndexReader>(
                 if let Some(r) = &mut p.relay {
                     r.video(timestamp, &data);
                 }
-                push(p, true, timestamp, &data, peer)?;
+                push(p, MessageKind::Video, timestamp, &data, peer)?;
             }
         }
         RtmpEvent::Audio { timestamp, data } => {
@@ -132,7 +132,7 @@ pub(super) async fn on_event<S: ObjectStore, R: IndexReader>(
                 if let Some(r) = &mut p.relay {
                     r.audio(timestamp, &data);
                 }
-                push(p, false, timestamp, &data, peer)?;
+                push(p, MessageKind::Audio, timestamp, &data, peer)?;
             }
         }
         RtmpEvent::Metadata { metadata } => {
@@ -146,12 +146,12 @@ pub(super) async fn on_event<S: ObjectStore, R: IndexReader>(
 
 fn push<S: ObjectStore, R: IndexReader>(
     p: &mut Publish<S, R>,
-    video: bool,
+    kind: MessageKind,
     timestamp: u32,
     data: &bytes::Bytes,
     peer: SocketAddr,
 ) -> Result<(), ConnectionError> {
-    p.push(video, timestamp, data)
+    p.push(kind, timestamp, data)
         .map_err(|source| ConnectionError::Media {
             peer,
             stream: p.name.clone(),

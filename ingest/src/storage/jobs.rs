@@ -51,3 +51,35 @@ pub fn index_job(az: Az, name: &StreamName, index: &StreamIndex, cut_at: Instant
         done: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index's key comes from the publish's checked name, never from the document: a
+    /// document naming another stream (or none) cannot put the index anywhere else.
+    #[test]
+    fn the_index_key_comes_from_the_publish_name() {
+        let name = StreamName::new("live", "show")
+            .and_then(|n| n.with_rendition("720p"))
+            .expect("name");
+        let index = StreamIndex {
+            version: zonecast_contract::INDEX_VERSION,
+            az: Az::Az2,
+            app: String::new(),
+            stream: "../other".into(),
+            rendition: None,
+            session: "s".into(),
+            epoch: 1,
+            state: zonecast_contract::StreamState::Live,
+            updated: chrono::Utc::now(),
+            target_duration_ms: 2000,
+            discontinuity_sequence: 0,
+            info: Default::default(),
+            segments: Vec::new(),
+        };
+        let job = index_job(Az::Az2, &name, &index, Instant::now());
+        assert_eq!(job.request.key, "az2/live/show/720p/index.json");
+        assert!(matches!(job.kind, UploadKind::Index));
+    }
+}
