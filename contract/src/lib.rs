@@ -13,6 +13,7 @@ pub mod renditions;
 pub mod retry;
 pub mod route;
 pub mod shard;
+pub mod stream_key;
 pub mod url;
 
 pub use az::{Az, AzError};
@@ -25,6 +26,7 @@ pub use renditions::{RenditionIndexes, RenditionList};
 pub use retry::{RetryPolicy, Retryable};
 pub use route::{Route, RouteError};
 pub use shard::{ShardError, ShardSpec};
+pub use stream_key::{DuplicateParam, StreamKey};
 pub use url::{PublicBase, Scheme, UrlError};
 #[cfg(feature = "s3")]
 pub mod s3;
