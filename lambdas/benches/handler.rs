@@ -7,7 +7,7 @@ use std::hint::black_box;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use zonecast_contract::{Az, INDEX_VERSION, IndexSegment, StreamIndex, StreamInfo, StreamState};
-use zonecast_lambdas::{MemoryIndexStore, handle};
+use zonecast_lambdas::{MemoryIndexSource, handle};
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_740_830_400, 0).unwrap_or_default()
@@ -48,7 +48,7 @@ fn index(az: Az) -> StreamIndex {
 }
 
 fn benches(c: &mut Criterion) {
-    let mut store = MemoryIndexStore::new();
+    let mut store = MemoryIndexSource::new();
     store.insert(index(Az::Az1)).expect("index");
     store.insert(index(Az::Az2)).expect("index");
     let now = t0() + TimeDelta::seconds(1);

@@ -1,5 +1,5 @@
 use chrono::TimeDelta;
-use zonecast_contract::{INDEX_VERSION, IndexSegment, StreamInfo, StreamState};
+use zonecast_contract::{INDEX_VERSION, IndexSegment, StreamInfo, StreamState, s3::IndexReadError};
 
 use super::*;
 
@@ -50,27 +50,27 @@ fn stale(mut i: StreamIndex) -> StreamIndex {
     i
 }
 
-fn store(indexes: impl IntoIterator<Item = StreamIndex>) -> MemoryIndexStore {
-    let mut s = MemoryIndexStore::new();
+fn store(indexes: impl IntoIterator<Item = StreamIndex>) -> MemoryIndexSource {
+    let mut s = MemoryIndexSource::new();
     for i in indexes {
         s.insert(i).unwrap();
     }
     s
 }
 
-fn both_live() -> MemoryIndexStore {
+fn both_live() -> MemoryIndexSource {
     store([index(Az::Az1), index(Az::Az2)])
 }
 
 /// Fails for the AZs in `failing`, answers from `inner` otherwise; counts reads.
 struct FailingStore {
-    inner: MemoryIndexStore,
+    inner: MemoryIndexSource,
     failing: Vec<Az>,
     reads: std::sync::Mutex<Vec<Az>>,
 }
 
 impl FailingStore {
-    fn new(inner: MemoryIndexStore, failing: &[Az]) -> Self {
+    fn new(inner: MemoryIndexSource, failing: &[Az]) -> Self {
         Self {
             inner,
             failing: failing.to_vec(),
@@ -79,13 +79,17 @@ impl FailingStore {
     }
 }
 
-impl IndexStore for FailingStore {
-    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
+impl IndexSource for FailingStore {
+    async fn read_index(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> Result<Option<StreamIndex>, IndexSourceError> {
         self.reads.lock().unwrap().push(az);
         if self.failing.contains(&az) {
-            return Err(IndexStoreError::Other(format!("{az} is down")));
+            return Err(IndexSourceError::Other(format!("{az} is down")));
         }
-        self.inner.get(az, name).await
+        self.inner.read_index(az, name).await
     }
 }
 
@@ -113,7 +117,7 @@ struct Answer {
     headers: http::HeaderMap,
 }
 
-async fn call(req: Request, store: &impl IndexStore) -> Answer {
+async fn call(req: Request, store: &impl IndexSource) -> Answer {
     let resp = handle(req, store, now()).await;
     let h = resp.headers().clone();
     let s = |name: header::HeaderName| {
@@ -444,6 +448,18 @@ async fn methods() {
             .get(header::ACCESS_CONTROL_ALLOW_METHODS)
             .is_some_and(|v| v == "GET, HEAD, OPTIONS")
     );
+    // The contract's preflight, the one CloudFront's response headers policy answers too.
+    for (name, value) in zonecast_contract::cors::preflight_headers() {
+        assert_eq!(
+            a.headers.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        a.headers.get(header::CACHE_CONTROL).unwrap(),
+        zonecast_contract::cors::PREFLIGHT_CACHE_CONTROL
+    );
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
         let a = call(
             request(
@@ -502,13 +518,13 @@ async fn raw_path_is_routed_not_the_normalised_uri() {
 #[tokio::test]
 async fn access_denied_is_a_distinct_uncached_500() {
     struct Denied;
-    impl IndexStore for Denied {
-        async fn get(
+    impl IndexSource for Denied {
+        async fn read_index(
             &self,
             az: Az,
             name: &StreamName,
-        ) -> Result<Option<StreamIndex>, IndexStoreError> {
-            Err(IndexStoreError::S3(IndexReadError::Denied {
+        ) -> Result<Option<StreamIndex>, IndexSourceError> {
+            Err(IndexSourceError::S3(IndexReadError::Denied {
                 bucket: "MediaBucket".into(),
                 key: zonecast_contract::keys::index_key(az, name),
                 message: "AccessDenied".into(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, TimeDelta, Utc};
 use lambda_http::Body;
 use zonecast_contract::{Az, INDEX_VERSION, IndexSegment, StreamIndex, StreamInfo, StreamState};
-use zonecast_lambdas::{MemoryIndexStore, handle};
+use zonecast_lambdas::{MemoryIndexSource, handle};
 
 /// Every event file and what the function must answer: status, and the prefix every URI in
 /// the playlist starts with.
@@ -81,7 +81,7 @@ fn index(az: Az) -> StreamIndex {
 
 #[tokio::test]
 async fn every_event_gets_its_expected_answer() {
-    let mut store = MemoryIndexStore::new();
+    let mut store = MemoryIndexSource::new();
     store.insert(index(Az::Az1)).unwrap();
     store.insert(index(Az::Az2)).unwrap();
     let mut rendition = index(Az::Az2);
