@@ -17,6 +17,7 @@ pub mod shard;
 pub mod store;
 pub mod stream_key;
 pub mod url;
+pub mod window;
 
 pub use az::{Az, AzError};
 pub use edge::{VIEWER_HOST_HEADER, rewrite};
@@ -31,5 +32,6 @@ pub use shard::{ShardError, ShardSpec};
 pub use store::{IndexSource, IndexSourceError, MemoryIndexSource};
 pub use stream_key::{DuplicateParam, StreamKey};
 pub use url::{PublicBase, Scheme, UrlError};
+pub use window::SegmentWindow;
 #[cfg(feature = "s3")]
 pub mod s3;

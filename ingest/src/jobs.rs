@@ -31,13 +31,20 @@ pub fn upload_job(
             kind: UploadKind::Segment { msn },
             cut_at,
             done: None,
+            index: None,
         },
-        PackagerEffect::PutIndex { index } => index_job(az, &index, cut_at),
+        PackagerEffect::PutIndex { index } => owned_index_job(az, index, cut_at),
     }
 }
 
 /// The upload of one index document, at the key its own app and stream name.
 pub fn index_job(az: Az, index: &StreamIndex, cut_at: Instant) -> UploadJob {
+    owned_index_job(az, index.clone(), cut_at)
+}
+
+/// [`index_job`] for an index the caller hands over: the job carries it, typed, beside its
+/// serialized body (the uploader cuts its window without parsing it back).
+fn owned_index_job(az: Az, index: StreamIndex, cut_at: Instant) -> UploadJob {
     let key = index
         .name()
         .map(|name| keys::index_key(az, &name))
@@ -52,5 +59,6 @@ pub fn index_job(az: Az, index: &StreamIndex, cut_at: Instant) -> UploadJob {
         kind: UploadKind::Index,
         cut_at,
         done: None,
+        index: Some(std::sync::Arc::new(index)),
     }
 }

@@ -55,6 +55,7 @@ fn segment(msn: u64) -> UploadJob {
         kind: UploadKind::Segment { msn },
         cut_at: Instant::now(),
         done: None,
+        index: None,
     }
 }
 
