@@ -16,6 +16,8 @@ pub mod route;
 pub mod shard;
 pub mod store;
 pub mod stream_key;
+#[doc(hidden)]
+pub mod testing;
 pub mod url;
 pub mod window;
 

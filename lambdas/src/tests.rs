@@ -1,5 +1,5 @@
 use chrono::TimeDelta;
-use zonecast_contract::{INDEX_VERSION, IndexSegment, StreamInfo, StreamState, s3::IndexReadError};
+use zonecast_contract::{StreamInfo, s3::IndexReadError};
 
 use super::*;
 
@@ -9,36 +9,19 @@ fn t0() -> DateTime<Utc> {
 
 /// A live `live/show` window of msns 10..=12, updated at `t0() + 6.5 s`.
 fn index(az: Az) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s1".into(),
-        epoch: 7,
-        state: StreamState::Live,
-        updated: t0() + TimeDelta::milliseconds(6500),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session("s1")
+        .epoch(7)
+        .updated(t0() + TimeDelta::milliseconds(6500))
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: None,
             bandwidth: 1_000_000,
             average_bandwidth: 900_000,
             frame_rate: None,
-        },
-        segments: (10..=12)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: msn as i64 * 2000,
-                program_date_time: t0() + TimeDelta::seconds((msn as i64 - 10) * 2),
-                discontinuity: false,
-                bytes: 250_000,
-            })
-            .collect(),
-    }
+        })
+        .window(10..=12, 2000, t0(), 250_000)
+        .build()
 }
 
 fn now() -> DateTime<Utc> {

@@ -86,7 +86,8 @@ fn accepted_keys() {
 
 #[test]
 fn refused_keys() {
-    let cases: &[(&str, fn(&NameError) -> bool)] = &[
+    type Expect = fn(&NameError) -> bool;
+    let cases: &[(&str, Expect)] = &[
         ("", |e| matches!(e, NameError::Empty { what: "stream" })),
         ("?token=1.ab", |e| {
             matches!(e, NameError::Empty { what: "stream" })
