@@ -3,6 +3,7 @@
 //! import it; neither re-derives any of it (DESIGN.md §3).
 
 pub mod az;
+pub mod cors;
 pub mod edge;
 pub mod health;
 pub mod index;
@@ -13,7 +14,12 @@ pub mod renditions;
 pub mod retry;
 pub mod route;
 pub mod shard;
+pub mod store;
+pub mod stream_key;
+#[doc(hidden)]
+pub mod testing;
 pub mod url;
+pub mod window;
 
 pub use az::{Az, AzError};
 pub use edge::{VIEWER_HOST_HEADER, rewrite};
@@ -25,6 +31,9 @@ pub use renditions::{RenditionIndexes, RenditionList};
 pub use retry::{RetryPolicy, Retryable};
 pub use route::{Route, RouteError};
 pub use shard::{ShardError, ShardSpec};
+pub use store::{IndexSource, IndexSourceError, MemoryIndexSource};
+pub use stream_key::{DuplicateParam, StreamKey};
 pub use url::{PublicBase, Scheme, UrlError};
+pub use window::SegmentWindow;
 #[cfg(feature = "s3")]
 pub mod s3;

@@ -28,8 +28,7 @@ pub enum NameError {
     DuplicateRendition,
 }
 
-/// The query parameter of the stream key that names the rendition (`show?rendition=720p`).
-pub const RENDITION_PARAM: &str = "rendition";
+pub use crate::stream_key::RENDITION_PARAM;
 
 /// Checks one component (`app` or `stream`).
 pub fn check_component(what: &'static str, value: &str) -> Result<(), NameError> {
@@ -86,25 +85,10 @@ impl StreamName {
         })
     }
 
-    /// Parses an RTMP publish: the stream key may carry a query string (`show?token=…`); its
-    /// `rendition` parameter, if any, names the rendition, the rest (the token) is not part of
-    /// the name.
+    /// The name an RTMP publish to `app` with `stream_key` (`show?rendition=720p&token=…`)
+    /// names: [`crate::StreamKey::parse`]'s, without the rest of the query.
     pub fn from_publish(app: &str, stream_key: &str) -> Result<Self, NameError> {
-        let (stream, query) = stream_key
-            .split_once('?')
-            .map_or((stream_key, None), |(s, q)| (s, Some(q)));
-        let name = Self::new(app, stream)?;
-        let mut renditions = query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter_map(|pair| pair.split_once('='))
-            .filter(|(k, _)| *k == RENDITION_PARAM)
-            .map(|(_, v)| v);
-        match (renditions.next(), renditions.next()) {
-            (None, _) => Ok(name),
-            (Some(r), None) => name.with_rendition(r),
-            (Some(_), Some(_)) => Err(NameError::DuplicateRendition),
-        }
+        crate::StreamKey::parse(app, stream_key).map(crate::StreamKey::into_name)
     }
 
     /// The stream without its rendition: what the multivariant playlist, the steering manifest

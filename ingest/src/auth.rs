@@ -25,15 +25,15 @@ use std::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use zonecast_contract::StreamName;
+use zonecast_contract::{StreamName, stream_key::KeyQuery};
 
 use crate::config::{IngestArgs, IngestConfig, PublishAuthPolicy, TokenArgs};
 
 /// The first line of the canonical string: the token format's version.
 pub const CANONICAL_PREFIX: &str = "zonecast-publish-v1";
 
-/// The query parameter of the stream key that carries the token.
-pub const TOKEN_PARAM: &str = "token";
+/// The query parameter of the stream key that carries the token (the contract's).
+pub use zonecast_contract::stream_key::TOKEN_PARAM;
 
 /// The shared secret publish tokens are signed with. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -227,23 +227,16 @@ fn decode_signature(text: &str) -> Result<Vec<u8>, TokenError> {
     }
 }
 
-/// The `token` parameter of a stream key's query string (`show?token=…&other=…`), if any.
-/// A key with two `token` parameters is malformed: which one counts would be a guess.
-pub fn token_param(stream_key: &str) -> Result<Option<&str>, TokenError> {
-    let Some((_, query)) = stream_key.split_once('?') else {
-        return Ok(None);
-    };
-    let mut found = None;
-    for pair in query.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == TOKEN_PARAM {
-            if found.is_some() {
-                return Err(TokenError::Malformed("more than one token parameter"));
-            }
-            found = Some(value);
-        }
-    }
-    Ok(found)
+/// The `token` parameter of a stream key's query string (`show?token=…&other=…`), if any, as
+/// the contract reads it ([`zonecast_contract::stream_key`]: percent-decoded; a bare `token`
+/// is an empty one). A key with two `token` parameters is malformed: which one counts would be
+/// a guess.
+pub fn token_param(stream_key: &str) -> Result<Option<String>, TokenError> {
+    let (_, query) = KeyQuery::split(stream_key);
+    query
+        .token()
+        .map(|t| t.map(str::to_owned))
+        .map_err(|_| TokenError::Malformed("more than one token parameter"))
 }
 
 /// Unix seconds of `time` (0 before 1970).
@@ -268,7 +261,7 @@ pub fn check_publish(
             if token.is_empty() {
                 return Err(TokenError::Missing);
             }
-            verify(secret, name, token, unix_seconds(now)).map(|_| ())
+            verify(secret, name, &token, unix_seconds(now)).map(|_| ())
         }
     }
 }

@@ -30,7 +30,7 @@ pub mod task;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use zonecast_contract::Az;
+use zonecast_contract::{Az, stream_key::KeyQuery};
 
 pub use self::{
     client::{ClientError, ClientEvent, RelayClient},
@@ -40,8 +40,8 @@ pub use self::{
 };
 
 /// The stream key query parameter that marks a relayed publish; its value is the AZ that
-/// relayed it.
-pub const MARKER_PARAM: &str = "zonecast-relay";
+/// relayed it (the contract's).
+pub use zonecast_contract::stream_key::RELAY_MARKER_PARAM as MARKER_PARAM;
 
 /// The `onStatus` code a peer answers a relayed publish with while a direct publish of the
 /// same name is live there. Only relays ever see it; they back off for
@@ -173,34 +173,18 @@ impl RelayStatus {
 }
 
 /// The AZ named by the relay marker of a stream key's query, if it has one. A marker with
-/// another value still marks the publish as relayed (never relay it again).
+/// another value still marks the publish as relayed (never relay it again). The contract's
+/// reading ([`KeyQuery::relayed_from`]).
 pub fn marker_of(stream_key: &str) -> Option<Option<Az>> {
-    let (_, query) = stream_key.split_once('?')?;
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == MARKER_PARAM).then(|| value.parse::<Az>().ok())
-    })
+    KeyQuery::split(stream_key).1.relayed_from()
 }
 
 /// The stream key a relay from `from` publishes with: the encoder's key with its query kept
 /// (publish token, rendition…) plus the marker; `token`, when given, replaces the encoder's
-/// token (a fresh one minted by this ingest).
+/// token (a fresh one minted by this ingest). See [`KeyQuery::relayed`].
 pub fn relay_key(stream_key: &str, from: Az, token: Option<&str>) -> String {
-    let (stream, query) = stream_key.split_once('?').unwrap_or((stream_key, ""));
-    let mut params: Vec<String> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let key = p.split_once('=').map_or(*p, |(k, _)| k);
-            key != MARKER_PARAM && !(token.is_some() && key == crate::auth::TOKEN_PARAM)
-        })
-        .map(str::to_owned)
-        .collect();
-    if let Some(t) = token {
-        params.push(format!("{}={t}", crate::auth::TOKEN_PARAM));
-    }
-    params.push(format!("{MARKER_PARAM}={from}"));
-    format!("{stream}?{}", params.join("&"))
+    let (stream, query) = KeyQuery::split(stream_key);
+    format!("{stream}?{}", query.relayed(from, token))
 }
 
 #[cfg(test)]

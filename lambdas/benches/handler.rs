@@ -6,8 +6,8 @@ use std::hint::black_box;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use zonecast_contract::{Az, INDEX_VERSION, IndexSegment, StreamIndex, StreamInfo, StreamState};
-use zonecast_lambdas::{MemoryIndexStore, handle};
+use zonecast_contract::{Az, StreamIndex, StreamInfo};
+use zonecast_lambdas::{MemoryIndexSource, handle};
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_740_830_400, 0).unwrap_or_default()
@@ -15,40 +15,23 @@ fn t0() -> DateTime<Utc> {
 
 /// A live 6-segment index of `live/show` in `az`.
 fn index(az: Az) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s1".into(),
-        epoch: 7,
-        state: StreamState::Live,
-        updated: t0(),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session("s1")
+        .epoch(7)
+        .updated(t0())
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: None,
             bandwidth: 3_400_000,
             average_bandwidth: 3_100_000,
             frame_rate: Some(30.0),
-        },
-        segments: (1..=6)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: msn as i64 * 2000,
-                program_date_time: t0() - TimeDelta::seconds(14 - msn as i64 * 2),
-                discontinuity: false,
-                bytes: 800_000,
-            })
-            .collect(),
-    }
+        })
+        .window(1..=6, 2000, t0() - TimeDelta::seconds(12), 800_000)
+        .build()
 }
 
 fn benches(c: &mut Criterion) {
-    let mut store = MemoryIndexStore::new();
+    let mut store = MemoryIndexSource::new();
     store.insert(index(Az::Az1)).expect("index");
     store.insert(index(Az::Az2)).expect("index");
     let now = t0() + TimeDelta::seconds(1);

@@ -1,171 +1,41 @@
 //! The playlist function: answers `*.m3u8` requests from the AZ indexes in S3 (DESIGN.md §5).
 //!
 //! [`handle`] is the whole function: the Lambda `main` wraps it in `lambda_http::run`, and the
-//! local edge calls it directly. It takes its store as an argument ([`IndexStore`]), so tests run
-//! it against a map instead of S3.
+//! local edge calls it directly. It takes its index source as an argument (the contract's
+//! [`IndexSource`]: [`S3IndexSource`] in Lambda, [`MemoryIndexSource`] in tests).
 
-use std::{collections::HashMap, future::Future, time::Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
+pub use zonecast_contract::store::{
+    IndexReaderRole, IndexSource, IndexSourceError, MemoryIndexSource, S3IndexSource,
+};
 use zonecast_contract::{
-    Az, PublicBase, Rendered, RetryPolicy, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER,
+    Az, PublicBase, Rendered, Route, StreamIndex, StreamName, VIEWER_HOST_HEADER, cors,
     health::health_pair,
     playlist::{render_chunklist, render_multivariant, render_steering},
     renditions::{
         MAX_RENDITIONS, RenditionIndexes, prefer_renditions, render_multivariant_renditions,
         render_steering_renditions,
     },
-    s3::{DeniedMeans, IndexReadError, get_index_with, get_renditions},
 };
 
 pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
 /// The query parameter in which an HLS client names the pathway it uses when it asks for the
 /// steering manifest (HLS content steering).
 pub const STEERING_PATHWAY_PARAM: &str = "_HLS_pathway";
-/// Methods the function answers (besides the OPTIONS preflight).
-pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+/// Methods the function answers (the contract's CORS methods).
+pub const ALLOWED_METHODS: &str = cors::ALLOW_METHODS_HEADER;
 /// Cache lifetime of answers that depend only on the request (400, 404 for a segment path,
 /// 405): they will not change.
 pub const CLIENT_ERROR_CACHE_CONTROL: &str = "max-age=60";
 
-/// Why an index could not be read: the function answers 502, the edge caches it for 1 s.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexStoreError {
-    /// S3 failed or held an invalid document.
-    #[error(transparent)]
-    S3(#[from] IndexReadError),
-    /// Any other store (tests, local tools).
-    #[error("index store: {0}")]
-    Other(String),
-}
-
-/// Where the function reads indexes from: one GET per AZ, `Ok(None)` when there is none.
-pub trait IndexStore: Send + Sync {
-    fn get(
-        &self,
-        az: Az,
-        name: &StreamName,
-    ) -> impl Future<Output = Result<Option<StreamIndex>, IndexStoreError>> + Send;
-
-    /// The renditions `az` packages of stream `name` (its `renditions.json`); empty for a
-    /// stream without renditions. A store that holds none need not implement it.
-    fn renditions(
-        &self,
-        az: Az,
-        name: &StreamName,
-    ) -> impl Future<Output = Result<Vec<StreamName>, IndexStoreError>> + Send {
-        let _ = (az, name);
-        async { Ok(Vec::new()) }
-    }
-}
-
-/// The indexes in S3, at `<az>/<app>/<stream>/index.json` of one bucket.
-#[derive(Debug, Clone)]
-pub struct S3IndexStore {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-impl S3IndexStore {
-    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
-        Self { client, bucket }
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-}
-
-impl IndexStore for S3IndexStore {
-    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
-        // The function's role holds s3:ListBucket (template.yaml): a missing index is a 404
-        // NoSuchKey, and a 403 is a real permission problem, not an absent stream.
-        Ok(get_index_with(
-            &self.client,
-            &self.bucket,
-            az,
-            name,
-            DeniedMeans::Denied,
-            &RetryPolicy::PLAYLIST_INDEX_READ,
-        )
-        .await?)
-    }
-
-    async fn renditions(
-        &self,
-        az: Az,
-        name: &StreamName,
-    ) -> Result<Vec<StreamName>, IndexStoreError> {
-        match get_renditions(
-            &self.client,
-            &self.bucket,
-            az,
-            name,
-            DeniedMeans::Denied,
-            &RetryPolicy::PLAYLIST_INDEX_READ,
-        )
-        .await
-        {
-            Ok(list) => Ok(list.map(|l| l.names(&name.base())).unwrap_or_default()),
-            // A role (or a developer's credentials) without s3:GetObject on renditions.json:
-            // plain streams keep working, renditions go unlisted, and the log says why.
-            Err(e @ IndexReadError::Denied { .. }) => {
-                warn!(%az, stream = %name, error = %e, "cannot read the rendition list; answering without renditions");
-                Ok(Vec::new())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Indexes held in memory: for tests and tools that run the handler without S3.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryIndexStore {
-    indexes: HashMap<(Az, StreamName), StreamIndex>,
-}
-
-impl MemoryIndexStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stores `index` under its own AZ and name; an index with an invalid name is refused.
-    pub fn insert(&mut self, index: StreamIndex) -> Result<(), zonecast_contract::NameError> {
-        let name = index.name()?;
-        self.indexes.insert((index.az, name), index);
-        Ok(())
-    }
-}
-
-impl IndexStore for MemoryIndexStore {
-    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
-        Ok(self.indexes.get(&(az, name.clone())).cloned())
-    }
-
-    /// Every rendition of the stream with an index in `az`.
-    async fn renditions(
-        &self,
-        az: Az,
-        name: &StreamName,
-    ) -> Result<Vec<StreamName>, IndexStoreError> {
-        let base = name.base();
-        let mut names: Vec<StreamName> = self
-            .indexes
-            .keys()
-            .filter(|(a, n)| *a == az && n.rendition().is_some() && n.base() == base)
-            .map(|(_, n)| n.clone())
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-}
-
 /// Answers one request. Never fails: every problem is an HTTP status with a short text body,
 /// and every answer carries `Access-Control-Allow-Origin: *` (browser players on any origin).
-pub async fn handle(req: Request, store: &impl IndexStore, now: DateTime<Utc>) -> Response<Body> {
+pub async fn handle(req: Request, store: &impl IndexSource, now: DateTime<Utc>) -> Response<Body> {
     let started = Instant::now();
     let path = routed_path(&req).to_owned();
     let viewer_host = header_str(&req, VIEWER_HOST_HEADER)
@@ -180,18 +50,9 @@ pub async fn handle(req: Request, store: &impl IndexStore, now: DateTime<Utc>) -
     if req.method() == Method::OPTIONS || status == 405 {
         let h = resp.headers_mut();
         h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(ALLOWED_METHODS),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("86400"),
-        );
+        for (name, value) in cors::preflight_headers() {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     info!(
         method = %req.method(),
@@ -234,14 +95,14 @@ fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
 async fn respond(
     req: &Request,
     path: &str,
-    store: &impl IndexStore,
+    store: &impl IndexSource,
     now: DateTime<Utc>,
 ) -> (Rendered, Option<Route>) {
     match *req.method() {
         Method::OPTIONS => {
             let mut r = Rendered::error(204, "");
             r.body.clear();
-            r.cache_control = "max-age=86400".to_owned();
+            r.cache_control = cors::PREFLIGHT_CACHE_CONTROL.to_owned();
             return (r, None);
         }
         Method::GET | Method::HEAD => {}
@@ -285,10 +146,13 @@ async fn respond(
 
 /// Both AZs' indexes, read at once.
 async fn both(
-    store: &impl IndexStore,
+    store: &impl IndexSource,
     name: &StreamName,
 ) -> Result<[Option<StreamIndex>; 2], Rendered> {
-    let (az1, az2) = tokio::join!(store.get(Az::Az1, name), store.get(Az::Az2, name));
+    let (az1, az2) = tokio::join!(
+        store.read_index(Az::Az1, name),
+        store.read_index(Az::Az2, name)
+    );
     let az1 = az1.map_err(|e| store_failed(Az::Az1, name, &e))?;
     let az2 = az2.map_err(|e| store_failed(Az::Az2, name, &e))?;
     Ok([az1, az2])
@@ -325,11 +189,11 @@ impl Loaded {
 
 /// The plain indexes and the renditions both AZs list (at most [`MAX_RENDITIONS`]), with
 /// their indexes.
-async fn load(store: &impl IndexStore, name: &StreamName) -> Result<Loaded, Rendered> {
+async fn load(store: &impl IndexSource, name: &StreamName) -> Result<Loaded, Rendered> {
     let (plain, list1, list2) = tokio::join!(
         both(store, name),
-        store.renditions(Az::Az1, name),
-        store.renditions(Az::Az2, name)
+        store.read_renditions(Az::Az1, name),
+        store.read_renditions(Az::Az2, name)
     );
     let plain = plain?;
     let mut names = list1.map_err(|e| store_failed(Az::Az1, name, &e))?;
@@ -346,7 +210,7 @@ async fn load(store: &impl IndexStore, name: &StreamName) -> Result<Loaded, Rend
 }
 
 async fn multivariant(
-    store: &impl IndexStore,
+    store: &impl IndexSource,
     name: &StreamName,
     base: &PublicBase,
     now: DateTime<Utc>,
@@ -363,7 +227,7 @@ async fn multivariant(
 }
 
 async fn steering(
-    store: &impl IndexStore,
+    store: &impl IndexSource,
     name: &StreamName,
     current: Option<Az>,
     now: DateTime<Utc>,
@@ -380,14 +244,17 @@ async fn steering(
 }
 
 async fn chunklist(
-    store: &impl IndexStore,
+    store: &impl IndexSource,
     az: Az,
     name: &StreamName,
     base: &PublicBase,
     now: DateTime<Utc>,
 ) -> Rendered {
     // The liveness rule needs the peer (is it ahead? is it live?); both are read at once.
-    let (own, peer) = tokio::join!(store.get(az, name), store.get(az.peer(), name));
+    let (own, peer) = tokio::join!(
+        store.read_index(az, name),
+        store.read_index(az.peer(), name)
+    );
     let own = match own {
         Ok(i) => i,
         Err(e) => return store_failed(az, name, &e),
@@ -401,9 +268,9 @@ async fn chunklist(
     render_chunklist(az, name, own.as_ref(), peer.as_ref(), base, now)
 }
 
-fn store_failed(az: Az, name: &StreamName, e: &IndexStoreError) -> Rendered {
+fn store_failed(az: Az, name: &StreamName, e: &IndexSourceError) -> Rendered {
     error!(%az, stream = %name, error = %e, "reading index");
-    if matches!(e, IndexStoreError::S3(IndexReadError::Denied { .. })) {
+    if e.is_denied() {
         // A deployment problem (wrong bucket, missing permission), not an absent stream: say
         // so, and let nothing cache it.
         let mut r = Rendered::error(500, "storage access denied (see function logs)");
@@ -438,7 +305,7 @@ fn into_response(r: Rendered, head: bool) -> Response<Body> {
     }
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+        HeaderValue::from_static(cors::ALLOW_ORIGIN),
     );
     resp
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use lambda_http::{Request, service_fn};
 use tracing_subscriber::EnvFilter;
 use zonecast_contract::s3::{S3ClientConfig, s3_client};
-use zonecast_lambdas::{S3IndexStore, handle};
+use zonecast_lambdas::{IndexReaderRole, S3IndexSource, handle};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         static_credentials: None,
     })
     .await;
-    let store = S3IndexStore::new(client, bucket);
+    let store = S3IndexSource::new(client, bucket, IndexReaderRole::Playlist);
     let store = &store;
 
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -1,5 +1,5 @@
 use chrono::TimeDelta;
-use zonecast_contract::{INDEX_VERSION, IndexSegment, StreamInfo, StreamState};
+use zonecast_contract::{StreamInfo, s3::IndexReadError};
 
 use super::*;
 
@@ -9,36 +9,19 @@ fn t0() -> DateTime<Utc> {
 
 /// A live `live/show` window of msns 10..=12, updated at `t0() + 6.5 s`.
 fn index(az: Az) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s1".into(),
-        epoch: 7,
-        state: StreamState::Live,
-        updated: t0() + TimeDelta::milliseconds(6500),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session("s1")
+        .epoch(7)
+        .updated(t0() + TimeDelta::milliseconds(6500))
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: None,
             bandwidth: 1_000_000,
             average_bandwidth: 900_000,
             frame_rate: None,
-        },
-        segments: (10..=12)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: msn as i64 * 2000,
-                program_date_time: t0() + TimeDelta::seconds((msn as i64 - 10) * 2),
-                discontinuity: false,
-                bytes: 250_000,
-            })
-            .collect(),
-    }
+        })
+        .window(10..=12, 2000, t0(), 250_000)
+        .build()
 }
 
 fn now() -> DateTime<Utc> {
@@ -50,27 +33,27 @@ fn stale(mut i: StreamIndex) -> StreamIndex {
     i
 }
 
-fn store(indexes: impl IntoIterator<Item = StreamIndex>) -> MemoryIndexStore {
-    let mut s = MemoryIndexStore::new();
+fn store(indexes: impl IntoIterator<Item = StreamIndex>) -> MemoryIndexSource {
+    let mut s = MemoryIndexSource::new();
     for i in indexes {
         s.insert(i).unwrap();
     }
     s
 }
 
-fn both_live() -> MemoryIndexStore {
+fn both_live() -> MemoryIndexSource {
     store([index(Az::Az1), index(Az::Az2)])
 }
 
 /// Fails for the AZs in `failing`, answers from `inner` otherwise; counts reads.
 struct FailingStore {
-    inner: MemoryIndexStore,
+    inner: MemoryIndexSource,
     failing: Vec<Az>,
     reads: std::sync::Mutex<Vec<Az>>,
 }
 
 impl FailingStore {
-    fn new(inner: MemoryIndexStore, failing: &[Az]) -> Self {
+    fn new(inner: MemoryIndexSource, failing: &[Az]) -> Self {
         Self {
             inner,
             failing: failing.to_vec(),
@@ -79,13 +62,17 @@ impl FailingStore {
     }
 }
 
-impl IndexStore for FailingStore {
-    async fn get(&self, az: Az, name: &StreamName) -> Result<Option<StreamIndex>, IndexStoreError> {
+impl IndexSource for FailingStore {
+    async fn read_index(
+        &self,
+        az: Az,
+        name: &StreamName,
+    ) -> Result<Option<StreamIndex>, IndexSourceError> {
         self.reads.lock().unwrap().push(az);
         if self.failing.contains(&az) {
-            return Err(IndexStoreError::Other(format!("{az} is down")));
+            return Err(IndexSourceError::Other(format!("{az} is down")));
         }
-        self.inner.get(az, name).await
+        self.inner.read_index(az, name).await
     }
 }
 
@@ -113,7 +100,7 @@ struct Answer {
     headers: http::HeaderMap,
 }
 
-async fn call(req: Request, store: &impl IndexStore) -> Answer {
+async fn call(req: Request, store: &impl IndexSource) -> Answer {
     let resp = handle(req, store, now()).await;
     let h = resp.headers().clone();
     let s = |name: header::HeaderName| {
@@ -444,6 +431,18 @@ async fn methods() {
             .get(header::ACCESS_CONTROL_ALLOW_METHODS)
             .is_some_and(|v| v == "GET, HEAD, OPTIONS")
     );
+    // The contract's preflight, the one CloudFront's response headers policy answers too.
+    for (name, value) in zonecast_contract::cors::preflight_headers() {
+        assert_eq!(
+            a.headers.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        a.headers.get(header::CACHE_CONTROL).unwrap(),
+        zonecast_contract::cors::PREFLIGHT_CACHE_CONTROL
+    );
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
         let a = call(
             request(
@@ -502,13 +501,13 @@ async fn raw_path_is_routed_not_the_normalised_uri() {
 #[tokio::test]
 async fn access_denied_is_a_distinct_uncached_500() {
     struct Denied;
-    impl IndexStore for Denied {
-        async fn get(
+    impl IndexSource for Denied {
+        async fn read_index(
             &self,
             az: Az,
             name: &StreamName,
-        ) -> Result<Option<StreamIndex>, IndexStoreError> {
-            Err(IndexStoreError::S3(IndexReadError::Denied {
+        ) -> Result<Option<StreamIndex>, IndexSourceError> {
+            Err(IndexSourceError::S3(IndexReadError::Denied {
                 bucket: "MediaBucket".into(),
                 key: zonecast_contract::keys::index_key(az, name),
                 message: "AccessDenied".into(),

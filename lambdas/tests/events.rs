@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use lambda_http::Body;
-use zonecast_contract::{Az, INDEX_VERSION, IndexSegment, StreamIndex, StreamInfo, StreamState};
-use zonecast_lambdas::{MemoryIndexStore, handle};
+use zonecast_contract::{Az, StreamIndex, StreamInfo};
+use zonecast_lambdas::{MemoryIndexSource, handle};
 
 /// Every event file and what the function must answer: status, and the prefix every URI in
 /// the playlist starts with.
@@ -47,41 +47,24 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn index(az: Az) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s1".into(),
-        epoch: 7,
-        state: StreamState::Live,
-        updated: t0(),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session("s1")
+        .epoch(7)
+        .updated(t0())
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: None,
             bandwidth: 1_000_000,
             average_bandwidth: 900_000,
             frame_rate: None,
-        },
-        segments: (1..=3)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: msn as i64 * 2000,
-                program_date_time: t0() - TimeDelta::seconds(8 - msn as i64 * 2),
-                discontinuity: false,
-                bytes: 250_000,
-            })
-            .collect(),
-    }
+        })
+        .window(1..=3, 2000, t0() - TimeDelta::seconds(6), 250_000)
+        .build()
 }
 
 #[tokio::test]
 async fn every_event_gets_its_expected_answer() {
-    let mut store = MemoryIndexStore::new();
+    let mut store = MemoryIndexSource::new();
     store.insert(index(Az::Az1)).unwrap();
     store.insert(index(Az::Az2)).unwrap();
     let mut rendition = index(Az::Az2);

@@ -17,8 +17,11 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
-use zonecast_contract::edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite};
-use zonecast_lambdas::S3IndexStore;
+use zonecast_contract::{
+    cors,
+    edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite},
+    store::S3IndexSource,
+};
 
 use crate::{
     cache::{CacheOutcome, CachedResponse, EdgeCache},
@@ -40,7 +43,7 @@ const STEERING_KEY_PARAM: &str = zonecast_lambdas::STEERING_PATHWAY_PARAM;
 pub struct Edge {
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
-    pub indexes: S3IndexStore,
+    pub indexes: S3IndexSource,
     pub cache: Mutex<EdgeCache>,
     /// The status view and the ingest controls (`zonecast-local` only; `None`: 404).
     pub status: Option<StatusSource>,
@@ -103,7 +106,7 @@ impl Edge {
         let h = resp.headers_mut();
         h.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
+            HeaderValue::from_static(cors::ALLOW_ORIGIN),
         );
         h.insert("via", HeaderValue::from_static("1.1 zonecast-local-edge"));
         resp
@@ -234,21 +237,18 @@ impl Edge {
             origin_path.clone()
         };
         if req.method() == Method::OPTIONS {
+            // The preflight CloudFront's response headers policy answers (template.yaml), from
+            // the contract like the function's.
             let mut resp = plain(
                 StatusCode::NO_CONTENT,
                 "text/plain",
                 Bytes::new(),
-                "max-age=600",
+                cors::PREFLIGHT_CACHE_CONTROL,
             );
             let h = resp.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, HEAD, OPTIONS"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("*"),
-            );
+            for (name, value) in cors::preflight_headers() {
+                h.insert(name, HeaderValue::from_static(value));
+            }
             return resp;
         }
         if let Some(hit) = self

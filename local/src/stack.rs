@@ -288,7 +288,11 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     let edge = Arc::new(Edge {
         s3: client.clone(),
         bucket: BUCKET.into(),
-        indexes: zonecast_lambdas::S3IndexStore::new(client, BUCKET.into()),
+        indexes: zonecast_contract::store::S3IndexSource::new(
+            client,
+            BUCKET.into(),
+            zonecast_contract::store::IndexReaderRole::Playlist,
+        ),
         cache: Default::default(),
         status: Some(StatusSource {
             ingests: ingests.clone(),

@@ -37,9 +37,10 @@ use std::{collections::BTreeSet, net::SocketAddr, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use zonecast_contract::{
-    Az, StreamIndex, StreamName,
+    Az, IndexSource, IndexSourceError, StreamIndex, StreamName,
     health::health,
     keys,
+    store::S3IndexSource,
     url::{PublicBase, Scheme},
 };
 use zonecast_ingest::ops::status_json::{
@@ -275,9 +276,8 @@ pub async fn fetch_ingest_status(addr: SocketAddr) -> Result<IngestStatus, Strin
 pub async fn collect(
     source: &StatusSource,
     s3: &aws_sdk_s3::Client,
-    indexes: &zonecast_lambdas::S3IndexStore,
+    indexes: &S3IndexSource,
 ) -> StackStatus {
-    use zonecast_lambdas::IndexStore;
     let mut ingests = Vec::new();
     for &(id, addr) in &source.health {
         let ProcessState { running, pid } = source.ingests.state(id).await;
@@ -300,8 +300,11 @@ pub async fn collect(
     match list_streams(s3, indexes.bucket()).await {
         Ok(names) => {
             for name in names {
-                let (a, b) = tokio::join!(indexes.get(Az::Az1, &name), indexes.get(Az::Az2, &name));
-                let text = |e: zonecast_lambdas::IndexStoreError| e.to_string();
+                let (a, b) = tokio::join!(
+                    indexes.read_index(Az::Az1, &name),
+                    indexes.read_index(Az::Az2, &name)
+                );
+                let text = |e: IndexSourceError| e.to_string();
                 streams.push(StreamIndexes {
                     name,
                     indexes: [a.map_err(text), b.map_err(text)],

@@ -2,7 +2,7 @@
 //! they are judged, and the verdict for each AZ.
 
 use super::*;
-use crate::{Az, INDEX_VERSION, IndexSegment, StreamInfo};
+use crate::{Az, testing::segment};
 
 fn t0() -> DateTime<Utc> {
     "2026-01-01T00:00:00Z".parse().unwrap()
@@ -11,30 +11,11 @@ fn t0() -> DateTime<Utc> {
 /// An index of `state` whose window ends at msn `last`, written at t0 + `age_ms` before the
 /// judging moment (which is always t0).
 fn index(az: Az, state: StreamState, last: u64, age_ms: i64) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s".into(),
-        epoch: 1,
-        state,
-        updated: t0() - TimeDelta::milliseconds(age_ms),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo::default(),
-        segments: (last.saturating_sub(2)..=last)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: 2000 * msn as i64,
-                program_date_time: t0(),
-                discontinuity: false,
-                bytes: 1,
-            })
-            .collect(),
-    }
+    StreamIndex::builder(az)
+        .state(state)
+        .updated(t0() - TimeDelta::milliseconds(age_ms))
+        .segments((last.saturating_sub(2)..=last).map(|msn| segment(msn, 2000, t0())))
+        .build()
 }
 
 use StreamState::{Draining, Ended, Live, Waiting};

@@ -2,7 +2,7 @@ use chrono::TimeDelta;
 use m3u8_rs::Playlist;
 
 use super::*;
-use crate::{INDEX_VERSION, IndexSegment, Resolution, StreamInfo, health::DeadReason, url::Scheme};
+use crate::{IndexSegment, Resolution, StreamInfo, health::DeadReason, url::Scheme};
 
 fn show() -> StreamName {
     StreamName::new("live", "show").unwrap()
@@ -35,19 +35,11 @@ fn index(az: Az, last: u64, count: u64) -> StreamIndex {
             s
         })
         .collect();
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "20250301T115500Z-1".into(),
-        epoch: EPOCH,
-        state: StreamState::Live,
-        updated: pdt + TimeDelta::milliseconds(500),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session("20250301T115500Z-1")
+        .epoch(EPOCH)
+        .updated(pdt + TimeDelta::milliseconds(500))
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: Some(Resolution {
                 width: 1280,
@@ -56,9 +48,9 @@ fn index(az: Az, last: u64, count: u64) -> StreamIndex {
             bandwidth: 2_500_000,
             average_bandwidth: 2_000_000,
             frame_rate: Some(30000.0 / 1001.0),
-        },
-        segments,
-    }
+        })
+        .segments(segments)
+        .build()
 }
 
 const EPOCH: u64 = 1_740_830_100_000;

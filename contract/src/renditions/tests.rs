@@ -2,10 +2,7 @@ use chrono::TimeDelta;
 use m3u8_rs::{MasterPlaylist, Playlist, QuotedOrUnquoted};
 
 use super::*;
-use crate::{
-    INDEX_VERSION, IndexSegment, Resolution, StreamInfo, StreamState, health::health_pair,
-    url::Scheme,
-};
+use crate::{Resolution, StreamInfo, StreamState, health::health_pair, url::Scheme};
 
 const EPOCH: u64 = 1_740_830_100_000;
 
@@ -24,29 +21,13 @@ fn index(az: Az, r: &str, last: u64) -> StreamIndex {
         "720p" => (1280, 720, 2_500_000, "avc1.64001f,mp4a.40.2"),
         _ => (640, 360, 800_000, "avc1.64001e,mp4a.40.2"),
     };
-    let segments = (last - 2..=last)
-        .map(|msn| IndexSegment {
-            msn,
-            duration_ms: 2000,
-            timeline_ms: 2000 * msn as i64,
-            program_date_time: t0() + TimeDelta::seconds(2 * (msn - (last - 2)) as i64),
-            discontinuity: false,
-            bytes: bw / 4,
-        })
-        .collect();
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: Some(r.into()),
-        session: "20250301T115500Z-1".into(),
-        epoch: EPOCH,
-        state: StreamState::Live,
-        updated: t0() + TimeDelta::milliseconds(6500),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .rendition(r)
+        .session("20250301T115500Z-1")
+        .epoch(EPOCH)
+        .updated(t0() + TimeDelta::milliseconds(6500))
+        .window(last - 2..=last, 2000, t0(), bw / 4)
+        .info(StreamInfo {
             codecs: codecs.into(),
             resolution: Some(Resolution {
                 width: w,
@@ -55,9 +36,8 @@ fn index(az: Az, r: &str, last: u64) -> StreamIndex {
             bandwidth: bw,
             average_bandwidth: bw * 4 / 5,
             frame_rate: Some(30.0),
-        },
-        segments,
-    }
+        })
+        .build()
 }
 
 fn now() -> DateTime<Utc> {

@@ -3,12 +3,13 @@
 //! clock reads: wall time comes in as an argument, effects go out as data for the shell to
 //! execute in order (segment first, then the index that names it).
 
-use std::{collections::VecDeque, sync::Arc};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use zonecast_contract::{
-    Az, INDEX_VERSION, IndexSegment, Resolution, StreamIndex, StreamInfo, StreamName, StreamState,
+    Az, INDEX_VERSION, IndexSegment, Resolution, SegmentWindow, StreamIndex, StreamInfo,
+    StreamName, StreamState,
 };
 
 mod frames;
@@ -77,8 +78,8 @@ pub struct Packager {
     video: Option<Arc<VideoConfig>>,
     audio: Option<Arc<AudioConfig>>,
     open: Option<OpenSegment>,
-    window: VecDeque<IndexSegment>,
-    discontinuity_sequence: u64,
+    /// The index window (the contract's arithmetic, RFC 8216 §6.2.2).
+    window: SegmentWindow,
     /// Encoder timeline → wall clock, fixed once per publish session (DESIGN.md §4).
     wall_anchor: Option<WallAnchor>,
     /// What joining a live timeline would inherit (discontinuity count, wall-clock mapping);
@@ -158,8 +159,7 @@ impl Packager {
             video: None,
             audio: None,
             open: None,
-            window: VecDeque::new(),
-            discontinuity_sequence: 0,
+            window: SegmentWindow::new(),
             wall_anchor: None,
             join: None,
             first_cut_done: false,
@@ -191,13 +191,11 @@ impl Packager {
                 .copied()
                 .chain([own, peer].into_iter().flatten())
         };
-        let total_discontinuities = |i: &StreamIndex| {
-            i.discontinuity_sequence + i.segments.iter().filter(|s| s.discontinuity).count() as u64
-        };
         // A new session after an earlier one keeps counting upward; its first segment carries
         // the discontinuity tag.
         if let Some(prev) = all().max_by_key(|i| i.last_msn()) {
-            self.discontinuity_sequence = total_discontinuities(prev);
+            self.window
+                .set_discontinuity_sequence(prev.total_discontinuities());
         }
         // Joining a live timeline: adopt its count and its wall-clock mapping, so both AZs
         // label the same segment the same way.
@@ -208,7 +206,7 @@ impl Packager {
                 .segments
                 .last()
                 .map(|l| (l.timeline_ms, l.program_date_time));
-            self.join = Some((total_discontinuities(reference), wall));
+            self.join = Some((reference.total_discontinuities(), wall));
         }
     }
 
@@ -288,31 +286,17 @@ impl Packager {
         self.last_format = Some(format);
         self.last_end =
             Some(open.program_date_time + chrono::Duration::milliseconds(i64::from(duration_ms)));
-        // An msn that does not follow the window (a rejoin after a gap) starts a new window:
-        // HLS numbers segments by position, so a window cannot have holes.
-        if self
-            .window
-            .back()
-            .is_some_and(|last| last.msn + 1 != open.msn)
-        {
-            for s in self.window.drain(..) {
-                self.discontinuity_sequence += u64::from(s.discontinuity);
-            }
-        }
-        self.window.push_back(IndexSegment {
+        // The contract's window rule: a gap starts a new window, the window slides to the
+        // configured length, and discontinuities that leave bump the sequence.
+        let segment = IndexSegment {
             msn: open.msn,
             duration_ms,
             timeline_ms: open.timeline_ms,
             program_date_time: open.program_date_time,
             discontinuity,
             bytes: bytes.len() as u64,
-        });
-        // RFC 8216 §6.2.2: removing a segment with a discontinuity tag bumps the sequence.
-        while self.window.len() > self.config.window {
-            if let Some(s) = self.window.pop_front() {
-                self.discontinuity_sequence += u64::from(s.discontinuity);
-            }
-        }
+        };
+        self.window.push(segment, self.config.window);
         effects.push(PackagerEffect::PutSegment {
             msn: open.msn,
             bytes,
@@ -365,9 +349,9 @@ impl Packager {
             state,
             updated: now,
             target_duration_ms: self.config.target_ms,
-            discontinuity_sequence: self.discontinuity_sequence,
+            discontinuity_sequence: self.window.discontinuity_sequence(),
             info: self.info(),
-            segments: self.window.iter().cloned().collect(),
+            segments: self.window.segments().cloned().collect(),
         }
     }
 
@@ -386,8 +370,8 @@ impl Packager {
         .flatten()
         .collect();
         let rate = |s: &IndexSegment| s.bytes * 8 * 1000 / u64::from(s.duration_ms.max(1));
-        let peak = self.window.iter().map(rate).max().unwrap_or(0);
-        let (bytes, ms) = self.window.iter().fold((0u64, 0u64), |(b, d), s| {
+        let peak = self.window.segments().map(rate).max().unwrap_or(0);
+        let (bytes, ms) = self.window.segments().fold((0u64, 0u64), |(b, d), s| {
             (b + s.bytes, d + u64::from(s.duration_ms))
         });
         let average = (bytes * 8 * 1000).checked_div(ms).unwrap_or(0);

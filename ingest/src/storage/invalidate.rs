@@ -184,26 +184,14 @@ impl CloudFrontInvalidator {
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use zonecast_contract::{INDEX_VERSION, StreamInfo};
 
     use super::*;
 
     fn index(state: StreamState) -> StreamIndex {
-        StreamIndex {
-            version: INDEX_VERSION,
-            az: Az::Az2,
-            app: "live".into(),
-            stream: "show".into(),
-            rendition: None,
-            session: "s".into(),
-            epoch: 1,
-            state,
-            updated: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            target_duration_ms: 2000,
-            discontinuity_sequence: 0,
-            info: StreamInfo::default(),
-            segments: Vec::new(),
-        }
+        StreamIndex::builder(Az::Az2)
+            .state(state)
+            .updated(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+            .build()
     }
 
     #[test]

@@ -31,14 +31,21 @@ pub fn upload_job(
             kind: UploadKind::Segment { msn },
             cut_at,
             done: None,
+            index: None,
         },
-        PackagerEffect::PutIndex { index } => index_job(az, name, &index, cut_at),
+        PackagerEffect::PutIndex { index } => owned_index_job(az, name, index, cut_at),
     }
 }
 
 /// The upload of stream `name`'s index document. The key comes from the name the publish
 /// holds (checked when the publish began), never from the document: it cannot be empty.
 pub fn index_job(az: Az, name: &StreamName, index: &StreamIndex, cut_at: Instant) -> UploadJob {
+    owned_index_job(az, name, index.clone(), cut_at)
+}
+
+/// [`index_job`] for an index the caller hands over: the job carries it, typed, beside its
+/// serialized body (the uploader cuts its window without parsing it back).
+fn owned_index_job(az: Az, name: &StreamName, index: StreamIndex, cut_at: Instant) -> UploadJob {
     UploadJob {
         request: PutRequest {
             key: keys::index_key(az, name),
@@ -49,6 +56,7 @@ pub fn index_job(az: Az, name: &StreamName, index: &StreamIndex, cut_at: Instant
         kind: UploadKind::Index,
         cut_at,
         done: None,
+        index: Some(std::sync::Arc::new(index)),
     }
 }
 

@@ -46,6 +46,9 @@ pub struct UploadJob {
     /// Told once the object is written (for an index: this one or a newer one that
     /// superseded it).
     pub done: Option<oneshot::Sender<()>>,
+    /// The index an index upload writes (its body is this, serialized): a cut after a lost
+    /// segment works on it, never on the bytes. `None` for a segment.
+    pub index: Option<Arc<StreamIndex>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +149,8 @@ pub fn recover_spool<S: ObjectStore>(
                 size: entry.bytes,
                 cut_at: Instant::now(),
                 done: None,
+                // A spool file is bytes: an index from it is parsed if it must be cut.
+                index: None,
                 body: Body::Spooled(entry),
             });
         }
@@ -167,6 +172,8 @@ struct Pending {
     size: u64,
     cut_at: Instant,
     done: Option<oneshot::Sender<()>>,
+    /// [`UploadJob::index`].
+    index: Option<Arc<StreamIndex>>,
     body: Body,
 }
 
@@ -287,6 +294,7 @@ impl<S: ObjectStore> Uploader<S> {
             kind,
             cut_at,
             mut done,
+            index,
         } = job;
         if kind == UploadKind::Index {
             // An index queued before this one and not yet started names nothing this one does
@@ -309,6 +317,7 @@ impl<S: ObjectStore> Uploader<S> {
             size: request.body.len() as u64,
             cut_at,
             done,
+            index,
             body: Body::Memory(request),
         };
         let size = pending.memory_bytes();
@@ -453,39 +462,43 @@ impl<S: ObjectStore> Uploader<S> {
             }
         };
         if head.kind == UploadKind::Index && !self.lost.is_empty() {
-            request.body = self.cut_index(&request)?.into();
+            self.cut_index(head.index.as_deref(), &mut request)?;
         }
         Some(request)
     }
 
-    /// The index without the part of its window up to the last lost segment.
-    fn cut_index(&self, request: &PutRequest) -> Option<Vec<u8>> {
-        let mut index = StreamIndex::from_json(&request.body).ok()?;
-        let prefix = request.key.strip_suffix(keys::INDEX_FILE)?;
-        let key = |msn| {
-            format!(
-                "{prefix}{}",
-                keys::segment_file(keys::SegmentId {
-                    epoch: index.epoch,
-                    msn
-                })
-            )
+    /// Cuts the index `request` writes to the part of its window after the last lost
+    /// segment (the contract's window rule, [`StreamIndex::cut_through`]); `None` when nothing
+    /// is left to write. `typed` is the index itself; only one read back from a previous run's
+    /// spool comes as bytes and is parsed.
+    fn cut_index(&self, typed: Option<&StreamIndex>, request: &mut PutRequest) -> Option<()> {
+        let parsed;
+        let index = match typed {
+            Some(index) => index,
+            None => {
+                parsed = StreamIndex::from_json(&request.body).ok()?;
+                &parsed
+            }
         };
         let Some(last_lost) = index
-            .segments
-            .iter()
-            .rposition(|s| self.lost.contains(&key(s.msn)))
+            .segment_keys()
+            .ok()?
+            .into_iter()
+            .rev()
+            .find(|(_, key)| self.lost.contains(key))
+            .map(|(msn, _)| msn)
         else {
-            return Some(index.to_json());
+            return Some(());
         };
-        let removed: Vec<_> = index.segments.drain(..=last_lost).collect();
-        index.discontinuity_sequence += removed.iter().filter(|s| s.discontinuity).count() as u64;
+        let mut index = index.clone();
+        let cut = index.cut_through(last_lost);
         if index.segments.is_empty() {
             warn!(stream = %self.stream, "every segment this index names was lost; not writing it");
             return None;
         }
-        warn!(stream = %self.stream, cut = removed.len(), "index cut to the segments after a lost one");
-        Some(index.to_json())
+        warn!(stream = %self.stream, cut, "index cut to the segments after a lost one");
+        request.body = index.to_json().into();
+        Some(())
     }
 
     /// A job leaves the queue: written (`written`) or not.

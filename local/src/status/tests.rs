@@ -1,7 +1,7 @@
 //! The status document from indexes and ingest views: the verdicts are the liveness rule's.
 
 use chrono::{TimeDelta, TimeZone};
-use zonecast_contract::{INDEX_VERSION, IndexSegment, StreamInfo, StreamState};
+use zonecast_contract::{IndexSegment, StreamInfo, StreamState, testing::segment};
 
 use super::*;
 
@@ -11,33 +11,21 @@ fn t0() -> DateTime<Utc> {
 
 /// An index of `az` ending at msn `last`, written `age_ms` before t0.
 fn index(az: Az, state: StreamState, last: u64, age_ms: i64) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: format!("{az}-s"),
-        epoch: 1,
-        state,
-        updated: t0() - TimeDelta::milliseconds(age_ms),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(az)
+        .session(&format!("{az}-s"))
+        .state(state)
+        .updated(t0() - TimeDelta::milliseconds(age_ms))
+        .info(StreamInfo {
             codecs: "avc1.64001f".into(),
             bandwidth: 2_000_000,
             average_bandwidth: 1_500_000,
             ..Default::default()
-        },
-        segments: vec![IndexSegment {
-            msn: last,
-            duration_ms: 2000,
+        })
+        .segments([IndexSegment {
             timeline_ms: 0,
-            program_date_time: t0() - TimeDelta::milliseconds(2000 + age_ms),
-            discontinuity: false,
-            bytes: 1,
-        }],
-    }
+            ..segment(last, 2000, t0() - TimeDelta::milliseconds(2000 + age_ms))
+        }])
+        .build()
 }
 
 fn show() -> StreamName {

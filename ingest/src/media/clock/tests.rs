@@ -1,6 +1,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
-use zonecast_contract::{Az, IndexSegment, StreamIndex, StreamInfo, StreamState};
+use zonecast_contract::{Az, IndexSegment, StreamIndex, StreamState};
 
 use super::*;
 
@@ -392,32 +392,18 @@ fn index(
     first_msn: u64,
     starts: &[i64],
 ) -> StreamIndex {
-    StreamIndex {
-        version: zonecast_contract::INDEX_VERSION,
-        az: Az::Az2,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s".into(),
-        epoch: 1,
-        state,
-        updated,
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo::default(),
-        segments: starts
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| IndexSegment {
-                msn: first_msn + i as u64,
-                duration_ms: (w[1] - w[0]) as u32,
-                timeline_ms: w[0],
-                program_date_time: updated,
-                discontinuity: false,
-                bytes: 1000,
-            })
-            .collect(),
-    }
+    StreamIndex::builder(Az::Az2)
+        .state(state)
+        .updated(updated)
+        .segments(starts.windows(2).enumerate().map(|(i, w)| IndexSegment {
+            msn: first_msn + i as u64,
+            duration_ms: (w[1] - w[0]) as u32,
+            timeline_ms: w[0],
+            program_date_time: updated,
+            discontinuity: false,
+            bytes: 1000,
+        }))
+        .build()
 }
 
 fn now() -> DateTime<Utc> {

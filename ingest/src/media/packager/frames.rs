@@ -163,7 +163,7 @@ impl Packager {
                     // A clean join continues the reference's labels; a fallback (discontinuity)
                     // starts fresh after them.
                     if let (Some((count, wall)), false) = (self.join.take(), cut.discontinuity) {
-                        self.discontinuity_sequence = count;
+                        self.window.set_discontinuity_sequence(count);
                         self.wall_anchor = wall;
                     }
                 }

@@ -2,7 +2,7 @@
 //! check the JSON itself, not only the Rust values.
 
 use chrono::TimeZone;
-use zonecast_contract::{INDEX_VERSION, IndexSegment, Resolution, StreamInfo, StreamState};
+use zonecast_contract::{Resolution, StreamInfo};
 
 use super::*;
 
@@ -11,19 +11,11 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn index(stream: &str, last: u64) -> StreamIndex {
-    StreamIndex {
-        version: INDEX_VERSION,
-        az: Az::Az1,
-        app: "live".into(),
-        stream: stream.into(),
-        rendition: None,
-        session: "az1-s-0".into(),
-        epoch: 1,
-        state: StreamState::Live,
-        updated: t0(),
-        target_duration_ms: 2000,
-        discontinuity_sequence: 0,
-        info: StreamInfo {
+    StreamIndex::builder(Az::Az1)
+        .stream(stream)
+        .session("az1-s-0")
+        .updated(t0())
+        .info(StreamInfo {
             codecs: "avc1.64001f,mp4a.40.2".into(),
             resolution: Some(Resolution {
                 width: 1280,
@@ -32,20 +24,15 @@ fn index(stream: &str, last: u64) -> StreamIndex {
             bandwidth: 3_100_000,
             average_bandwidth: 2_900_000,
             frame_rate: Some(30.0),
-        },
-        segments: (last - 1..=last)
-            .map(|msn| IndexSegment {
-                msn,
-                duration_ms: 2000,
-                timeline_ms: 2000 * msn as i64,
-                // The last segment ends 1.5 s before t0.
-                program_date_time: t0()
-                    - TimeDelta::milliseconds(3500 + 2000 * (last - msn) as i64),
-                discontinuity: false,
-                bytes: 1,
-            })
-            .collect(),
-    }
+        })
+        // The last segment ends 1.5 s before t0.
+        .window(
+            last - 1..=last,
+            2000,
+            t0() - TimeDelta::milliseconds(5500),
+            1,
+        )
+        .build()
 }
 
 fn name(stream: &str) -> StreamName {

@@ -12,7 +12,7 @@ use std::{
 
 use bytes::Bytes;
 use chrono::Utc;
-use zonecast_contract::{Az, StreamName, StreamState, index::IndexSegment};
+use zonecast_contract::{Az, StreamName, index::IndexSegment};
 
 use super::*;
 use crate::storage::spool::Spool;
@@ -55,12 +55,13 @@ fn segment(msn: u64) -> UploadJob {
         kind: UploadKind::Segment { msn },
         cut_at: Instant::now(),
         done: None,
+        index: None,
     }
 }
 
 /// The index after segment `last`, window 3.
 fn index(last: u64) -> UploadJob {
-    let segments = (last.saturating_sub(2)..=last)
+    let segments: Vec<_> = (last.saturating_sub(2)..=last)
         .map(|msn| IndexSegment {
             msn,
             duration_ms: 1000,
@@ -70,21 +71,12 @@ fn index(last: u64) -> UploadJob {
             bytes: 1000,
         })
         .collect();
-    let index = StreamIndex {
-        version: zonecast_contract::index::INDEX_VERSION,
-        az: Az::Az1,
-        app: "live".into(),
-        stream: "show".into(),
-        rendition: None,
-        session: "s".into(),
-        epoch: 7,
-        state: StreamState::Live,
-        updated: Utc::now(),
-        target_duration_ms: 1000,
-        discontinuity_sequence: 0,
-        info: Default::default(),
-        segments,
-    };
+    let index = StreamIndex::builder(Az::Az1)
+        .epoch(7)
+        .updated(Utc::now())
+        .target_duration_ms(1000)
+        .segments(segments)
+        .build();
     let name = index.name().expect("a valid test name");
     crate::storage::jobs::index_job(Az::Az1, &name, &index, Instant::now())
 }
