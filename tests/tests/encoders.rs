@@ -5,8 +5,8 @@
 //! AZs index the same segments, ffprobe accepts every segment with the tracks the encoder sent,
 //! and ffmpeg plays the HLS through the edge without an error.
 //!
-//! Each case is about 12 s of media. A missing tool fails the test (CI installs them all);
-//! `ZONECAST_SKIP_MISSING_TOOLS=1` skips instead, with a message, outside CI.
+//! Each case is about 12 s of media. A missing tool or GStreamer element fails the test in CI
+//! and skips it elsewhere ([`zonecast_tests::tool`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +19,7 @@ use zonecast_tests::{
     media::{StreamSpec, ffprobe, make_flv, work_dir},
     require_tool,
     stack::LocalStack,
+    tool,
 };
 
 /// Seconds of media each case publishes.
@@ -39,19 +40,12 @@ fn require_gst_elements(elements: &[&str]) -> bool {
                 .is_ok_and(|s| s.success())
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let skip = std::env::var("ZONECAST_SKIP_MISSING_TOOLS").as_deref() == Ok("1")
-        && std::env::var_os("CI").is_none();
-    assert!(
-        skip,
-        "GStreamer elements {missing:?} are missing: apt-get install -y gstreamer1.0-tools \
-         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-         gstreamer1.0-libav (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)"
-    );
-    eprintln!("\n*** SKIPPED: GStreamer elements {missing:?} are not installed ***\n");
-    false
+    missing.is_empty()
+        || tool::missing(&format!(
+            "GStreamer elements {missing:?} are not installed (apt-get install -y \
+             gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+             gstreamer1.0-libav)"
+        ))
 }
 
 fn ffmpeg_tools() -> bool {
