@@ -17,8 +17,9 @@ use std::{
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 use zonecast_tests::{
     media::{StreamSpec, ffprobe, make_flv, work_dir},
+    prom::{Format, scrape},
     require_tool,
-    stack::LocalStack,
+    stack::{LocalStack, az_index},
     tool,
 };
 
@@ -191,11 +192,22 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
     );
     let [idx1, idx2] =
         wait_both_ended(&mut stack, &name, Instant::now() + Duration::from_secs(30)).await;
-    let log = stack.log_text();
-    assert!(
-        !log.contains("connection closed on error"),
-        "{case}: a publish was dropped:\n{log}"
-    );
+    // No publish was dropped: neither ingest counted an RTMP connection that ended on an error.
+    for az in Az::ALL {
+        let metrics = scrape(stack.health[az_index(az)], Format::Prometheus)
+            .await
+            .unwrap();
+        let failed = metrics
+            .value("zonecast_connections_failed_total", &[("az", az.as_str())])
+            .unwrap();
+        assert_eq!(
+            failed,
+            0.0,
+            "{case}: {az} counted RTMP connections that ended on an error (a dropped \
+             publish); log:\n{}",
+            stack.log_text()
+        );
+    }
 
     // Same timeline in, same segments out (invariant 3).
     let shape = |i: &StreamIndex| {
@@ -290,6 +302,11 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
     println!(
         "{case}: {} segments per AZ, {identical} byte-identical across AZs",
         idx1.segments.len()
+    );
+    assert_eq!(
+        identical,
+        idx1.segments.len(),
+        "{case}: the AZs muxed the same timeline into different bytes (invariant 3)"
     );
 
     // The HLS client played to the end (ENDLIST) without an error.
