@@ -36,6 +36,27 @@ where
     }
 }
 
+/// Waits for `child` to exit, polling every 100 ms; after `limit` kills it and fails the test,
+/// naming `what`: a process a test waits for cannot hang the run.
+pub async fn wait_exit(
+    child: &mut std::process::Child,
+    what: &str,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Every URI of a media playlist; panics (failing the test) on anything else.
 pub fn media_uris(text: &str) -> Vec<String> {
     match m3u8_rs::parse_playlist_res(text.as_bytes()) {

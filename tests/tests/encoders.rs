@@ -20,7 +20,7 @@ use zonecast_tests::{
     prom::{Format, scrape},
     require_tool,
     stack::{LocalStack, az_index},
-    tool,
+    tool, wait_exit,
 };
 
 /// Seconds of media each case publishes.
@@ -88,22 +88,6 @@ struct Expect {
     audio: bool,
     /// Discontinuities in the index (parameter changes).
     discontinuities: usize,
-}
-
-/// Waits for `child` to exit, killing it after `timeout`.
-async fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Both AZs' indexes once each has a segment, or the deadline.

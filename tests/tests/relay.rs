@@ -16,7 +16,7 @@ use zonecast_tests::{
     media::{StreamSpec, ffprobe, make_flv, publish, work_dir},
     require_tool,
     stack::{LocalStack, az_index},
-    wait_for,
+    wait_exit, wait_for,
 };
 
 /// An ingest's `/status` stream entry for `live/show`.
@@ -339,7 +339,7 @@ async fn a_direct_publish_wins_over_the_relay() {
         );
         assert!(relay["relayed_from"].is_null(), "{relay}");
     }
-    let status = encoder.wait().unwrap();
+    let status = wait_exit(&mut encoder, "the encoder", Duration::from_secs(60)).await;
     assert!(status.success(), "ffmpeg failed");
     let s3 = stack.s3().await;
     let [a1, a2] = wait_for(
