@@ -10,16 +10,9 @@ use zonecast_ingest::media::ts::{TsMuxer, TsMuxerConfig};
 
 const SEGMENT_MS: i64 = 1000;
 
-fn have_ffprobe() -> bool {
-    let ok = Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: ffprobe not found on PATH (CI installs it)");
-    }
-    ok
-}
+/// The missing-tool policy shared with the end-to-end tests: fail in CI, skip elsewhere.
+#[path = "../../tests/src/tool.rs"]
+mod tool;
 
 fn ffprobe_streams(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
@@ -94,7 +87,7 @@ fn mux_fixture(flv: &[u8]) -> Muxed {
 
 #[test]
 fn flv_fixtures_mux_to_segments_ffprobe_accepts() {
-    if !have_ffprobe() {
+    if !tool::require_tool("ffprobe") {
         return;
     }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

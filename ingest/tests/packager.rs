@@ -185,9 +185,15 @@ async fn uploader_writes_segments_before_their_index_and_retries_failures() {
     let tx = spawn_uploader(&tasks, store.clone(), metrics.clone(), name.to_string());
     // One job at a time, as a publish produces them when S3 keeps up.
     for job in jobs {
+        let key = job.request.key.clone();
         Metrics::inc(&metrics.uploads_pending);
         tx.send(job).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while metrics.uploads_pending.get() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key} still pending after 10 s: the uploader never finished it"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }

@@ -152,21 +152,14 @@ fn run(tags: &[FlvTag], target_ms: u32) -> Run {
     a
 }
 
-/// ffprobe is the oracle; a missing ffprobe fails in CI and skips loudly elsewhere.
+/// ffprobe is the oracle; a missing ffprobe fails in CI and skips those checks elsewhere.
 fn have_ffprobe() -> bool {
-    let ok = Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ffprobe is missing and CI is set: apt-get install -y ffmpeg"
-        );
-        eprintln!("\n*** SKIPPED: ffprobe not found on PATH; these checks did not run ***\n");
-    }
-    ok
+    tool::require_tool("ffprobe")
 }
+
+/// The missing-tool policy shared with the end-to-end tests: fail in CI, skip elsewhere.
+#[path = "../../tests/src/tool.rs"]
+mod tool;
 
 /// One stream as ffprobe decodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,20 +16,9 @@ const FPS: i64 = 25;
 const SECONDS: i64 = 2;
 const SAMPLE_RATE: i64 = 48_000;
 
-fn have_tools() -> bool {
-    let ok = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok("ffmpeg") && ok("ffprobe") {
-        true
-    } else {
-        eprintln!("SKIPPED: ffmpeg/ffprobe not found on PATH (CI installs them)");
-        false
-    }
-}
+/// The missing-tool policy shared with the end-to-end tests: fail in CI, skip elsewhere.
+#[path = "../../tests/src/tool.rs"]
+mod tool;
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zonecast-{name}-{}", std::process::id()));
@@ -199,7 +188,7 @@ fn count_packets(probe: &serde_json::Value, codec_type: &str) -> usize {
 
 #[test]
 fn ffprobe_accepts_ffmpeg_h264_aac_segments() {
-    if !have_tools() {
+    if !(tool::require_tool("ffmpeg") && tool::require_tool("ffprobe")) {
         return;
     }
     let dir = scratch_dir("ts-ffprobe");

@@ -162,7 +162,17 @@ async fn main() -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let mut encoder = publish(&flv, &stack.rtmp_url(Az::Az1, "bench", "720p"), true)?;
+    // Real time, so the media's length and a margin for a loaded machine.
+    let deadline = started + Duration::from_secs(u64::from(spec.seconds) + 60);
     while encoder.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = encoder.kill();
+            bail!(
+                "the publish did not end within {} s; log:\n{}",
+                spec.seconds + 60,
+                stack.log_text()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
         eprint!(
             "\r  {:>4.1} s / {} s",

@@ -26,30 +26,16 @@ pub fn harness_dir() -> PathBuf {
 }
 
 /// Whether the browser tests can run: Chromium, node and `npm ci --prefix tests/browser`.
-/// Missing pieces fail the test with what to install (or skip it with
-/// `ZONECAST_SKIP_MISSING_TOOLS=1`, like [`crate::require_tool`]).
+/// What is missing fails the test in CI and skips it elsewhere ([`crate::tool`]).
 pub fn require_browser() -> bool {
-    let dir = harness_dir();
-    let missing = if !Path::new(CHROMIUM).exists() {
-        Some(format!(
-            "{CHROMIUM} is missing: apt-get install -y chromium"
-        ))
-    } else if !crate::require_tool("node") {
-        return false;
-    } else if !dir.join("node_modules/playwright-core").exists() {
-        Some(format!(
-            "{} is missing: npm ci --prefix tests/browser",
-            dir.join("node_modules").display()
-        ))
-    } else {
-        None
-    };
-    let Some(missing) = missing else { return true };
-    if std::env::var("ZONECAST_SKIP_MISSING_TOOLS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {missing} (ZONECAST_SKIP_MISSING_TOOLS=1)");
-        return false;
-    }
-    panic!("{missing} (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)");
+    let modules = harness_dir().join("node_modules");
+    crate::tool::require_tool(CHROMIUM)
+        && crate::tool::require_tool("node")
+        && (modules.join("playwright-core").exists()
+            || crate::tool::missing(&format!(
+                "{} is missing (npm ci --prefix tests/browser)",
+                modules.display()
+            )))
 }
 
 /// One AZ's share of the playback, in the order the player used them.

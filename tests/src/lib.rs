@@ -11,27 +11,10 @@ pub mod peer;
 pub mod procstat;
 pub mod prom;
 pub mod stack;
+pub mod tool;
 
-/// Fails with a clear message when a tool the tests need is missing (CI installs them all; a
-/// developer may set `ZONECAST_SKIP_MISSING_TOOLS=1` to skip instead).
-pub fn require_tool(tool: &str) -> bool {
-    let found = std::process::Command::new(tool)
-        .arg("-version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if found {
-        return true;
-    }
-    if std::env::var("ZONECAST_SKIP_MISSING_TOOLS").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {tool} is not installed (ZONECAST_SKIP_MISSING_TOOLS=1)");
-        return false;
-    }
-    panic!(
-        "{tool} is not installed: apt-get install -y ffmpeg (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)"
-    );
-}
+/// The missing-tool policy (fail in CI, skip elsewhere): see [`tool`].
+pub use tool::require_tool;
 
 /// Polls `check` every 100 ms until it gives `Some`, or fails the test after `limit`, naming
 /// `what`: the tests wait for conditions with a deadline, never with fixed sleeps.
@@ -49,6 +32,27 @@ where
             std::time::Instant::now() < deadline,
             "timed out after {limit:?}: {what}"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for `child` to exit, polling every 100 ms; after `limit` kills it and fails the test,
+/// naming `what`: a process a test waits for cannot hang the run.
+pub async fn wait_exit(
+    child: &mut std::process::Child,
+    what: &str,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

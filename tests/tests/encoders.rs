@@ -5,8 +5,8 @@
 //! AZs index the same segments, ffprobe accepts every segment with the tracks the encoder sent,
 //! and ffmpeg plays the HLS through the edge without an error.
 //!
-//! Each case is about 12 s of media. A missing tool fails the test (CI installs them all);
-//! `ZONECAST_SKIP_MISSING_TOOLS=1` skips instead, with a message, outside CI.
+//! Each case is about 12 s of media. A missing tool or GStreamer element fails the test in CI
+//! and skips it elsewhere ([`zonecast_tests::tool`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -17,8 +17,10 @@ use std::{
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 use zonecast_tests::{
     media::{StreamSpec, ffprobe, make_flv, work_dir},
+    prom::{Format, scrape},
     require_tool,
-    stack::LocalStack,
+    stack::{LocalStack, az_index},
+    tool, wait_exit,
 };
 
 /// Seconds of media each case publishes.
@@ -39,19 +41,12 @@ fn require_gst_elements(elements: &[&str]) -> bool {
                 .is_ok_and(|s| s.success())
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let skip = std::env::var("ZONECAST_SKIP_MISSING_TOOLS").as_deref() == Ok("1")
-        && std::env::var_os("CI").is_none();
-    assert!(
-        skip,
-        "GStreamer elements {missing:?} are missing: apt-get install -y gstreamer1.0-tools \
-         gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-         gstreamer1.0-libav (or set ZONECAST_SKIP_MISSING_TOOLS=1 to skip)"
-    );
-    eprintln!("\n*** SKIPPED: GStreamer elements {missing:?} are not installed ***\n");
-    false
+    missing.is_empty()
+        || tool::missing(&format!(
+            "GStreamer elements {missing:?} are not installed (apt-get install -y \
+             gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+             gstreamer1.0-libav)"
+        ))
 }
 
 fn ffmpeg_tools() -> bool {
@@ -93,22 +88,6 @@ struct Expect {
     audio: bool,
     /// Discontinuities in the index (parameter changes).
     discontinuities: usize,
-}
-
-/// Waits for `child` to exit, killing it after `timeout`.
-async fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Both AZs' indexes once each has a segment, or the deadline.
@@ -197,11 +176,22 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
     );
     let [idx1, idx2] =
         wait_both_ended(&mut stack, &name, Instant::now() + Duration::from_secs(30)).await;
-    let log = stack.log_text();
-    assert!(
-        !log.contains("connection closed on error"),
-        "{case}: a publish was dropped:\n{log}"
-    );
+    // No publish was dropped: neither ingest counted an RTMP connection that ended on an error.
+    for az in Az::ALL {
+        let metrics = scrape(stack.health[az_index(az)], Format::Prometheus)
+            .await
+            .unwrap();
+        let failed = metrics
+            .value("zonecast_connections_failed_total", &[("az", az.as_str())])
+            .unwrap();
+        assert_eq!(
+            failed,
+            0.0,
+            "{case}: {az} counted RTMP connections that ended on an error (a dropped \
+             publish); log:\n{}",
+            stack.log_text()
+        );
+    }
 
     // Same timeline in, same segments out (invariant 3).
     let shape = |i: &StreamIndex| {
@@ -296,6 +286,11 @@ async fn encoder_case(case: &str, expect: Expect, start: impl FnOnce(&LocalStack
     println!(
         "{case}: {} segments per AZ, {identical} byte-identical across AZs",
         idx1.segments.len()
+    );
+    assert_eq!(
+        identical,
+        idx1.segments.len(),
+        "{case}: the AZs muxed the same timeline into different bytes (invariant 3)"
     );
 
     // The HLS client played to the end (ENDLIST) without an error.

@@ -21,7 +21,7 @@ use zonecast_tests::{
     prom::{Format, scrape},
     require_tool,
     stack::{BUCKET, LocalStack, az_index},
-    wait_for,
+    wait_exit, wait_for,
 };
 
 /// 45 s, small, 1 s GOP: outlives the fault schedule below.
@@ -164,10 +164,12 @@ async fn nothing_is_lost_through_an_s3_outage() {
     }
 
     // The encoder finishes; the grace period runs out; the backlog drains: both AZs end.
-    let status = tokio::task::spawn_blocking(move || encoder.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = wait_exit(
+        &mut encoder,
+        "the encoder",
+        Duration::from_secs(u64::from(OUTAGE.seconds) + 60),
+    )
+    .await;
     assert!(status.success(), "ffmpeg failed: {status}");
     wait_for(Duration::from_secs(90), "both AZs ended", || {
         let (s3, name) = (s3.clone(), name.clone());

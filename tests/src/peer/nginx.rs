@@ -29,11 +29,9 @@ pub fn ensure_installed() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On `PATH`, or in `/usr/sbin` (where Debian puts nginx, and not on every user's `PATH`).
 fn which(bin: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|p| p.join(bin).is_file())
-            || Path::new("/usr/sbin").join(bin).is_file()
-    })
+    crate::tool::on_path(bin) || crate::tool::on_path(&format!("/usr/sbin/{bin}"))
 }
 
 /// A running nginx-rtmp (master and one worker). Dropping it stops it.
