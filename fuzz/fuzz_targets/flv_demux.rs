@@ -8,8 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use zonecast_ingest::{
-    media::frame::flv::{FlvDemuxer, h264},
-    media::frame::frame::{MediaEvent, MediaFrame},
+    media::flv::{FlvDemuxer, h264},
+    media::frame::{MediaEvent, MediaFrame},
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zonecast_ingest::media::frame::flv::{FlvError, FlvReader, FlvTag};
+use zonecast_ingest::media::flv::{FlvError, FlvReader, FlvTag};
 
 /// Pushes each chunk and pulls after each, until the first error.
 fn parse(chunks: &[&[u8]]) -> Vec<Result<FlvTag, FlvError>> {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use zonecast_contract::{Az, StreamName, StreamState};
-use zonecast_ingest::media::frame::packager::{Packager, PackagerConfig, PackagerEffect};
+use zonecast_ingest::media::packager::{Packager, PackagerConfig, PackagerEffect};
 
 fuzz_target!(|data: &[u8]| {
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use zonecast_ingest::{
-    media::frame::frame::{AudioConfig, MediaFrame, VideoConfig},
-    media::frame::ts::{TsMuxer, TsMuxerConfig},
+    media::frame::{AudioConfig, MediaFrame, VideoConfig},
+    media::ts::{TsMuxer, TsMuxerConfig},
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -142,12 +142,11 @@ impl<U: Clone, H> StreamTable<U, H> {
                 .count();
             check_renditions(others, self.config.max_renditions)?;
         }
-        if let Some(Slot::Live(old)) = self.streams.get(name) {
-            if let Duplicate::Refuse(refusal) =
+        if let Some(Slot::Live(old)) = self.streams.get(name)
+            && let Duplicate::Refuse(refusal) =
                 on_duplicate(self.config.duplicate, old.relayed, request.relayed)
-            {
-                return Err(refusal);
-            }
+        {
+            return Err(refusal);
         }
         self.next_id += 1;
         let id = self.next_id;

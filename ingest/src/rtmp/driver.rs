@@ -32,6 +32,9 @@ pub(crate) struct Faulted<L> {
     pub fault: Fault<L>,
 }
 
+/// A session just made, with the results it produced on the way.
+pub(crate) type Opened<S, I> = (S, Vec<I>);
+
 /// One end of an RTMP connection, as the driver needs it.
 pub(crate) trait SessionSide {
     type Session;
@@ -41,7 +44,7 @@ pub(crate) trait SessionSide {
     type Limit;
 
     /// The session, once the handshake completed, with its first results.
-    fn open(&mut self) -> Result<(Self::Session, Vec<Self::Item>), Fault<Self::Limit>>;
+    fn open(&mut self) -> Result<Opened<Self::Session, Self::Item>, Fault<Self::Limit>>;
 
     /// Feeds bytes that follow the handshake to the session.
     fn feed(

@@ -115,51 +115,6 @@ pub fn spawn_uploader_with<S: ObjectStore>(
     tx
 }
 
-/// Whether a stream (`app/stream`) is published on this ingest now.
-pub type IsPublishing = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// Uploads what an earlier run left in the spool, one task per stream, in order. The last
-/// index of a stream is written only if `publishing(stream)` is false by then: a new publish
-/// of the name writes its own, newer index.
-pub fn recover_spool<S: ObjectStore>(
-    tasks: &TaskTracker,
-    store: Arc<S>,
-    metrics: Arc<Metrics>,
-    config: UploaderConfig,
-    recovered: Vec<crate::storage::spool::RecoveredStream>,
-    publishing: IsPublishing,
-) {
-    for stream in recovered {
-        info!(stream = %stream.stream, uploads = stream.entries.len(), "finishing the spool an earlier run left");
-        let mut uploader = Uploader::new(
-            store.clone(),
-            metrics.clone(),
-            stream.stream.clone(),
-            config.clone(),
-        );
-        uploader.index_allowed = Some(publishing.clone());
-        for entry in stream.entries {
-            Metrics::inc(&metrics.uploads_pending);
-            uploader.queue.push_back(Pending {
-                kind: match entry.header.segment_msn {
-                    Some(msn) => UploadKind::Segment { msn },
-                    None => UploadKind::Index,
-                },
-                key: entry.header.key.clone(),
-                size: entry.bytes,
-                cut_at: Instant::now(),
-                done: None,
-                // A spool file is bytes: an index from it is parsed if it must be cut.
-                index: None,
-                body: Body::Spooled(entry),
-            });
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        drop(tx);
-        tasks.spawn(uploader.run(rx));
-    }
-}
-
 enum Body {
     Memory(PutRequest),
     Spooled(SpoolEntry),
@@ -332,95 +287,6 @@ impl<S: ObjectStore> Uploader<S> {
         self.queue.push_back(pending);
     }
 
-    /// Moves a segment that does not fit in memory to the spool. `Ok(Some)`: spooled;
-    /// `Ok(None)`: room was made in memory instead; `Err`: the segment was dropped.
-    async fn spill(&mut self, pending: &Pending) -> Result<Option<SpoolEntry>, ()> {
-        let Body::Memory(request) = &pending.body else {
-            return Ok(None);
-        };
-        let UploadKind::Segment { msn } = pending.kind else {
-            return Ok(None);
-        };
-        let Some(spool) = self.config.spool.clone() else {
-            // No spool: memory is the whole budget.
-            return match self.config.policy {
-                SpoolFullPolicy::DropOldest => {
-                    while self.memory_bytes + request.body.len() as u64
-                        > self.config.memory_max_bytes
-                    {
-                        if !self.drop_oldest_segment(false).await {
-                            break;
-                        }
-                    }
-                    Ok(None)
-                }
-                SpoolFullPolicy::DropNewest => {
-                    self.drop_new(
-                        &pending.key,
-                        DropReason::BacklogFull,
-                        "no spool and the memory queue is full",
-                    );
-                    Err(())
-                }
-            };
-        };
-        let header = SpoolHeader {
-            key: pending.key.clone(),
-            segment_msn: Some(msn),
-        };
-        loop {
-            match spool
-                .write(&self.stream, header.clone(), &request.body)
-                .await
-            {
-                Ok(entry) => return Ok(Some(entry)),
-                Err(SpoolError::Full { .. })
-                    if spool.policy == SpoolFullPolicy::DropOldest
-                        && self.drop_oldest_segment(true).await => {}
-                Err(e @ SpoolError::Full { .. }) => {
-                    self.drop_new(&pending.key, DropReason::BacklogFull, &e.to_string());
-                    return Err(());
-                }
-                Err(e) => {
-                    error!(stream = %self.stream, key = %pending.key, error = %e, "cannot spool a segment");
-                    self.drop_new(&pending.key, DropReason::SpoolFailed, "spool write failed");
-                    return Err(());
-                }
-            }
-        }
-    }
-
-    /// Drops the oldest queued segment (a spooled one if `spooled`, else one in memory).
-    async fn drop_oldest_segment(&mut self, spooled: bool) -> bool {
-        let Some(pos) = self.queue.iter().position(|p| {
-            matches!(p.kind, UploadKind::Segment { .. })
-                && matches!(p.body, Body::Spooled(_)) == spooled
-        }) else {
-            return false;
-        };
-        let Some(old) = self.queue.remove(pos) else {
-            return false;
-        };
-        self.memory_bytes -= old.memory_bytes();
-        warn!(stream = %self.stream, key = %old.key, policy = "drop-oldest",
-              "upload backlog full: dropping the oldest queued segment");
-        self.metrics.segment_dropped(DropReason::BacklogFull);
-        self.lose(&old.key);
-        self.finish(old, false).await;
-        true
-    }
-
-    fn drop_new(&mut self, key: &str, reason: DropReason, why: &str) {
-        warn!(stream = %self.stream, %key, reason = why, "upload backlog full: dropping the new segment");
-        self.metrics.segment_dropped(reason);
-        Metrics::dec(&self.metrics.uploads_pending);
-        self.lose(key);
-    }
-
-    fn lose(&mut self, key: &str) {
-        self.lost.insert(key.to_owned());
-    }
-
     async fn superseded(&mut self, older: Pending) {
         Metrics::inc(&self.metrics.indexes_superseded);
         self.finish(older, false).await;
@@ -524,100 +390,12 @@ impl<S: ObjectStore> Uploader<S> {
             }
         }
     }
-
-    /// The drain timed out: everything still in memory (and in the channel) goes to the spool,
-    /// in order, for the next start.
-    async fn persist_all(&mut self, rx: &mut mpsc::UnboundedReceiver<UploadJob>) {
-        while let Ok(job) = rx.try_recv() {
-            self.admit(job).await;
-        }
-        let Some(spool) = self.config.spool.clone() else {
-            warn!(stream = %self.stream, left = self.queue.len(), "drain timed out with no spool: unwritten uploads are lost");
-            return;
-        };
-        let mut kept = 0usize;
-        let queue = std::mem::take(&mut self.queue);
-        for p in queue {
-            let Body::Memory(request) = &p.body else {
-                kept += 1;
-                continue;
-            };
-            let header = SpoolHeader {
-                key: p.key.clone(),
-                segment_msn: match p.kind {
-                    UploadKind::Segment { msn } => Some(msn),
-                    UploadKind::Index => None,
-                },
-            };
-            match spool.write(&self.stream, header, &request.body).await {
-                Ok(_) => kept += 1,
-                Err(e) => {
-                    error!(stream = %self.stream, key = %p.key, error = %e, "cannot spool on shutdown; lost");
-                    if let UploadKind::Segment { .. } = p.kind {
-                        self.metrics.segment_dropped(DropReason::Shutdown);
-                    }
-                }
-            }
-        }
-        warn!(stream = %self.stream, kept, "drain timed out: the backlog stays in the spool for the next start");
-    }
 }
 
-fn request_for(kind: UploadKind, key: String, body: bytes::Bytes) -> PutRequest {
-    let (content_type, cache_control) = match kind {
-        UploadKind::Segment { .. } => (
-            keys::headers::SEGMENT_CONTENT_TYPE,
-            keys::headers::SEGMENT_CACHE_CONTROL,
-        ),
-        UploadKind::Index => (
-            keys::headers::INDEX_CONTENT_TYPE,
-            keys::headers::INDEX_CACHE_CONTROL,
-        ),
-    };
-    PutRequest {
-        key,
-        body,
-        content_type,
-        cache_control,
-    }
-}
-
-/// Puts one object with the uploader's [`RetryPolicy`] (normally [`RetryPolicy::UPLOAD`]:
-/// until the store takes it); `Err` once a non-retryable error has had its tries.
-async fn put_with_retry<S: ObjectStore>(
-    store: Arc<S>,
-    metrics: Arc<Metrics>,
-    stream: String,
-    kind: UploadKind,
-    request: PutRequest,
-    policy: RetryPolicy,
-) -> Result<(), StoreError> {
-    let target = match kind {
-        UploadKind::Segment { .. } => UploadTarget::Segment,
-        UploadKind::Index => UploadTarget::Index,
-    };
-    let attempt = || {
-        let (store, metrics, request) = (store.clone(), metrics.clone(), request.clone());
-        async move {
-            let started = Instant::now();
-            let result = store.put(request).await;
-            let outcome = match result {
-                Ok(()) => UploadOutcome::Ok,
-                Err(_) => UploadOutcome::Error,
-            };
-            metrics.record_upload(target, outcome, started.elapsed());
-            result
-        }
-    };
-    retry(&policy, attempt, |err: &StoreError, failed| {
-        let Some(wait) = failed.wait else { return };
-        Metrics::inc(&metrics.upload_retries);
-        warn!(%stream, key = %request.key, attempt = failed.number, retryable = err.retryable,
-              error = %err, wait_ms = wait.as_millis() as u64,
-              "put failed; keeping the object and retrying");
-    })
-    .await
-}
-
+mod put;
+mod spill;
 #[cfg(test)]
 mod tests;
+
+use put::{put_with_retry, request_for};
+pub use spill::{IsPublishing, recover_spool};
