@@ -33,8 +33,9 @@ impl IndexSourceError {
 }
 
 /// Where indexes are read from: `<az>/<app>/<stream>/index.json` (a rendition's nested under
-/// the stream) and `<az>/<app>/<stream>/renditions.json` ([`crate::keys`]).
-pub trait IndexSource: Send + Sync {
+/// the stream) and `<az>/<app>/<stream>/renditions.json` ([`crate::keys`]). `'static`, and
+/// every future `Send`: the ingest holds its source in a context shared by spawned tasks.
+pub trait IndexSource: Send + Sync + 'static {
     /// The index `az` holds for `name`; `Ok(None)` when there is none.
     fn read_index(
         &self,
@@ -133,6 +134,9 @@ impl IndexSource for MemoryIndexSource {
 
 #[cfg(feature = "s3")]
 pub use self::s3::{IndexReaderRole, S3IndexSource};
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "s3")]
 mod s3 {
