@@ -5,13 +5,12 @@
 //! that returns effects as data) and [`claim`] (the naming rules it applies). The shell around
 //! it: [`context`] (what connections share), [`session`] (one publish from claim to end),
 //! [`deadlines`] (the table's one timer), [`relay_hook`] (starting a publish's relay),
-//! [`rendition_list`] (`renditions.json` and sibling numbering) and [`index_reader`] (reading
-//! the indexes a publish numbers from).
+//! and [`rendition_list`] (`renditions.json` and sibling numbering). Indexes are
+//! read through the contract's one reader, `zonecast_contract::IndexSource`.
 
 pub mod claim;
 pub mod context;
 pub mod deadlines;
-pub mod index_reader;
 pub mod relay_hook;
 pub mod rendition_list;
 pub mod session;

@@ -5,15 +5,16 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use zonecast_contract::{
-    Az, StreamIndex, StreamName,
-    s3::{DeniedMeans, S3ClientConfig, get_index, get_renditions, s3_client, sdk_config},
+    IndexSource, StreamIndex,
+    s3::{S3ClientConfig, s3_client, sdk_config},
+    store::{IndexReaderRole, S3IndexSource},
 };
 
 use crate::{
     config::{IngestConfig, PublishAuthPolicy},
     ops::admin::serve_health,
     ops::metrics::Metrics,
-    publish::{context::IngestContext, index_reader::IndexReader},
+    publish::context::IngestContext,
     serve::serve_rtmp,
     storage::invalidate::{CloudFrontInvalidator, EdgePurge, Invalidator},
     storage::object_store::S3Store,
@@ -41,43 +42,6 @@ pub enum ServiceError {
 /// How long the uploaders get to write their in-memory backlog to the spool once the drain
 /// timed out.
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Reads indexes from S3; a read error is logged and taken as "no index".
-pub struct S3IndexReader {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-impl IndexReader for S3IndexReader {
-    async fn read(&self, az: Az, name: &StreamName) -> Option<StreamIndex> {
-        match get_index(&self.client, &self.bucket, az, name).await {
-            Ok(index) => index,
-            Err(e) => {
-                warn!(stream = %name, %az, error = %e, "cannot read index; numbering starts fresh");
-                None
-            }
-        }
-    }
-
-    async fn read_renditions(&self, az: Az, name: &StreamName) -> Vec<StreamName> {
-        match get_renditions(
-            &self.client,
-            &self.bucket,
-            az,
-            name,
-            DeniedMeans::Missing,
-            &RetryPolicy::PUBLISH_INDEX_READ,
-        )
-        .await
-        {
-            Ok(list) => list.map(|l| l.names(&name.base())).unwrap_or_default(),
-            Err(e) => {
-                warn!(stream = %name, %az, error = %e, "cannot read the rendition list");
-                Vec::new()
-            }
-        }
-    }
-}
 
 /// Runs the ingest until `shutdown` resolves or a listener fails. On `shutdown` it drains
 /// (DESIGN.md §5): it stops accepting, closes and uploads every open segment, writes each
@@ -112,10 +76,7 @@ pub async fn run(
         client: client.clone(),
         bucket: config.bucket.clone(),
     };
-    let reader = S3IndexReader {
-        client,
-        bucket: config.bucket.clone(),
-    };
+    let reader = S3IndexSource::new(client, config.bucket.clone(), IndexReaderRole::Publish);
     let metrics = Arc::new(Metrics::new(config.az));
     let az = config.az;
     let invalidator = match (&config.distribution_id, &config.edge_purge_url) {
@@ -233,7 +194,7 @@ pub async fn run(
 /// The one shutdown path: cancel, let every tracked task finish its work, bounded in time.
 /// When the time is up, the uploaders write what they still hold to the spool (if there is
 /// one) for the next start, bounded by a few more seconds.
-async fn drain<S: crate::storage::object_store::ObjectStore, R: IndexReader>(
+async fn drain<S: crate::storage::object_store::ObjectStore, R: IndexSource>(
     ctx: &IngestContext<S, R>,
     timeout: Duration,
 ) {

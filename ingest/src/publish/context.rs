@@ -4,12 +4,12 @@
 //! after a panicked connection is never refused as a "duplicate").
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use zonecast_contract::IndexSource;
 
 use tokio::sync::{Notify, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    index_reader::IndexReader,
     rendition_list::RenditionLists,
     table::{StreamTable, StreamTableConfig},
 };
@@ -50,7 +50,7 @@ pub struct IngestContext<S, R> {
     pub renditions: RenditionLists,
 }
 
-impl<S: ObjectStore, R: IndexReader> IngestContext<S, R> {
+impl<S: ObjectStore, R: IndexSource> IngestContext<S, R> {
     pub fn new(
         config: IngestConfig,
         store: S,

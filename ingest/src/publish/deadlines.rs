@@ -4,13 +4,14 @@
 //! before the task ends, so the drain waits for them.
 
 use std::sync::Arc;
+use zonecast_contract::IndexSource;
 
 use chrono::Utc;
 use tokio::time::Instant;
 use tracing::info;
 use zonecast_contract::StreamState;
 
-use super::{context::IngestContext, index_reader::IndexReader, table::PublishEffect};
+use super::{context::IngestContext, table::PublishEffect};
 use crate::{
     ops::metrics::Metrics,
     storage::{
@@ -21,7 +22,7 @@ use crate::{
 };
 
 /// Starts the table's timer task (tracked: the drain waits for it).
-pub fn spawn_deadlines<S: ObjectStore, R: IndexReader>(ctx: &Arc<IngestContext<S, R>>) {
+pub fn spawn_deadlines<S: ObjectStore, R: IndexSource>(ctx: &Arc<IngestContext<S, R>>) {
     let ctx = ctx.clone();
     ctx.tasks.clone().spawn(async move {
         loop {

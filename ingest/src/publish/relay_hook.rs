@@ -3,10 +3,11 @@
 //! direct-wins rule for a name published twice is in [`super::claim`].
 
 use std::sync::Arc;
+use zonecast_contract::IndexSource;
 
 use zonecast_contract::{Az, StreamName};
 
-use super::{context::IngestContext, index_reader::IndexReader};
+use super::context::IngestContext;
 use crate::{
     ops::metrics::Metrics,
     relay::{RelayHandle, RelayShared, RelayStatus, task::RelayParams},
@@ -17,7 +18,7 @@ use tracing::info;
 /// Starts the relay of publish `id` when one is configured and the publish is direct;
 /// records its status for `/status` either way. `relayed_from`: the marker of the stream key
 /// (`Some(None)`: a marker naming no AZ we know).
-pub fn start<S: ObjectStore, R: IndexReader>(
+pub fn start<S: ObjectStore, R: IndexSource>(
     ctx: &Arc<IngestContext<S, R>>,
     name: &StreamName,
     id: u64,

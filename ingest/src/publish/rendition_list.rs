@@ -14,6 +14,7 @@ use std::{
     collections::{BTreeSet, HashMap},
     time::Duration,
 };
+use zonecast_contract::IndexSource;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -21,10 +22,7 @@ use zonecast_contract::{
     Az, RenditionList, StreamIndex, StreamName, keys, renditions::RENDITIONS_VERSION,
 };
 
-use crate::{
-    publish::index_reader::IndexReader,
-    storage::object_store::{ObjectStore, PutRequest, StoreError},
-};
+use crate::storage::object_store::{ObjectStore, PutRequest, StoreError};
 
 /// Writes of `renditions.json` tried at most, a second apart times the attempt.
 const ANNOUNCE_ATTEMPTS: u32 = 5;
@@ -113,7 +111,7 @@ impl RenditionLists {
 
 /// The indexes of the other renditions of `name`'s stream, in both AZs: the renditions either
 /// AZ lists in the store plus the ones this ingest listed. Empty for a plain stream.
-pub async fn sibling_indexes<R: IndexReader>(
+pub async fn sibling_indexes<R: IndexSource>(
     reader: &R,
     lists: &RenditionLists,
     az: Az,
@@ -123,8 +121,8 @@ pub async fn sibling_indexes<R: IndexReader>(
         return Vec::new();
     }
     let (mine, theirs) = tokio::join!(
-        reader.read_renditions(az, name),
-        reader.read_renditions(az.peer(), name)
+        reader.read_renditions_or_none(az, name),
+        reader.read_renditions_or_none(az.peer(), name)
     );
     let mut names: BTreeSet<StreamName> = mine.into_iter().chain(theirs).collect();
     names.extend(lists.listed(name).await);
@@ -134,7 +132,10 @@ pub async fn sibling_indexes<R: IndexReader>(
         .into_iter()
         .take(zonecast_contract::renditions::MAX_RENDITIONS)
     {
-        let (a, b) = tokio::join!(reader.read(az, &sibling), reader.read(az.peer(), &sibling));
+        let (a, b) = tokio::join!(
+            reader.read_index_or_none(az, &sibling),
+            reader.read_index_or_none(az.peer(), &sibling)
+        );
         found.extend(a);
         found.extend(b);
     }

@@ -6,6 +6,7 @@
 //! writes the final index and hands the stream back to the table (waiting, or over).
 
 use std::{sync::Arc, time::Duration};
+use zonecast_contract::IndexSource;
 
 use chrono::Utc;
 use tokio::{
@@ -19,7 +20,6 @@ use super::{
     claim::{PublishRequest, Refusal},
     context::IngestContext,
     deadlines::{execute, send_job},
-    index_reader::IndexReader,
     rendition_list::sibling_indexes,
     table::{Ended, PublishEnd, PublishStart, newest_index},
 };
@@ -82,7 +82,7 @@ pub struct Publish<S, R> {
     pub relay: Option<RelayHandle>,
 }
 
-impl<S: ObjectStore, R: IndexReader> Publish<S, R> {
+impl<S: ObjectStore, R: IndexSource> Publish<S, R> {
     /// This publish's id in the stream table.
     pub fn id(&self) -> u64 {
         self.registration.id
@@ -148,7 +148,7 @@ impl<S: ObjectStore, R: IndexReader> Publish<S, R> {
 
 /// Claims `request.name` in the stream table and starts its publish: the numbering learnt
 /// from what the table holds or the store has (DESIGN.md §4), the packager, the upload queue.
-pub async fn begin<S: ObjectStore, R: IndexReader>(
+pub async fn begin<S: ObjectStore, R: IndexSource>(
     ctx: &Arc<IngestContext<S, R>>,
     request: &PublishRequest,
 ) -> Result<Publish<S, R>, Refusal> {
@@ -167,7 +167,12 @@ pub async fn begin<S: ObjectStore, R: IndexReader>(
     };
     let az = ctx.config.az;
     // A slow store must not hold the encoder for long.
-    let read = |az| tokio::time::timeout(INDEX_READ_TIMEOUT, ctx.indexes.read(az, &name));
+    let read = |az| {
+        tokio::time::timeout(
+            INDEX_READ_TIMEOUT,
+            ctx.indexes.read_index_or_none(az, &name),
+        )
+    };
     let (own, peer, uploads) = match claimed.start {
         PublishStart::Resume { last, uploads } => {
             info!(stream = %name, "the encoder is back within the grace period");
@@ -244,7 +249,7 @@ pub async fn begin<S: ObjectStore, R: IndexReader>(
 /// Ends a publish. The last segment is closed and uploaded, then the index says what comes
 /// next: `waiting` (the encoder may come back within the grace period; the table's
 /// heartbeats keep the AZ fresh), `draining` (this ingest is shutting down), or `ended`.
-pub fn end<S: ObjectStore, R: IndexReader>(mut p: Publish<S, R>, end: PublishEnd) {
+pub fn end<S: ObjectStore, R: IndexSource>(mut p: Publish<S, R>, end: PublishEnd) {
     let ctx = p.registration.ctx.clone();
     if let Some(relay) = p.relay.take() {
         relay.end(end == PublishEnd::Unpublished);
@@ -283,7 +288,7 @@ pub fn end<S: ObjectStore, R: IndexReader>(mut p: Publish<S, R>, end: PublishEnd
 
 /// Once the job carrying the returned sender is written: starts the invalidation of `paths`,
 /// and lists a rendition in its stream's `renditions.json`.
-fn after_first_index_written<S: ObjectStore, R: IndexReader>(
+fn after_first_index_written<S: ObjectStore, R: IndexSource>(
     ctx: &Arc<IngestContext<S, R>>,
     paths: Option<Vec<String>>,
     session: &str,

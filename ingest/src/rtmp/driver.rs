@@ -32,8 +32,8 @@ pub(crate) struct Faulted<L> {
     pub fault: Fault<L>,
 }
 
-/// A session just made, with the results it produced on the way.
-pub(crate) type Opened<S, I> = (S, Vec<I>);
+/// A session just made (with the results it produced on the way), or why not.
+pub(crate) type Opened<S, I, L> = Result<(S, Vec<I>), Fault<L>>;
 
 /// One end of an RTMP connection, as the driver needs it.
 pub(crate) trait SessionSide {
@@ -44,7 +44,7 @@ pub(crate) trait SessionSide {
     type Limit;
 
     /// The session, once the handshake completed, with its first results.
-    fn open(&mut self) -> Result<Opened<Self::Session, Self::Item>, Fault<Self::Limit>>;
+    fn open(&mut self) -> Opened<Self::Session, Self::Item, Self::Limit>;
 
     /// Feeds bytes that follow the handshake to the session.
     fn feed(

@@ -2,6 +2,7 @@
 //! timeout), the writes, and feeding the publish. The protocol policy is in [`super::events`].
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
+use zonecast_contract::IndexSource;
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -15,7 +16,6 @@ use crate::{
     ops::metrics::Metrics,
     publish::{
         context::IngestContext,
-        index_reader::IndexReader,
         session::{self, Publish},
         table::PublishEnd,
     },
@@ -23,7 +23,7 @@ use crate::{
     storage::object_store::ObjectStore,
 };
 
-pub async fn handle_connection<S: ObjectStore, R: IndexReader>(
+pub async fn handle_connection<S: ObjectStore, R: IndexSource>(
     mut socket: TcpStream,
     peer: SocketAddr,
     ctx: Arc<IngestContext<S, R>>,

@@ -3,6 +3,7 @@
 //! media fed to the publish).
 
 use std::{net::SocketAddr, sync::Arc, time::SystemTime};
+use zonecast_contract::IndexSource;
 
 use tracing::{info, warn};
 use zonecast_contract::{StreamName, name::check_component};
@@ -13,7 +14,6 @@ use crate::{
     publish::{
         claim::{PublishRequest, Refusal},
         context::IngestContext,
-        index_reader::IndexReader,
         relay_hook,
         session::{self, MessageKind, Publish},
         table::PublishEnd,
@@ -22,7 +22,7 @@ use crate::{
     storage::object_store::ObjectStore,
 };
 
-pub(super) async fn on_event<S: ObjectStore, R: IndexReader>(
+pub(super) async fn on_event<S: ObjectStore, R: IndexSource>(
     event: RtmpEvent,
     conn: &mut RtmpConnection,
     reply: &mut Vec<u8>,
@@ -144,7 +144,7 @@ pub(super) async fn on_event<S: ObjectStore, R: IndexReader>(
     Ok(())
 }
 
-fn push<S: ObjectStore, R: IndexReader>(
+fn push<S: ObjectStore, R: IndexSource>(
     p: &mut Publish<S, R>,
     kind: MessageKind,
     timestamp: u32,

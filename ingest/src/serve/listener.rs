@@ -1,6 +1,7 @@
 //! The accept loop: one task per connection, a bounded number of them.
 
 use std::{sync::Arc, time::Duration};
+use zonecast_contract::IndexSource;
 
 use tokio::net::TcpListener;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -11,7 +12,7 @@ use super::{
 };
 use crate::{
     ops::metrics::{Metrics, RefusalReason},
-    publish::{context::IngestContext, deadlines::spawn_deadlines, index_reader::IndexReader},
+    publish::{context::IngestContext, deadlines::spawn_deadlines},
     rtmp::RtmpError,
     storage::object_store::ObjectStore,
 };
@@ -19,7 +20,7 @@ use crate::{
 /// Accepts RTMP connections until the listener fails or shutdown begins; then stops accepting
 /// (the connections drain on their own, tracked by `ctx.tasks`). Starts the stream table's
 /// timer first.
-pub async fn serve_rtmp<S: ObjectStore, R: IndexReader>(
+pub async fn serve_rtmp<S: ObjectStore, R: IndexSource>(
     listener: TcpListener,
     ctx: Arc<IngestContext<S, R>>,
 ) -> std::io::Result<()> {

@@ -8,13 +8,13 @@ use tokio::{
     net::{TcpListener, TcpStream},
     time::Instant,
 };
-use zonecast_contract::{StreamIndex, StreamName};
+use zonecast_contract::{MemoryIndexSource, StreamName};
 
 use super::*;
 use crate::{
     config::{DuplicatePublishPolicy, IngestConfig},
     ops::metrics::{Metrics, RefusalReason},
-    publish::{claim::PublishRequest, context::IngestContext, index_reader::IndexReader, session},
+    publish::{claim::PublishRequest, context::IngestContext, session},
     storage::{
         object_store::{ObjectStore, PutRequest, StoreError},
         uploader::UploaderConfig,
@@ -29,21 +29,15 @@ impl ObjectStore for NoStore {
     }
 }
 
-struct NoIndexes;
-
-impl IndexReader for NoIndexes {
-    async fn read(&self, _: zonecast_contract::Az, _: &StreamName) -> Option<StreamIndex> {
-        None
-    }
-}
-
-async fn start(config: IngestConfig) -> (SocketAddr, Arc<IngestContext<NoStore, NoIndexes>>) {
+async fn start(
+    config: IngestConfig,
+) -> (SocketAddr, Arc<IngestContext<NoStore, MemoryIndexSource>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ctx = IngestContext::new(
         config,
         NoStore,
-        NoIndexes,
+        MemoryIndexSource::new(),
         Arc::new(Metrics::default()),
         None,
         UploaderConfig::default(),
