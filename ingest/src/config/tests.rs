@@ -131,6 +131,9 @@ fn precedence_without_the_environment() {
     }
 }
 
+/// Environment variables of a child process.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 /// Each row runs `resolve_in_child` in a child process of this test binary with its own
 /// environment (changing this process's environment would race the other tests).
 #[test]
@@ -138,7 +141,7 @@ fn environment_between_flag_and_file() {
     let path = file("environment", "window = 7\nshard = \"1/2\"\n");
     let path = path.to_str().unwrap();
     #[rustfmt::skip]
-    let rows: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let rows: &[(&[&str], Env, &str)] = &[
         // flags,                            environment,                                      window and shard
         (&["--config", path],                &[],                                              "7 Some(1/2)"),
         (&["--config", path],                &[("ZONECAST_WINDOW", "8")],                      "8 Some(1/2)"),
