@@ -148,18 +148,15 @@ impl IngestConfig {
         })?;
         // Parsed from the text first, for errors with line and column.
         let config: Self = toml::from_str(&text).map_err(parse_error)?;
-        let mut table: Option<toml::Table> = None;
+        let unset: Vec<&str> = unset.collect();
+        if unset.is_empty() {
+            return Ok(config);
+        }
+        let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
         for key in unset {
-            let table = match &mut table {
-                Some(t) => t,
-                None => table.insert(toml::from_str(&text).map_err(parse_error)?),
-            };
             table.remove(key);
         }
-        match table {
-            Some(t) => Self::deserialize(toml::Value::Table(t)).map_err(parse_error),
-            None => Ok(config),
-        }
+        Self::deserialize(toml::Value::Table(table)).map_err(parse_error)
     }
 }
 

@@ -136,7 +136,7 @@ pub struct IngestConfig {
         env = "ZONECAST_PUBLISH_SECRET",
         hide_env_values = true,
         global = true,
-        value_parser = PublishSecret::from_text
+        value_parser = SecretParser
     )]
     pub publish_secret: Option<PublishSecret>,
     /// A file holding the publish token secret (`-`: standard input), read at startup.
@@ -200,6 +200,31 @@ fn parse_shard(text: &str) -> Result<ShardSpec, zonecast_contract::ShardError> {
     match text.trim() {
         "" => ShardSpec::new(0, 1),
         text => text.parse(),
+    }
+}
+
+/// `--publish-secret`: [`PublishSecret::from_text`], with an error that does not quote the
+/// value (clap's own errors do, and a secret one byte too short is still nearly the secret).
+#[derive(Debug, Clone, Copy)]
+struct SecretParser;
+
+impl clap::builder::TypedValueParser for SecretParser {
+    type Value = PublishSecret;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<PublishSecret, clap::Error> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--publish-secret / ZONECAST_PUBLISH_SECRET: {e}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| invalid(&"not UTF-8"))?;
+        PublishSecret::from_text(text).map_err(|e| invalid(&e))
     }
 }
 
