@@ -26,7 +26,8 @@ use crate::{
     store::{ACCESS_KEY, SECRET_KEY, serve_store},
 };
 
-/// `zonecast-local` settings (flags; defaults match DESIGN.md §7 and the README).
+/// `zonecast-local` settings (flags; the ones passed to the ingests default to the ingest's
+/// defaults).
 #[derive(Debug, Clone, clap::Args)]
 pub struct StackArgs {
     /// Where the store keeps its objects.
@@ -51,14 +52,14 @@ pub struct StackArgs {
     #[arg(long, default_value = "127.0.0.1:8936")]
     pub az2_health: SocketAddr,
     /// Segment target duration in milliseconds, passed to both ingests.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = ingest_default().target_duration_ms)]
     pub target_duration_ms: u32,
     /// Live window in segments, passed to both ingests.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = ingest_default().window)]
     pub window: usize,
     /// How long a stream whose encoder went away stays live waiting for it, passed to both
     /// ingests.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = ingest_default().reconnect_grace_secs)]
     pub reconnect_grace_secs: u64,
     /// Turn publish auth on in both ingests (`--publish-auth required`) with the secret in this
     /// file (at least 16 bytes, e.g. `openssl rand -hex 32 > secret`). Mint a token with
@@ -84,6 +85,11 @@ pub struct StackArgs {
     /// for pair 1 by default). One store, one edge, one playlist function for all.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub pairs: u16,
+}
+
+/// The ingest's defaults (its one definition), for the settings the stack passes on.
+fn ingest_default() -> zonecast_ingest::config::IngestConfig {
+    zonecast_ingest::config::IngestConfig::default()
 }
 
 impl StackArgs {
@@ -342,36 +348,17 @@ fn spawn_ingest(
     args: &StackArgs,
     publish_secret_file: Option<&std::path::Path>,
 ) -> Result<Child, StackError> {
-    let IngestTargets {
-        endpoint,
-        purge_url,
-        spool_dir,
-        relay_to,
-        shard,
-    } = *targets;
     let exe = std::env::current_exe().map_err(|source| StackError::Spawn { ingest: id, source })?;
     let mut cmd = Command::new(exe);
     cmd.arg("ingest")
-        .args(["--az", id.az.as_str()])
-        .args(["--listen", &listen.to_string()])
-        .args(["--health-listen", &health.to_string()])
-        .args([
-            "--bucket",
-            BUCKET,
-            "--region",
-            REGION,
-            "--endpoint",
-            endpoint,
-        ])
-        .args(["--target-duration-ms", &args.target_duration_ms.to_string()])
-        .args(["--window", &args.window.to_string()])
-        .args([
-            "--reconnect-grace-secs",
-            &args.reconnect_grace_secs.to_string(),
-        ])
-        .args(["--edge-purge-url", purge_url])
-        .arg("--spool-dir")
-        .arg(spool_dir)
+        .args(ingest_flags(
+            id,
+            listen,
+            health,
+            targets,
+            args,
+            publish_secret_file.is_some(),
+        ))
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_SESSION_TOKEN")
@@ -386,23 +373,9 @@ fn spawn_ingest(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(peer) = relay_to {
-        cmd.args(["--relay-to", &peer.to_string()]);
-    }
-    if let Some(shard) = shard {
-        cmd.args(["--shard", &shard.to_string()]);
-    }
-    if let Some(bytes) = args.upload_memory_max_bytes {
-        cmd.args(["--upload-memory-max-bytes", &bytes.to_string()]);
-    }
-    match publish_secret_file {
-        Some(path) => {
-            cmd.args(["--publish-auth", "required"])
-                .env("ZONECAST_PUBLISH_SECRET_FILE", path);
-        }
-        None => {
-            cmd.args(["--publish-auth", "off"]);
-        }
+    if let Some(path) = publish_secret_file {
+        // The path in the environment, never the secret on a command line.
+        cmd.env("ZONECAST_PUBLISH_SECRET_FILE", path);
     }
     // The ingest dies with us even if we are killed without a chance to clean up.
     #[cfg(target_os = "linux")]
@@ -425,6 +398,62 @@ fn spawn_ingest(
         tokio::spawn(forward_lines(id, err, true));
     }
     Ok(child)
+}
+
+/// The command line of ingest `id` after `zonecast-local ingest`: the ingest's own flags
+/// (`zonecast_ingest::config::IngestConfig`), checked against that definition by a test here.
+/// Settings the stack does not set keep the ingest's defaults.
+fn ingest_flags(
+    id: IngestId,
+    listen: SocketAddr,
+    health: SocketAddr,
+    targets: &IngestTargets<'_>,
+    args: &StackArgs,
+    publish_auth: bool,
+) -> Vec<std::ffi::OsString> {
+    let IngestTargets {
+        endpoint,
+        purge_url,
+        spool_dir,
+        relay_to,
+        shard,
+    } = *targets;
+    let mut flags: Vec<(&str, std::ffi::OsString)> = vec![
+        ("--az", id.az.as_str().into()),
+        ("--listen", listen.to_string().into()),
+        ("--health-listen", health.to_string().into()),
+        ("--bucket", BUCKET.into()),
+        ("--region", REGION.into()),
+        ("--endpoint", endpoint.into()),
+        (
+            "--target-duration-ms",
+            args.target_duration_ms.to_string().into(),
+        ),
+        ("--window", args.window.to_string().into()),
+        (
+            "--reconnect-grace-secs",
+            args.reconnect_grace_secs.to_string().into(),
+        ),
+        ("--edge-purge-url", purge_url.into()),
+        ("--spool-dir", spool_dir.into()),
+        (
+            "--publish-auth",
+            if publish_auth { "required" } else { "off" }.into(),
+        ),
+    ];
+    if let Some(peer) = relay_to {
+        flags.push(("--relay-to", peer.to_string().into()));
+    }
+    if let Some(shard) = shard {
+        flags.push(("--shard", shard.to_string().into()));
+    }
+    if let Some(bytes) = args.upload_memory_max_bytes {
+        flags.push(("--upload-memory-max-bytes", bytes.to_string().into()));
+    }
+    flags
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.into(), value])
+        .collect()
 }
 
 /// `report_exit`: say so when the stream closes, which is when the process is gone (an AZ
@@ -570,6 +599,58 @@ mod tests {
             <StackDefaults as clap::Parser>::try_parse_from(["zonecast-local", "--pairs", "0"])
                 .is_err()
         );
+    }
+
+    /// The stack's ingest command line parses with the ingest's own definition and sets what
+    /// it means to (a renamed ingest flag fails here, not at `zonecast-local` start-up).
+    #[test]
+    fn ingest_flags_are_the_ingests_own() {
+        use zonecast_ingest::config::{IngestArgs, PublishAuthPolicy};
+        let args = <StackDefaults as clap::Parser>::parse_from([
+            "zonecast-local",
+            "--pairs",
+            "2",
+            "--window",
+            "8",
+            "--upload-memory-max-bytes",
+            "2000000",
+        ])
+        .stack;
+        let id = IngestId {
+            pair: 1,
+            az: Az::Az2,
+        };
+        let (listen, health) = args.ingest_addrs(id);
+        let spool = std::path::Path::new("/tmp/zc/spool/p1-az2");
+        let targets = IngestTargets {
+            endpoint: "http://127.0.0.1:9000",
+            purge_url: "http://127.0.0.1:8080/_zonecast/invalidate",
+            spool_dir: spool,
+            relay_to: Some(args.ingest_addrs(id.peer()).0),
+            shard: args.shard(1),
+        };
+        let flags = ingest_flags(id, listen, health, &targets, &args, false);
+        let argv = std::iter::once("zonecast-ingest".into()).chain(flags);
+        let config = IngestArgs::parse_flags(argv).unwrap().resolve().unwrap();
+        assert_eq!(
+            (config.az, config.listen, config.health_listen),
+            (Az::Az2, listen, health)
+        );
+        assert_eq!(config.endpoint.as_deref(), Some(targets.endpoint));
+        assert_eq!(config.edge_purge_url.as_deref(), Some(targets.purge_url));
+        assert_eq!(config.spool_dir.as_deref(), Some(spool));
+        assert_eq!(config.relay_to, Some("127.0.0.1:1937".to_owned()));
+        assert_eq!(config.shard, args.shard(1));
+        assert_eq!(
+            (config.window, config.upload_memory_max_bytes),
+            (8, 2_000_000)
+        );
+        assert_eq!(config.publish_auth, PublishAuthPolicy::Off);
+        // What the stack does not set is the ingest's default, as are the stack's own defaults.
+        let defaults = zonecast_ingest::config::IngestConfig::default();
+        assert_eq!(config.target_duration_ms, defaults.target_duration_ms);
+        assert_eq!(config.reconnect_grace_secs, defaults.reconnect_grace_secs);
+        assert_eq!(config.duplicate_publish, defaults.duplicate_publish);
     }
 
     #[test]

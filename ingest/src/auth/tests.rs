@@ -280,10 +280,12 @@ fn the_token_command_reads_the_secret_like_the_ingest() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("secret");
     std::fs::write(&path, "correct horse battery staple 42\n").unwrap();
-    let args = IngestArgs {
-        publish_secret_file: Some(path),
-        ..Default::default()
-    };
+    let args = IngestArgs::parse_flags([
+        "zonecast-ingest".as_ref(),
+        "--publish-secret-file".as_ref(),
+        path.as_os_str(),
+    ])
+    .unwrap();
     let token = TokenArgs {
         app: "live".into(),
         stream: "show".into(),
@@ -304,10 +306,12 @@ fn the_token_command_reads_the_secret_like_the_ingest() {
         stream: "../x".into(),
         ..token
     };
-    let args = IngestArgs {
-        publish_secret: Some("correct horse battery staple 42".into()),
-        ..Default::default()
-    };
+    let args = IngestArgs::parse_flags([
+        "zonecast-ingest",
+        "--publish-secret",
+        "correct horse battery staple 42",
+    ])
+    .unwrap();
     assert!(matches!(
         token_command(args, &bad_name, at(NOW)),
         Err(TokenCommandError::Name(_))
