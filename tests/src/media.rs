@@ -61,6 +61,19 @@ impl StreamSpec {
         video_kbps: 300,
         audio_kbps: 64,
     };
+    /// 100 s at about 1.6 Mbps: the freeze test's stream. A frozen AZ must be held longer than
+    /// the socket buffers toward it can absorb (DESIGN.md §1): 60 s of it is about 12 MB,
+    /// well above Linux's largest send buffer (`tcp_wmem`, 4 MiB by default) plus what the
+    /// frozen ingest's receive buffer holds.
+    pub const BROWSER_FREEZE: StreamSpec = StreamSpec {
+        width: 640,
+        height: 360,
+        fps: 30,
+        seconds: 100,
+        gop: 60,
+        video_kbps: 1500,
+        audio_kbps: 64,
+    };
     /// 720p at about 3 Mbps: the benchmark's stream.
     pub const BENCH_720P: StreamSpec = StreamSpec {
         width: 1280,
