@@ -20,7 +20,8 @@
 #     encoders reconnect to the address, now this instance;
 #  4. wait until this instance publishes as many streams as the previous one did (at most
 #     ZONECAST_REJOIN_TIMEOUT_SECS; at once when it published none);
-#  5. signal CloudFormation SUCCESS: only now does a deploy go on to the other AZ.
+#  5. put the AZ's figures into CloudWatch once, then signal CloudFormation SUCCESS: only now
+#     does a deploy go on to the other AZ (and a first create make the AZ's alarms).
 #
 # A failure in steps 1-3 (before the address moved) signals FAILURE: a deploy rolls back and
 # the previous instance keeps the address and its streams. When no deploy is waiting for a
@@ -249,5 +250,9 @@ done
 log "publishing $now stream(s) (the previous instance had $expected)"
 
 # --- 5. -----------------------------------------------------------------------------------
+# Put this AZ's figures once now, before the signal: the "ingest not running" alarm is created
+# only after this signal on a first create (template.yaml, DependsOn), and with a real
+# IngestUp datapoint in its window it cannot see three missing (breaching) minutes in a row.
+systemctl start zonecast-metrics.service || log "zonecast-metrics did not run; the timer runs it within a minute"
 signal SUCCESS || log "no deploy is waiting for a signal (the Auto Scaling group replaced an instance)"
 exit 0

@@ -292,6 +292,17 @@ def test_boot_checks_that_the_relay_name_resolves_to_a_private_address(fake, ans
         assert "enableDnsSupport and enableDnsHostnames" in line
 
 
+def test_boot_puts_the_figures_once_before_it_signals(fake):
+    """The "ingest not running" alarm is made after the signal (DependsOn the group): a real
+    IngestUp datapoint must be in CloudWatch by then, or a first create would see the alarm
+    fire on the missing minutes before it (issue 17, part 3)."""
+    result = boot(fake)
+    assert result.returncode == 0
+    metrics = fake.index("systemctl", "start", "zonecast-metrics.service")
+    assert fake.index("aws", "ec2", "associate-address") < metrics
+    assert metrics < fake.index("aws", "cloudformation", "signal-resource")
+
+
 # --- zonecast-eip-watch.sh ------------------------------------------------------------------
 
 

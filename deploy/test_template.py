@@ -671,6 +671,9 @@ def test_alarm_ingest_not_running(resources, az):
     # A lost instance puts nothing at all: missing data is an alarm.
     assert props["TreatMissingData"] == "breaching"
     assert props["Period"] * props["DatapointsToAlarm"] <= 300
+    # Not on a first create: the alarm exists only once the AZ's instance signalled, and the
+    # boot puts a datapoint before it signals (deploy/test_boot.py).
+    assert resources[f"IngestNotRunningAlarm{az.capitalize()}"]["DependsOn"] == f"IngestGroup{az.capitalize()}"
 
 
 @pytest.mark.parametrize("az", AZS)
