@@ -20,7 +20,8 @@
 #     encoders reconnect to the address, now this instance;
 #  4. wait until this instance publishes as many streams as the previous one did (at most
 #     ZONECAST_REJOIN_TIMEOUT_SECS; at once when it published none);
-#  5. signal CloudFormation SUCCESS: only now does a deploy go on to the other AZ.
+#  5. put the AZ's figures into CloudWatch once, then signal CloudFormation SUCCESS: only now
+#     does a deploy go on to the other AZ (and a first create make the AZ's alarms).
 #
 # A failure in steps 1-3 (before the address moved) signals FAILURE: a deploy rolls back and
 # the previous instance keeps the address and its streams. When no deploy is waiting for a
@@ -116,11 +117,13 @@ imds_token=$(curl -fsS --max-time 5 --retry 3 -X PUT "$IMDS/latest/api/token" \
 imds() { curl -fsS --max-time 5 --retry 3 -H "X-aws-ec2-metadata-token: $imds_token" "$IMDS/latest/meta-data/$1"; }
 instance_id=$(imds instance-id) || fail "instance metadata: no instance-id"
 mac=$(imds mac) || fail "instance metadata: no mac"
+primary_ip=$(imds local-ipv4) || fail "instance metadata: no local-ipv4"
 private_ips=$(imds "network/interfaces/macs/$mac/local-ipv4s") || fail "instance metadata: no local-ipv4s"
-# The first address is the primary one (and its public IP: AWS APIs, S3); the second carries
-# the AZ's Elastic IP.
-address_ip=$(printf '%s\n' "$private_ips" | sed -n 2p)
-[ -n "$address_ip" ] || fail "no secondary private IP (launch template: SecondaryPrivateIpAddressCount)"
+# The primary address (local-ipv4) keeps the instance's own public IP (AWS APIs, S3); the other
+# one carries the AZ's Elastic IP. The metadata service documents no order for local-ipv4s, so
+# the secondary is whichever address is not the primary, wherever it is listed.
+address_ip=$(printf '%s\n' "$private_ips" | grep -vxF -- "$primary_ip" | grep -m1 . || true)
+[ -n "$address_ip" ] || fail "no secondary private IP besides $primary_ip (launch template: SecondaryPrivateIpAddressCount)"
 log "instance $instance_id, AZ $ZONECAST_AZ, address on $address_ip"
 
 # --- 1. the ingest layer ------------------------------------------------------------------
@@ -191,6 +194,26 @@ until healthz 127.0.0.1 >/dev/null 2>&1; do
 done
 log "ingest healthy"
 
+# --- relay check ------------------------------------------------------------------------------
+# The ingest relays to its peer by the peer's Elastic IP's public DNS name (ZONECAST_RELAY_TO),
+# which resolves to the peer's private address only inside a VPC with the DNS attributes
+# enableDnsSupport and enableDnsHostnames on. Elsewhere it does not resolve, or resolves to the
+# public address, which the security group does not open to the peer: the relay cannot work.
+# Direct publishes to this ingest are unaffected, so this is an error in the log, not a failed
+# boot.
+relay=$(sed -n 's/^ZONECAST_RELAY_TO=//p' "$CONF/ingest.env" 2>/dev/null | tail -n 1 || true)
+relay_host=${relay%:*}
+if [ -n "$relay_host" ]; then
+  relay_addrs=$(getent ahostsv4 "$relay_host" 2>/dev/null | awk '{print $1}' | sort -u || true)
+  relay_private=$(grep -E '^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.)' <<<"$relay_addrs" | head -n 1 || true)
+  relay_addrs=$(tr '\n' ' ' <<<"$relay_addrs" | sed 's/ *$//')
+  if [ -n "$relay_private" ]; then
+    log "relay to the peer ingest: $relay_host is $relay_private (private)"
+  else
+    log "RELAY ERROR: the peer ingest's name $relay_host resolves to ${relay_addrs:-nothing}, not to a private address: the relay between the ingests cannot work (encoders that publish to one ingest reach one AZ only). Turn on the VPC's DNS attributes enableDnsSupport and enableDnsHostnames (aws ec2 modify-vpc-attribute), then replace the instances; README.md, \"The relay\""
+  fi
+fi
+
 # --- 3. take the AZ's address -------------------------------------------------------------
 deadline=$((SECONDS + ADDRESS_TIMEOUT))
 until ip -o -4 addr show | grep -qF "inet $address_ip/"; do
@@ -227,5 +250,9 @@ done
 log "publishing $now stream(s) (the previous instance had $expected)"
 
 # --- 5. -----------------------------------------------------------------------------------
+# Put this AZ's figures once now, before the signal: the "ingest not running" alarm is created
+# only after this signal on a first create (template.yaml, DependsOn), and with a real
+# IngestUp datapoint in its window it cannot see three missing (breaching) minutes in a row.
+systemctl start zonecast-metrics.service || log "zonecast-metrics did not run; the timer runs it within a minute"
 signal SUCCESS || log "no deploy is waiting for a signal (the Auto Scaling group replaced an instance)"
 exit 0

@@ -3,7 +3,7 @@
 - a fake instance metadata service (IMDSv2: token required) that also serves the layer zip;
 - a fake ingest /healthz and /metrics on 127.0.0.1 (this instance) and on 127.0.0.2 (the
   instance being replaced), same port, as on two instances;
-- stub `aws`, `systemctl`, `journalctl` and `ip` commands first on PATH. Every call of a stub
+- stub `aws`, `systemctl`, `journalctl`, `ip` and `getent` commands first on PATH. Every call of a stub
   is appended to one log, in order, so a test can check what happened before what.
 
 Everything reads one JSON state file that a test sets up and that the stub `aws` changes
@@ -119,6 +119,21 @@ for n, address in enumerate(state.get("configured_ips", [])):
 
 STUB_JOURNALCTL = "#!/bin/sh\necho 'journal: (stub)'\n"
 
+STUB_GETENT = r'''#!/usr/bin/env python3
+"""Stub getent ahostsv4: answers from the state's "dns" map (name -> addresses), never the
+real resolver."""
+import json, os, sys
+with open(os.environ["FAKE_STATE"]) as f:
+    state = json.load(f)
+argv = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(json.dumps({"cmd": "getent", "argv": argv}) + "\n")
+addresses = state.get("dns", {}).get(argv[1], []) if argv[:1] == ["ahostsv4"] and len(argv) > 1 else []
+for address in addresses:
+    print(f"{address}      STREAM {argv[1]}")
+sys.exit(0 if addresses else 2)
+'''
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -146,6 +161,7 @@ class Fake:
             ("systemctl", STUB_SYSTEMCTL),
             ("ip", STUB_IP),
             ("journalctl", STUB_JOURNALCTL),
+            ("getent", STUB_GETENT),
         ):
             path = self.bin / name
             path.write_text(body)
@@ -156,6 +172,7 @@ class Fake:
         self.write_state(
             {
                 "instance_id": NEW,
+                "primary_ip": "10.0.1.10",
                 "private_ips": ["10.0.1.10", "10.0.1.11"],
                 "configured_ips": ["10.0.1.10", "10.0.1.11"],
                 "layer_url": f"http://127.0.0.1:{self.imds_port}/layer.zip",
@@ -252,6 +269,7 @@ class Fake:
         answers = {
             "/latest/meta-data/instance-id": state["instance_id"],
             "/latest/meta-data/mac": MAC,
+            "/latest/meta-data/local-ipv4": state["primary_ip"],
             f"/latest/meta-data/network/interfaces/macs/{MAC}/local-ipv4s": "\n".join(state["private_ips"]),
         }
         if req.path in answers:

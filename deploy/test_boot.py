@@ -238,6 +238,71 @@ def test_no_instance_metadata_token(fake):
     assert signals(fake) == ["FAILURE"]
 
 
+@pytest.mark.parametrize(
+    "listed",
+    [["10.0.1.10", "10.0.1.11"], ["10.0.1.11", "10.0.1.10"]],
+    ids=["primary-first", "primary-last"],
+)
+def test_the_address_goes_on_the_ip_that_is_not_local_ipv4_in_any_order(fake, listed):
+    """The metadata service documents no order for local-ipv4s: the secondary is the address
+    that is not local-ipv4 (issue 17, part 4)."""
+    fake.update(primary_ip="10.0.1.10", private_ips=listed)
+    result = boot(fake)
+    assert result.returncode == 0
+    (assoc,) = fake.aws("ec2 associate-address")
+    assert assoc[assoc.index("--private-ip-address") + 1] == "10.0.1.11"
+    installed(fake)
+
+
+def test_no_secondary_ip_besides_the_primary_fails_before_the_address(fake):
+    fake.update(primary_ip="10.0.1.10", private_ips=["10.0.1.10"], holder=OLD, holder_ip="127.0.0.2", signal="refuse")
+    result = boot(fake)
+    assert "FAILED: no secondary private IP besides 10.0.1.10" in result.stderr
+    failed_before_the_address(fake, result, in_deploy=False)
+
+
+PEER = SUBSTITUTIONS["PeerRelayHost"]
+
+
+@pytest.mark.parametrize(
+    "answer, error",
+    [
+        (["10.0.2.20"], None),
+        ([], "resolves to nothing"),
+        (["203.0.113.20"], "resolves to 203.0.113.20"),
+    ],
+    ids=["vpc-dns-private", "no-vpc-dns", "public-address"],
+)
+def test_boot_checks_that_the_relay_name_resolves_to_a_private_address(fake, answer, error):
+    """The relay's peer name resolves to the peer's private address only with the VPC's DNS
+    attributes on: without, the boot log says so clearly, and the boot still succeeds (direct
+    publishes do not need the relay)."""
+    (fake.root / "etc/zonecast/ingest.env").write_text(user_data_file("ingest.env"))
+    fake.update(dns={PEER: answer} if answer else {})
+    result = boot(fake)
+    assert result.returncode == 0
+    assert signals(fake) == ["SUCCESS"]
+    assert ["ahostsv4", PEER] in fake.calls("getent")
+    if error is None:
+        assert f"relay to the peer ingest: {PEER} is 10.0.2.20 (private)" in result.stderr
+        assert "RELAY ERROR" not in result.stderr
+    else:
+        line = next(l for l in result.stderr.splitlines() if "RELAY ERROR" in l)
+        assert error in line and PEER in line
+        assert "enableDnsSupport and enableDnsHostnames" in line
+
+
+def test_boot_puts_the_figures_once_before_it_signals(fake):
+    """The "ingest not running" alarm is made after the signal (DependsOn the group): a real
+    IngestUp datapoint must be in CloudWatch by then, or a first create would see the alarm
+    fire on the missing minutes before it (issue 17, part 3)."""
+    result = boot(fake)
+    assert result.returncode == 0
+    metrics = fake.index("systemctl", "start", "zonecast-metrics.service")
+    assert fake.index("aws", "ec2", "associate-address") < metrics
+    assert metrics < fake.index("aws", "cloudformation", "signal-resource")
+
+
 # --- zonecast-eip-watch.sh ------------------------------------------------------------------
 
 

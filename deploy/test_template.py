@@ -107,6 +107,35 @@ def test_bucket_lifecycle_follows_the_retention_parameter(resources):
     )
 
 
+def rust_const_secs(path: Path, name: str) -> int:
+    """The seconds of `pub const NAME: Duration = Duration::from_secs(N);` in a Rust file."""
+    source = path.read_text()
+    match = re.search(rf"pub const {name}: Duration = Duration::from_secs\((\d+)\);", source)
+    assert match, f"no `pub const {name}: Duration = Duration::from_secs(..)` in {path}"
+    return int(match.group(1))
+
+
+def test_rendition_lists_are_rewritten_well_inside_the_retention(template, resources):
+    """The lifecycle rule expires every object, renditions.json included (no filter exempts
+    it); the ingest keeps a running stream's list younger than its rewrite interval, which
+    must stay far below the shortest retention the parameter allows (issue 17, part 1)."""
+    rules = resources["MediaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if r["Status"] == "Enabled" and "ExpirationInDays" in r]
+    assert expiring, rules
+    # S3 counts from the object's creation, rounded up to the next midnight UTC: a rewrite
+    # restarts the count, so the bound is the retention itself, at least a day.
+    shortest_days = int(template["Parameters"]["SegmentRetentionDays"]["MinValue"])
+    for rule in expiring:
+        assert rule["ExpirationInDays"] == {"Ref": "SegmentRetentionDays"}, rule
+    refresh = rust_const_secs(ROOT / "ingest" / "src" / "publish" / "rendition_list.rs", "LIST_REFRESH")
+    # A hundred rewrites within the shortest retention: a store outage of hours, or many
+    # failed rewrites in a row, still leaves the list alive.
+    assert 100 * refresh <= shortest_days * 86400, (refresh, shortest_days)
+    # And often enough that a list deleted anyway (by hand, by a rule an operator added)
+    # comes back before viewers give up: within a minute.
+    assert refresh <= 60, refresh
+
+
 def test_bucket_policy_allows_only_this_distribution(resources):
     policies = of_type(resources, "AWS::S3::BucketPolicy")
     assert policies
@@ -642,6 +671,9 @@ def test_alarm_ingest_not_running(resources, az):
     # A lost instance puts nothing at all: missing data is an alarm.
     assert props["TreatMissingData"] == "breaching"
     assert props["Period"] * props["DatapointsToAlarm"] <= 300
+    # Not on a first create: the alarm exists only once the AZ's instance signalled, and the
+    # boot puts a datapoint before it signals (deploy/test_boot.py).
+    assert resources[f"IngestNotRunningAlarm{az.capitalize()}"]["DependsOn"] == f"IngestGroup{az.capitalize()}"
 
 
 @pytest.mark.parametrize("az", AZS)

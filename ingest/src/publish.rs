@@ -11,6 +11,7 @@
 pub mod claim;
 pub mod context;
 pub mod deadlines;
+pub mod list_refresh;
 pub mod relay_hook;
 pub mod rendition_list;
 pub mod session;

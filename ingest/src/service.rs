@@ -154,6 +154,9 @@ pub async fn run(
         recovered,
         Arc::new(move |stream: &str| active.is_active(stream)),
     );
+    // Keeps every running stream's renditions.json younger than the bucket's retention.
+    ctx.tasks
+        .spawn(crate::publish::list_refresh::keep_listed(ctx.clone()));
     let mut rtmp_task = tokio::spawn(serve_rtmp(rtmp, ctx.clone()));
     // The admin server never ends on its own (failed accepts are retried); if it ends anyway
     // (a panic), the ingest stops with an error so that systemd restarts it: an ingest whose

@@ -272,10 +272,12 @@ fn store_failed(az: Az, name: &StreamName, e: &IndexSourceError) -> Rendered {
     error!(%az, stream = %name, error = %e, "reading index");
     if e.is_denied() {
         // A deployment problem (wrong bucket, missing permission), not an absent stream: say
-        // so, and let nothing cache it.
-        let mut r = Rendered::error(500, "storage access denied (see function logs)");
-        r.cache_control = "no-store".to_owned();
-        return r;
+        // so with a 403, cached 1 s. Not a 5xx: for a 5xx CloudFront serves its expired copy
+        // of the playlist (a frozen `200`) and viewers and monitors would see a stalled stream
+        // instead of the error (DESIGN.md §5). Not `no-store`: CloudFront honours it on an
+        // error only for 404, 410, 414 and 501 and keeps a 403 for the error caching minimum
+        // TTL (1 s in template.yaml) anyway; the errors' `max-age=1` says what happens.
+        return Rendered::error(403, "storage access denied (see function logs)");
     }
     Rendered::error(502, "bad gateway: the index store is unavailable")
 }

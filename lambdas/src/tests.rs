@@ -496,10 +496,11 @@ async fn raw_path_is_routed_not_the_normalised_uri() {
     assert_eq!(call(req, &both_live()).await.status, 400);
 }
 
-/// S3 refusing the function's read is a deployment problem: a distinct, uncached 500, not a
-/// quiet "no stream".
+/// S3 refusing the function's read is a deployment problem: a distinct 403 cached 1 s (what
+/// CloudFront does with it whatever the header says), not a quiet "no stream", and not a 5xx
+/// (CloudFront would serve a frozen cached playlist instead).
 #[tokio::test]
-async fn access_denied_is_a_distinct_uncached_500() {
+async fn access_denied_is_a_distinct_403_cached_one_second() {
     struct Denied;
     impl IndexSource for Denied {
         async fn read_index(
@@ -519,7 +520,7 @@ async fn access_denied_is_a_distinct_uncached_500() {
         ("/az1/live/show/chunklist.m3u8", "media-hls-az1.example.com"),
     ] {
         let a = call(get(path, host), &Denied).await;
-        assert_eq!((a.status, a.cache_control.as_str()), (500, "no-store"));
+        assert_eq!((a.status, a.cache_control.as_str()), (403, "max-age=1"));
         assert!(a.body.contains("access denied"), "{}", a.body);
     }
 }

@@ -12,6 +12,14 @@
 //!   viewer gets the expired copy (a frozen `200` playlist), kept for the error caching
 //!   minimum TTL, not the error. This is why no playlist answer uses a 5xx as a failover
 //!   signal: behind CloudFront, players would never see it.
+//!
+//! Invalidation ("What you need to know when invalidating paths"): a path names one object
+//! and every cached version of it (any query string, any header value it is keyed on), case
+//! sensitively; only a trailing `*` widens it to a prefix. With a viewer-request function
+//! that changes the URI, the guide asks for both the URI in the viewer request and the URI
+//! after the function; the edge drops an entry only when the purge names both (one and the
+//! same path when the function left the URI alone), so a local test fails when a purge would
+//! not be sure to reach viewers on CloudFront.
 
 use std::{
     collections::HashMap,
@@ -61,16 +69,45 @@ impl CacheOutcome {
     }
 }
 
+/// Where a cached answer sits: its cache key, and the URI the viewer asked for it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    /// The path after the viewer-request function, then for playlists `?<key query> <host>`
+    /// (everything a playlist is keyed on); invalidation matches the part before `?`.
+    pub key: String,
+    /// The path the viewer requested, before the function changed it.
+    pub viewer_path: String,
+}
+
+impl CacheKey {
+    /// A key whose path is also what the viewer asked for.
+    pub fn path(key: impl Into<String>) -> Self {
+        let key = key.into();
+        let viewer_path = key
+            .split_once('?')
+            .map_or(key.as_str(), |(p, _)| p)
+            .to_owned();
+        Self { key, viewer_path }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    expires: Instant,
+    resp: CachedResponse,
+    viewer_path: String,
+}
+
 #[derive(Debug, Default)]
 pub struct EdgeCache {
-    entries: HashMap<String, (Instant, CachedResponse)>,
+    entries: HashMap<String, Entry>,
 }
 
 impl EdgeCache {
     /// A fresh entry.
     pub fn get(&mut self, key: &str, now: Instant) -> Option<CachedResponse> {
         match self.entries.get(key) {
-            Some((expires, resp)) if *expires > now => Some(resp.clone()),
+            Some(e) if e.expires > now => Some(e.resp.clone()),
             _ => None,
         }
     }
@@ -80,39 +117,51 @@ impl EdgeCache {
     /// held, that copy.
     pub fn resolve(
         &mut self,
-        key: String,
+        key: CacheKey,
         fetched: CachedResponse,
         now: Instant,
     ) -> (CachedResponse, CacheOutcome) {
         if fetched.status.is_server_error()
-            && let Some((expired, stale)) = self.entries.get(&key)
-            && now.saturating_duration_since(*expired) <= STALE_FOR_AT_MOST
+            && let Some(entry) = self.entries.get_mut(&key.key)
+            && now.saturating_duration_since(entry.expires) <= STALE_FOR_AT_MOST
         {
-            let stale = stale.clone();
-            self.entries
-                .insert(key, (now + ERROR_CACHING_MIN_TTL, stale.clone()));
-            return (stale, CacheOutcome::StaleOnError);
+            entry.expires = now + ERROR_CACHING_MIN_TTL;
+            return (entry.resp.clone(), CacheOutcome::StaleOnError);
         }
         self.put(key, fetched.clone(), now);
         (fetched, CacheOutcome::Miss)
     }
 
     /// Stores a response for as long as the rules allow; returns that lifetime.
-    pub fn put(&mut self, key: String, resp: CachedResponse, now: Instant) -> Option<Duration> {
+    pub fn put(&mut self, key: CacheKey, resp: CachedResponse, now: Instant) -> Option<Duration> {
         let ttl = ttl(resp.status, &resp.headers)?;
         if self.entries.len() >= SWEEP_AT {
-            self.entries.retain(|_, (expires, _)| {
-                now.saturating_duration_since(*expires) < STALE_FOR_AT_MOST
-            });
+            self.entries
+                .retain(|_, e| now.saturating_duration_since(e.expires) < STALE_FOR_AT_MOST);
         }
-        self.entries.insert(key, (now + ttl, resp));
+        let entry = Entry {
+            expires: now + ttl,
+            resp,
+            viewer_path: key.viewer_path,
+        };
+        self.entries.insert(key.key, entry);
         Some(ttl)
     }
 
-    /// Drops every entry whose key starts with `prefix` (an invalidation of `prefix*`).
-    pub fn invalidate_prefix(&mut self, prefix: &str) -> usize {
+    /// An invalidation of `paths` (see the module doc): drops, expired copies included, every
+    /// entry whose path and whose viewer's path both match one of `paths`. Returns how many.
+    pub fn invalidate(&mut self, paths: &[String]) -> usize {
+        let covered = |path: &str| {
+            paths.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == p,
+            })
+        };
         let before = self.entries.len();
-        self.entries.retain(|k, _| !k.starts_with(prefix));
+        self.entries.retain(|key, e| {
+            let path = key.split_once('?').map_or(key.as_str(), |(p, _)| p);
+            !(covered(path) && covered(&e.viewer_path))
+        });
         before - self.entries.len()
     }
 }
@@ -233,11 +282,12 @@ mod tests {
         let mut cache = EdgeCache::default();
         let t0 = Instant::now();
         let t = |ms| t0 + Duration::from_millis(ms);
-        let (r, o) = cache.resolve("/c".into(), answer(200, "max-age=1", "v1"), t0);
+        let c = || CacheKey::path("/c");
+        let (r, o) = cache.resolve(c(), answer(200, "max-age=1", "v1"), t0);
         assert_eq!((r.status.as_u16(), o), (200, CacheOutcome::Miss));
         assert!(cache.get("/c", t(1500)).is_none(), "expired");
         // The origin fails with a 503: the viewer gets the frozen copy, for the error TTL.
-        let (r, o) = cache.resolve("/c".into(), answer(503, "max-age=1", "down"), t(1500));
+        let (r, o) = cache.resolve(c(), answer(503, "max-age=1", "down"), t(1500));
         assert_eq!(
             (r.status.as_u16(), &r.body[..], o),
             (200, &b"v1"[..], CacheOutcome::StaleOnError)
@@ -245,15 +295,15 @@ mod tests {
         assert_eq!(&cache.get("/c", t(2000)).unwrap().body[..], b"v1");
         assert!(cache.get("/c", t(2600)).is_none());
         // A 404 passes through and replaces the copy.
-        let (r, o) = cache.resolve("/c".into(), answer(404, "max-age=1", "dead"), t(2600));
+        let (r, o) = cache.resolve(c(), answer(404, "max-age=1", "dead"), t(2600));
         assert_eq!((r.status.as_u16(), o), (404, CacheOutcome::Miss));
         assert_eq!(cache.get("/c", t(3000)).unwrap().status.as_u16(), 404);
         // A 5xx with nothing held is the 5xx.
-        let (r, _) = cache.resolve("/other".into(), answer(502, "", "x"), t0);
+        let (r, _) = cache.resolve(CacheKey::path("/other"), answer(502, "", "x"), t0);
         assert_eq!(r.status.as_u16(), 502);
         // Invalidation drops expired copies too: nothing stale to serve afterwards.
-        cache.invalidate_prefix("/c");
-        let (r, _) = cache.resolve("/c".into(), answer(503, "", "x"), t(9000));
+        cache.invalidate(&["/c".into()]);
+        let (r, _) = cache.resolve(c(), answer(503, "", "x"), t(9000));
         assert_eq!(r.status.as_u16(), 503);
     }
 
@@ -266,8 +316,69 @@ mod tests {
             headers: headers("max-age=1"),
             body: Bytes::from_static(b"x"),
         };
-        cache.put("/a".into(), resp, t0);
+        cache.put(CacheKey::path("/a"), resp, t0);
         assert!(cache.get("/a", t0 + Duration::from_millis(900)).is_some());
         assert!(cache.get("/a", t0 + Duration::from_millis(1100)).is_none());
+    }
+
+    /// What a CloudFront invalidation drops, per URL mode: a host-mode chunklist only when
+    /// both its viewer URI and the rewritten one are named, a path-mode one by its one path;
+    /// another stream's or AZ's playlist never (no prefix match without `*`), whatever it is
+    /// keyed on besides the path.
+    #[test]
+    fn invalidation_drops_what_cloudfront_would_and_nothing_else() {
+        let t0 = Instant::now();
+        let playlist = || answer(200, "max-age=86400", "#EXTM3U");
+        let host_mode = CacheKey {
+            key: "/az1/live/show/chunklist.m3u8? media-hls-az1.localhost:8080".into(),
+            viewer_path: "/live/show/chunklist.m3u8".into(),
+        };
+        let path_mode = CacheKey::path("/az1/live/show/chunklist.m3u8? 127.0.0.1:8080");
+        let others = [
+            CacheKey::path("/az1/live/show2/chunklist.m3u8? 127.0.0.1:8080"),
+            CacheKey::path("/az2/live/show/chunklist.m3u8? 127.0.0.1:8080"),
+            CacheKey::path("/az1/live/Show/chunklist.m3u8? 127.0.0.1:8080"),
+            CacheKey::path("/az1/live/show/1-42.ts"),
+        ];
+        let fill = |cache: &mut EdgeCache| {
+            for key in [host_mode.clone(), path_mode.clone()]
+                .into_iter()
+                .chain(others.clone())
+            {
+                cache.put(key, playlist(), t0);
+            }
+        };
+        let cached = |cache: &mut EdgeCache, key: &CacheKey| cache.get(&key.key, t0).is_some();
+
+        // Only the rewritten URI (what the ingest sent before issue 17): the host-mode copy
+        // is not sure to go, so it stays; the path-mode copy goes.
+        let mut cache = EdgeCache::default();
+        fill(&mut cache);
+        assert_eq!(
+            cache.invalidate(&["/az1/live/show/chunklist.m3u8".into()]),
+            1
+        );
+        assert!(cached(&mut cache, &host_mode));
+        assert!(!cached(&mut cache, &path_mode));
+        // Only the viewer URI: nothing is keyed on it alone.
+        let mut cache = EdgeCache::default();
+        fill(&mut cache);
+        assert_eq!(cache.invalidate(&["/live/show/chunklist.m3u8".into()]), 0);
+        // Both: both copies go; the other stream, the other AZ, another case and the
+        // segment stay.
+        let mut cache = EdgeCache::default();
+        fill(&mut cache);
+        let both = [
+            "/az1/live/show/chunklist.m3u8".to_string(),
+            "/live/show/chunklist.m3u8".to_string(),
+        ];
+        assert_eq!(cache.invalidate(&both), 2);
+        assert!(!cached(&mut cache, &host_mode) && !cached(&mut cache, &path_mode));
+        for key in &others {
+            assert!(cached(&mut cache, key), "{key:?}");
+        }
+        // A wildcard is a prefix: `/az1/live/show*` also takes show2 and the segment.
+        assert_eq!(cache.invalidate(&["/az1/live/show*".into()]), 2);
+        assert!(cached(&mut cache, &others[1]) && cached(&mut cache, &others[2]));
     }
 }

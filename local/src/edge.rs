@@ -24,7 +24,7 @@ use zonecast_contract::{
 };
 
 use crate::{
-    cache::{CacheOutcome, CachedResponse, EdgeCache},
+    cache::{CacheKey, CacheOutcome, CachedResponse, EdgeCache},
     player,
     procs::IngestAction,
     status::StatusSource,
@@ -191,13 +191,16 @@ impl Edge {
                 "no-store",
             );
         };
-        let dropped: usize = match self.cache.lock() {
-            Ok(mut cache) => purge
-                .paths
-                .iter()
-                .filter(|p| p.starts_with('/'))
-                .map(|p| cache.invalidate_prefix(p))
-                .sum(),
+        // One batch, as CloudFront takes one invalidation: an entry goes when the batch
+        // names both its viewer URI and its rewritten URI (see `cache`).
+        let paths: Vec<String> = purge
+            .paths
+            .iter()
+            .filter(|p| p.starts_with('/'))
+            .cloned()
+            .collect();
+        let dropped = match self.cache.lock() {
+            Ok(mut cache) => cache.invalidate(&paths),
             Err(_) => 0,
         };
         tracing::info!(paths = ?purge.paths, dropped, "edge invalidation");
@@ -275,7 +278,14 @@ impl Edge {
             }
         };
         let (answer, outcome) = match self.cache.lock() {
-            Ok(mut cache) => cache.resolve(key, fetched, Instant::now()),
+            Ok(mut cache) => cache.resolve(
+                CacheKey {
+                    key,
+                    viewer_path: path.to_owned(),
+                },
+                fetched,
+                Instant::now(),
+            ),
             Err(_) => (fetched, CacheOutcome::Miss),
         };
         to_response(answer, outcome.x_cache())

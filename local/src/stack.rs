@@ -511,14 +511,17 @@ fn print_banner(
             "\n  Publish auth is off (--publish-secret-file FILE turns it on).\n".to_owned(),
         ),
     };
+    // One queue per output, which drops when full and reconnects by itself (README.md,
+    // "Publish"): a hung AZ must not stall the other.
+    const TEE_QUEUE: &str = "drop_pkts_on_overflow=1:queue_size=600:attempt_recovery=1:recover_any_error=1:recovery_wait_time=1:max_recovery_attempts=0:restart_with_keyframe=1";
     let publish = match args.relay {
         RelayPolicy::On => format!(
             "\n  Publish to either AZ (each ingest relays to the other; --relay off to stop it):\n    ffmpeg -re -i in.flv -c copy -map 0 -f flv \"rtmp://{a1}/live/{key}\"\n\
              \x20   OBS: server rtmp://{a1}/live, stream key {key}\n\
-             \x20   or to both AZs at once (the encoder's own outputs win over the relay):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n"
+             \x20   or to both AZs at once (the encoder's own outputs win over the relay):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee -use_fifo 1 -fifo_options {TEE_QUEUE} \"[f=flv:onfail=ignore]rtmp://{a1}/live/{key}|[f=flv:onfail=ignore]rtmp://{a2}/live/{key}\"\n"
         ),
         RelayPolicy::Off => format!(
-            "\n  Publish (both AZs at once; the relay is off):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee \"[f=flv]rtmp://{a1}/live/{key}|[f=flv]rtmp://{a2}/live/{key}\"\n\
+            "\n  Publish (both AZs at once; the relay is off):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee -use_fifo 1 -fifo_options {TEE_QUEUE} \"[f=flv:onfail=ignore]rtmp://{a1}/live/{key}|[f=flv:onfail=ignore]rtmp://{a2}/live/{key}\"\n\
              \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n"
         ),
     };

@@ -61,6 +61,19 @@ impl StreamSpec {
         video_kbps: 300,
         audio_kbps: 64,
     };
+    /// 100 s at about 1.6 Mbps: the freeze test's stream. A frozen AZ must be held longer than
+    /// the socket buffers toward it can absorb (DESIGN.md §1): 60 s of it is about 12 MB,
+    /// well above Linux's largest send buffer (`tcp_wmem`, 4 MiB by default) plus what the
+    /// frozen ingest's receive buffer holds.
+    pub const BROWSER_FREEZE: StreamSpec = StreamSpec {
+        width: 640,
+        height: 360,
+        fps: 30,
+        seconds: 100,
+        gop: 60,
+        video_kbps: 1500,
+        audio_kbps: 64,
+    };
     /// 720p at about 3 Mbps: the benchmark's stream.
     pub const BENCH_720P: StreamSpec = StreamSpec {
         width: 1280,
@@ -148,17 +161,43 @@ pub fn make_flv(spec: StreamSpec) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Publishes `flv` in real time to every URL at once (`-f tee`), like an encoder with two
-/// outputs. The returned child exits when the file is done.
-pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::Child> {
-    let tee: Vec<String> = urls
-        .iter()
+/// The `-f tee` muxer options that give each output a queue of its own, which drops packets
+/// when full (DESIGN.md §1): an AZ that hangs without closing its connection (a frozen
+/// process, a network black hole) fills only its own queue, and the other AZ goes on being
+/// fed. Without them ffmpeg writes all outputs from one thread and, once the socket buffers
+/// toward the hung AZ are full (about 15 s), stops feeding both. 600 packets is about 8 s of
+/// 30 fps video with AAC.
+pub const TEE_QUEUES: [&str; 4] = [
+    "-use_fifo",
+    "1",
+    "-fifo_options",
+    "drop_pkts_on_overflow=1:queue_size=600",
+];
+
+/// `-f tee` with [`TEE_QUEUES`] to every URL of `urls` (FLV; an output that fails is dropped,
+/// `onfail=ignore`): the arguments after the encoding options of an encoder with one output
+/// per AZ.
+pub fn tee_args<U: std::fmt::Display>(urls: impl IntoIterator<Item = U>) -> Vec<String> {
+    let outputs: Vec<String> = urls
+        .into_iter()
         .map(|u| format!("[f=flv:onfail=ignore]{u}"))
         .collect();
+    ["-f", "tee"]
+        .into_iter()
+        .chain(TEE_QUEUES)
+        .map(str::to_owned)
+        .chain([outputs.join("|")])
+        .collect()
+}
+
+/// Publishes `flv` in real time to every URL at once (`-f tee`, a queue per output), like an
+/// encoder with two outputs. The returned child exits when the file is done.
+pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::Child> {
     Command::new("ffmpeg")
         .args(["-v", "error", "-re", "-i"])
         .arg(flv)
-        .args(["-c", "copy", "-map", "0", "-f", "tee", &tee.join("|")])
+        .args(["-c", "copy", "-map", "0"])
+        .args(tee_args(urls))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -180,12 +219,12 @@ pub fn publish_renditions(
         cmd.arg("-re").arg("-i").arg(file);
     }
     for (i, (rendition, _)) in renditions.iter().enumerate() {
-        let tee: Vec<String> = streams
-            .iter()
-            .map(|url| format!("[f=flv:onfail=ignore]{url}?rendition={rendition}"))
-            .collect();
-        cmd.args(["-map", &i.to_string(), "-c", "copy", "-f", "tee"])
-            .arg(tee.join("|"));
+        cmd.args(["-map", &i.to_string(), "-c", "copy"])
+            .args(tee_args(
+                streams
+                    .iter()
+                    .map(|url| format!("{url}?rendition={rendition}")),
+            ));
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -18,7 +18,7 @@ use m3u8_rs::{MasterPlaylist, Playlist, QuotedOrUnquoted, VariantStream};
 use zonecast_contract::{Az, RenditionList, StreamName, keys};
 use zonecast_tests::{
     http::{get, get_url},
-    media::{StreamSpec, ffprobe, make_flv, publish_renditions},
+    media::{StreamSpec, ffprobe, make_flv, publish_renditions, tee_args},
     media_uris, require_tool,
     stack::LocalStack,
     wait_for,
@@ -268,24 +268,22 @@ async fn two_renditions_in_both_azs_are_listed_aligned_and_decodable() {
     eprintln!("{decoded} segments decoded across 4 chunklists");
 }
 
-/// `ffmpeg -re [input_args] -i file -c copy -f tee` of one rendition to both AZs.
+/// `ffmpeg -re [input_args] -i file -c copy -f tee` (a queue per output) of one rendition to
+/// both AZs.
 fn publish_one(stack: &LocalStack, rendition: &str, file: &Path, input_args: &[&str]) -> Child {
-    let tee: Vec<String> = Az::ALL
-        .iter()
-        .map(|az| {
-            format!(
-                "[f=flv:onfail=ignore]{}?rendition={rendition}",
-                stack.rtmp_url(*az, "live", "late")
-            )
-        })
-        .collect();
+    let urls = Az::ALL.iter().map(|az| {
+        format!(
+            "{}?rendition={rendition}",
+            stack.rtmp_url(*az, "live", "late")
+        )
+    });
     Command::new("ffmpeg")
         .args(["-v", "error", "-re"])
         .args(input_args)
         .arg("-i")
         .arg(file)
-        .args(["-c", "copy", "-map", "0", "-f", "tee"])
-        .arg(tee.join("|"))
+        .args(["-c", "copy", "-map", "0"])
+        .args(tee_args(urls))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -547,6 +545,103 @@ async fn renditions_published_to_one_az_are_relayed_to_the_other() {
     }
     eprintln!("relayed renditions: {compared} segments compared across the AZs");
     assert!(compared >= 4, "too few segments in common");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}
+
+/// Issue 17, part 1: the lifecycle rule expires `renditions.json` like any other object. On a
+/// stream that runs longer than the retention it is gone one night; the ingest writes it
+/// again while a rendition is published (`zonecast_ingest::publish::rendition_list::LIST_REFRESH`), so the
+/// multivariant playlist comes back within that interval plus its cache lifetime. Deleted here
+/// from both AZs, as the lifecycle rule would, from a stream that keeps running (looped input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_rendition_list_is_written_again_while_the_stream_runs() {
+    if !require_tool("ffmpeg") {
+        return;
+    }
+    let small = |width, height, video_kbps| StreamSpec {
+        width,
+        height,
+        fps: 15,
+        seconds: 10,
+        gop: 30,
+        video_kbps,
+        audio_kbps: 64,
+    };
+    let files = [
+        ("180p", make_flv(small(320, 180, 250)).unwrap()),
+        ("144p", make_flv(small(256, 144, 150)).unwrap()),
+    ];
+    let mut stack = LocalStack::start(&[]).unwrap();
+    let urls: Vec<String> = Az::ALL
+        .iter()
+        .map(|az| stack.rtmp_url(*az, "live", "day2"))
+        .collect();
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error"]);
+    for (_, file) in &files {
+        cmd.args(["-stream_loop", "-1", "-re", "-i"]).arg(file);
+    }
+    for (i, (rendition, _)) in files.iter().enumerate() {
+        cmd.args(["-map", &i.to_string(), "-c", "copy"])
+            .args(tee_args(
+                urls.iter()
+                    .map(|url| format!("{url}?rendition={rendition}")),
+            ));
+    }
+    let mut encoder = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (edge, neutral) = (stack.edge, stack.host(None));
+    let listed = || {
+        let neutral = neutral.clone();
+        async move {
+            let r = get(edge, &neutral, "/live/day2/playlist.m3u8").await.ok()?;
+            let p = master(&r.text())?;
+            (p.variants.len() == 4).then_some(())
+        }
+    };
+    wait_for(Duration::from_secs(40), "2 renditions x 2 AZs", listed).await;
+
+    let base = StreamName::new("live", "day2").unwrap();
+    let s3 = stack.s3().await;
+    for az in Az::ALL {
+        s3.delete_object()
+            .bucket(zonecast_tests::stack::BUCKET)
+            .key(keys::renditions_key(az, &base))
+            .send()
+            .await
+            .unwrap();
+    }
+    let deleted = Instant::now();
+    // The rewrite interval, the multivariant playlist's cache lifetime (a few seconds) and
+    // slack for a loaded machine.
+    let bound = zonecast_ingest::publish::rendition_list::LIST_REFRESH + Duration::from_secs(15);
+    for az in Az::ALL {
+        let key = keys::renditions_key(az, &base);
+        loop {
+            if stack.exists(&key).await.unwrap() {
+                break;
+            }
+            assert!(
+                deleted.elapsed() < bound,
+                "{key} not written again in {bound:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let list = RenditionList::from_json(&stack.object(&key).await.unwrap()).unwrap();
+        assert_eq!(list.renditions, ["144p", "180p"], "{az}");
+    }
+    let left = bound.saturating_sub(deleted.elapsed());
+    wait_for(left, "the multivariant playlist back", listed).await;
+    eprintln!(
+        "rendition lists and multivariant playlist back {:.1} s after the delete (bound {bound:?})",
+        deleted.elapsed().as_secs_f64()
+    );
+    assert!(encoder.try_wait().unwrap().is_none(), "the encoder stopped");
     let _ = encoder.kill();
     let _ = encoder.wait();
 }

@@ -16,7 +16,7 @@ use std::{
 
 use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
 use zonecast_tests::{
-    media::{StreamSpec, ffprobe, make_flv, work_dir},
+    media::{StreamSpec, ffprobe, make_flv, tee_args, work_dir},
     prom::{Format, scrape},
     require_tool,
     stack::{LocalStack, az_index},
@@ -71,13 +71,10 @@ fn spawn(cmd: &mut Command, log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"))
 }
 
-/// `[f=flv]URL1|[f=flv]URL2`: one encode, one FLV muxer per AZ.
-fn tee_outputs(stack: &LocalStack, stream: &str) -> String {
-    Az::ALL
-        .iter()
-        .map(|az| format!("[f=flv]{}", stack.rtmp_url(*az, "live", stream)))
-        .collect::<Vec<_>>()
-        .join("|")
+/// `-f tee` (a queue per output, as the README's commands) to one FLV muxer per AZ: one
+/// encode, two outputs.
+fn tee_outputs(stack: &LocalStack, stream: &str) -> Vec<String> {
+    tee_args(Az::ALL.iter().map(|az| stack.rtmp_url(*az, "live", stream)))
 }
 
 /// What every segment must carry.
@@ -326,8 +323,8 @@ async fn ffmpeg_tee_without_global_header() {
                 .args([
                     "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-b:v", "1M",
                 ])
-                .args(["-c:a", "aac", "-map", "0:v", "-map", "1:a", "-f", "tee"])
-                .arg(tee_outputs(stack, "tee")),
+                .args(["-c:a", "aac", "-map", "0:v", "-map", "1:a"])
+                .args(tee_outputs(stack, "tee")),
             log,
         )
     })
@@ -350,8 +347,8 @@ async fn ffmpeg_audio_only() {
                 .args(["-hide_banner", "-v", "error", "-re"])
                 .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
                 .args(["-t", &SECONDS.to_string()])
-                .args(["-c:a", "aac", "-b:a", "96k", "-map", "0:a", "-f", "tee"])
-                .arg(tee_outputs(stack, "audioonly")),
+                .args(["-c:a", "aac", "-b:a", "96k", "-map", "0:a"])
+                .args(tee_outputs(stack, "audioonly")),
             log,
         )
     })
@@ -377,8 +374,8 @@ async fn ffmpeg_video_only() {
                 .args([
                     "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-b:v", "800k",
                 ])
-                .args(["-map", "0:v", "-flags", "+global_header", "-f", "tee"])
-                .arg(tee_outputs(stack, "videoonly")),
+                .args(["-map", "0:v", "-flags", "+global_header"])
+                .args(tee_outputs(stack, "videoonly")),
             log,
         )
     })
@@ -419,8 +416,8 @@ async fn ffmpeg_resolution_switch_mid_stream() {
                 .args(["-hide_banner", "-v", "error", "-re"])
                 .args(["-f", "concat", "-safe", "0", "-i"])
                 .arg(&list)
-                .args(["-c", "copy", "-map", "0", "-f", "tee"])
-                .arg(tee_outputs(stack, "switch")),
+                .args(["-c", "copy", "-map", "0"])
+                .args(tee_outputs(stack, "switch")),
             log,
         )
     })
@@ -508,7 +505,7 @@ async fn gstreamer_rtmp2sink() {
                 "name=t",
             ]);
         for az in Az::ALL {
-            cmd.args(["t.", "!", "queue", "!", "rtmp2sink"])
+            cmd.args(["t.", "!", "queue", "leaky=downstream", "!", "rtmp2sink"])
                 .arg(format!("location={}", stack.rtmp_url(az, "live", "gst")));
         }
         spawn(&mut cmd, log)

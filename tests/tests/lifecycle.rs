@@ -144,8 +144,10 @@ async fn sigterm_drains_the_az_and_viewers_move_at_once() {
 
 /// A stream ends (ENDLIST, cached for a day at the edge), every object of it is deleted (as
 /// the bucket's retention would), and it is published again: the edge serves the new live
-/// chunklist within 2 s of its first index (the ingest purged the edge through the same
-/// invalidation interface as CloudFront's), and no segment URL names new content.
+/// chunklist within 2 s of its first index, in host mode and in path mode (the ingest purged
+/// the edge through the same invalidation interface as CloudFront's, both URIs of each
+/// playlist: the edge, like CloudFront's guide, drops a host-mode copy only when both are
+/// named), and no segment URL names new content.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_published_again_is_clean_everywhere() {
     if !require_tool("ffmpeg") {
@@ -168,6 +170,12 @@ async fn a_stream_published_again_is_clean_everywhere() {
     let (edge, az1_host) = (stack.edge, stack.host(Some(Az::Az1)));
     let chunklist = || async {
         get(edge, &az1_host, "/live/again/chunklist.m3u8")
+            .await
+            .unwrap()
+    };
+    let path_mode = edge.to_string();
+    let path_chunklist = || async {
+        get(edge, &path_mode, "/az1/live/again/chunklist.m3u8")
             .await
             .unwrap()
     };
@@ -205,6 +213,15 @@ async fn a_stream_published_again_is_clean_everywhere() {
             .starts_with("Hit")
     );
     let old_uris = media_uris(&ended.text());
+    let ended_path_mode = path_chunklist().await;
+    assert!(ended_path_mode.text().contains("#EXT-X-ENDLIST"));
+    assert!(
+        path_chunklist()
+            .await
+            .header("x-cache")
+            .unwrap_or("")
+            .starts_with("Hit")
+    );
 
     // Retention deletes everything of the stream, in both AZs.
     let listed = s3
@@ -246,8 +263,11 @@ async fn a_stream_published_again_is_clean_everywhere() {
         Duration::from_secs(5),
         "edge serves the new live chunklist",
         || async {
-            let c = chunklist().await;
-            (c.status == 200 && !c.text().contains("#EXT-X-ENDLIST")).then_some(c)
+            let (c, p) = (chunklist().await, path_chunklist().await);
+            let fresh = |c: &zonecast_tests::http::HttpResponse| {
+                c.status == 200 && !c.text().contains("#EXT-X-ENDLIST")
+            };
+            (fresh(&c) && fresh(&p)).then_some(c)
         },
     )
     .await;

@@ -9,6 +9,11 @@
 //!   that document names, so it never lists a rendition whose chunklist cannot be served.
 //! - **Aligned numbers**: a rendition that starts reads its siblings' indexes (both AZs) and
 //!   numbers its segments like them ([`sibling_indexes`], `ClockAnchor::from_references`).
+//! - **Kept alive**: the bucket's lifecycle rule expires every object `SegmentRetentionDays`
+//!   after it was written (template.yaml), `renditions.json` included. A list written once
+//!   would expire under a 24/7 stream and take its multivariant playlist with it, so while a
+//!   rendition of the stream is published or waiting here, the list is written again every
+//!   [`LIST_REFRESH`] (`publish::list_refresh`).
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -17,7 +22,7 @@ use std::{
 use zonecast_contract::IndexSource;
 
 use chrono::{DateTime, Utc};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use zonecast_contract::{
     Az, RenditionList, StreamIndex, StreamName, keys, renditions::RENDITIONS_VERSION,
 };
@@ -26,6 +31,22 @@ use crate::storage::object_store::{ObjectStore, PutRequest, StoreError};
 
 /// Writes of `renditions.json` tried at most, a second apart times the attempt.
 const ANNOUNCE_ATTEMPTS: u32 = 5;
+
+/// How often the rendition list of a stream being published is written again.
+///
+/// Why a rewrite and not the alternatives: S3 lifecycle filters select by prefix, tag and
+/// size only, so exempting `renditions.json` would need a tag on every other object (or a
+/// size threshold) and would leave the lists of ended streams behind forever; folding the
+/// list into each index would change the contract every reader shares. A rewrite keeps the
+/// object younger than this interval, so it can never reach the retention (at least one day,
+/// `SegmentRetentionDays` in template.yaml; `deploy/test_template.py` ties the two), and it
+/// comes back within this interval if anything deletes it anyway. Once the stream has ended
+/// here the rewrites stop, and the list expires with the stream's other objects.
+///
+/// Cost: one PUT per stream and AZ every 30 s (2,880 a day), against two PUTs (segment and
+/// index) per rendition every target duration (86,400 a day per rendition at 2 s): about 3 %
+/// more requests for a one-rendition stream, less with more renditions.
+pub const LIST_REFRESH: Duration = Duration::from_secs(30);
 
 /// The renditions this ingest has packaged, per stream (the name without rendition).
 #[derive(Debug, Default)]
@@ -54,26 +75,13 @@ impl RenditionLists {
         if !set.insert(rendition.to_owned()) {
             return Ok(());
         }
-        let doc = RenditionList {
-            version: RENDITIONS_VERSION,
-            az,
-            app: base.app().to_owned(),
-            stream: base.stream().to_owned(),
-            renditions: set.iter().cloned().collect(),
-            updated: now,
-        };
-        let request = PutRequest {
-            key: keys::renditions_key(az, &base),
-            body: doc.to_json().into(),
-            content_type: keys::headers::INDEX_CONTENT_TYPE,
-            cache_control: keys::headers::INDEX_CACHE_CONTROL,
-        };
+        let request = list_request(az, &base, set, now);
         let mut attempt = 0;
         loop {
             attempt += 1;
             match store.put(request.clone()).await {
                 Ok(()) => {
-                    info!(stream = %base, renditions = ?doc.renditions, "renditions listed");
+                    info!(stream = %base, renditions = ?set, "renditions listed");
                     return Ok(());
                 }
                 Err(e) if attempt < ANNOUNCE_ATTEMPTS => {
@@ -87,6 +95,39 @@ impl RenditionLists {
                 }
             }
         }
+    }
+
+    /// Writes the list again of every stream that has a rendition for which `is_active`
+    /// (given the rendition's name, `app/stream/rendition`) holds; returns how many lists were
+    /// written. One attempt each: a failure is logged and the next round tries again, well
+    /// before the retention is near ([`LIST_REFRESH`]).
+    pub async fn refresh<S: ObjectStore>(
+        &self,
+        store: &S,
+        az: Az,
+        is_active: impl Fn(&str) -> bool,
+        now: DateTime<Utc>,
+    ) -> usize {
+        // Held across the writes, as in `announce`: a refresh never overwrites a larger set.
+        let lists = self.lists.lock().await;
+        let mut written = 0;
+        for (base, set) in lists.iter() {
+            let active = set
+                .iter()
+                .filter_map(|r| base.with_rendition(r).ok())
+                .any(|name| is_active(&name.to_string()));
+            if !active {
+                continue;
+            }
+            match store.put(list_request(az, base, set, now)).await {
+                Ok(()) => {
+                    written += 1;
+                    debug!(stream = %base, "rendition list rewritten");
+                }
+                Err(e) => warn!(stream = %base, error = %e, "rewriting the rendition list"),
+            }
+        }
+        written
     }
 
     /// Whether `name`'s rendition is listed in the store already.
@@ -106,6 +147,29 @@ impl RenditionLists {
             .flatten()
             .filter_map(|r| base.with_rendition(r).ok())
             .collect()
+    }
+}
+
+/// `renditions.json` of `base` naming `set`.
+fn list_request(
+    az: Az,
+    base: &StreamName,
+    set: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> PutRequest {
+    let doc = RenditionList {
+        version: RENDITIONS_VERSION,
+        az,
+        app: base.app().to_owned(),
+        stream: base.stream().to_owned(),
+        renditions: set.iter().cloned().collect(),
+        updated: now,
+    };
+    PutRequest {
+        key: keys::renditions_key(az, base),
+        body: doc.to_json().into(),
+        content_type: keys::headers::INDEX_CONTENT_TYPE,
+        cache_control: keys::headers::INDEX_CACHE_CONTROL,
     }
 }
 
@@ -182,5 +246,44 @@ mod tests {
         assert!(lists.is_listed(&show.with_rendition("360p").unwrap()).await);
         assert!(!lists.is_listed(&show).await);
         assert_eq!(lists.listed(&show).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refresh_rewrites_the_lists_of_active_streams_only() {
+        let store = Recorder::default();
+        let lists = RenditionLists::default();
+        let show = StreamName::new("live", "show").unwrap();
+        let gone = StreamName::new("live", "gone").unwrap();
+        let now = Utc::now();
+        for name in [
+            show.with_rendition("720p").unwrap(),
+            show.with_rendition("360p").unwrap(),
+            gone.with_rendition("720p").unwrap(),
+        ] {
+            lists.announce(&store, Az::Az1, &name, now).await.unwrap();
+        }
+        store.0.lock().unwrap().clear();
+        let later = now + chrono::Duration::hours(1);
+        // One rendition of `show` still publishing (or waiting) is enough; `gone` ended.
+        let written = lists
+            .refresh(&store, Az::Az1, |s| s == "live/show/360p", later)
+            .await;
+        assert_eq!(written, 1);
+        let puts = store.0.lock().unwrap().clone();
+        assert_eq!(puts.len(), 1);
+        assert_eq!(puts[0].key, "az1/live/show/renditions.json");
+        assert_eq!(puts[0].cache_control, keys::headers::INDEX_CACHE_CONTROL);
+        let doc = RenditionList::from_json(&puts[0].body).unwrap();
+        assert_eq!(doc.renditions, ["360p", "720p"]);
+        assert_eq!(doc.updated, later);
+        assert_eq!(lists.refresh(&store, Az::Az1, |_| false, later).await, 0);
+    }
+
+    #[test]
+    fn the_list_is_rewritten_well_inside_the_shortest_retention() {
+        // template.yaml: SegmentRetentionDays MinValue 1 (deploy/test_template.py checks the
+        // template side). A list must be rewritten many times before it could expire.
+        let shortest_retention = Duration::from_secs(24 * 3600);
+        assert!(LIST_REFRESH * 100 <= shortest_retention);
     }
 }

@@ -7,30 +7,70 @@
 //! behind one interface: CloudFront on AWS, the local edge's purge endpoint in
 //! `zonecast-local`, so the local tests exercise the same path.
 
-use zonecast_contract::{Az, StreamIndex, StreamName, StreamState, keys};
+use zonecast_contract::{Az, PublicBase, Scheme, StreamIndex, StreamName, StreamState, edge};
 
-/// The cached playlist paths (CloudFront cache keys after the viewer-request rewrite) to
-/// invalidate when this AZ starts a new publish, or `None` when nothing stale can be cached:
-/// when our last index ended the stream (its ENDLIST chunklist is cached for a day), and when
-/// we have no index at all (retention may have deleted an ended stream's index while a CDN
-/// still holds its ENDLIST chunklist). A stream that is live, waiting or draining here has
-/// only short-lived playlists cached.
+/// Viewer hosts standing for the two URL modes (DESIGN.md §2) when the invalidation paths are
+/// worked out: host mode (a custom domain; the viewer-request function moves the AZ from the
+/// host into the path) and path mode (the distribution's own name; URLs carry the `/azN`
+/// prefix themselves). An invalidation is for the whole distribution, whatever host a viewer
+/// used, so only the paths matter; `.invalid` names nothing real.
+const MODE_HOSTS: [&str; 2] = [
+    "media-hls.zonecast.invalid",
+    "distribution.zonecast.invalid",
+];
+
+/// The cached playlist paths to invalidate when this AZ starts a new publish, or `None` when
+/// nothing stale can be cached: when our last index ended the stream (its ENDLIST chunklist is
+/// cached for a day), and when we have no index at all (retention may have deleted an ended
+/// stream's index while a CDN still holds its ENDLIST chunklist). A stream that is live,
+/// waiting or draining here has only short-lived playlists cached.
+///
+/// Each changed playlist is invalidated under every URI a viewer requests it by, in host mode
+/// and in path mode, and under what the viewer-request function makes of that URI: CloudFront's
+/// guide ("What you need to know when invalidating paths": a function that changes the URI)
+/// asks for both the URI in the viewer request and the URI after the function changed it. The
+/// URIs come from the contract's URL rules ([`PublicBase`]) and its rewrite ([`edge::rewrite`]),
+/// the ones the playlist function and the CloudFront Function use. For `az1` and `live/show`:
+/// `/az1/live/show/chunklist.m3u8`, `/live/show/chunklist.m3u8` (host mode's viewer URI on
+/// `media-hls-az1.<domain>`) and `/live/show/playlist.m3u8`.
 pub fn paths_to_invalidate(
     az: Az,
     name: &StreamName,
     own: Option<&StreamIndex>,
 ) -> Option<Vec<String>> {
     let maybe_ended = own.is_none_or(|i| i.state == StreamState::Ended);
-    maybe_ended.then(|| {
-        vec![
-            format!("/{}{}", keys::stream_prefix(az, name), keys::CHUNKLIST_FILE),
-            format!(
-                "/{}{}",
-                keys::stream_path(&name.base()),
-                keys::MULTIVARIANT_FILE
-            ),
-        ]
-    })
+    maybe_ended.then(|| playlist_uris(az, name))
+}
+
+/// Every URI (viewer's, and after the viewer-request function) of the AZ's chunklist and of
+/// the stream's multivariant playlist, in both URL modes; the origin's (rewritten) URI first.
+fn playlist_uris(az: Az, name: &StreamName) -> Vec<String> {
+    let mut uris: Vec<String> = Vec::new();
+    let mut add = |uri: String| {
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    };
+    let bases = MODE_HOSTS
+        .iter()
+        .filter_map(|host| PublicBase::new(Scheme::Https, host).ok());
+    for base in bases {
+        for url in [base.chunklist_url(az, name), base.multivariant_url(name)] {
+            let Some((host, uri)) = split_url(&url) else {
+                continue;
+            };
+            add(edge::rewrite(host, uri));
+            add(uri.to_owned());
+        }
+    }
+    uris
+}
+
+/// `https://host/path` → (`host`, `/path`).
+fn split_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.split_once("://")?.1;
+    let slash = rest.find('/')?;
+    Some(rest.split_at(slash))
 }
 
 /// Where cached playlists are invalidated.
@@ -212,6 +252,7 @@ mod tests {
             paths_to_invalidate(Az::Az2, &name, Some(&index(StreamState::Ended))),
             Some(vec![
                 "/az2/live/show/chunklist.m3u8".to_string(),
+                "/live/show/chunklist.m3u8".to_string(),
                 "/live/show/playlist.m3u8".to_string()
             ])
         );
@@ -221,8 +262,51 @@ mod tests {
             paths_to_invalidate(Az::Az1, &r, None),
             Some(vec![
                 "/az1/live/show/360p/chunklist.m3u8".to_string(),
+                "/live/show/360p/chunklist.m3u8".to_string(),
                 "/live/show/playlist.m3u8".to_string()
             ])
         );
+    }
+
+    /// Per URL mode, every playlist URL a viewer of the stream can hold (as the playlist
+    /// function renders them, on the hosts viewers use) is invalidated both as requested and
+    /// as the viewer-request function rewrites it.
+    #[test]
+    fn every_viewer_uri_and_its_rewrite_is_invalidated_in_both_modes() {
+        let name = StreamName::new("live", "show").unwrap();
+        for az in Az::ALL {
+            for stream in [name.clone(), name.with_rendition("720p").unwrap()] {
+                let paths = paths_to_invalidate(az, &stream, None).unwrap();
+                for (mode, host) in [
+                    ("host", "media-hls.example.com"),
+                    ("host", "media-hls-az2.example.com"),
+                    ("host, local", "media-hls.localhost:8080"),
+                    ("path", "d111111abcdef8.cloudfront.net"),
+                    ("path, local", "127.0.0.1:8080"),
+                ] {
+                    let base = PublicBase::new(Scheme::Https, host).unwrap();
+                    for url in [
+                        base.chunklist_url(az, &stream),
+                        base.multivariant_url(&stream),
+                    ] {
+                        let (viewer_host, uri) = split_url(&url).unwrap();
+                        for wanted in [uri.to_owned(), edge::rewrite(viewer_host, uri)] {
+                            assert!(
+                                paths.contains(&wanted),
+                                "{mode} mode ({host}): {url} needs {wanted} in {paths:?}"
+                            );
+                        }
+                    }
+                }
+                // Nothing else: no other AZ's chunklist, no wildcard.
+                assert_eq!(paths.len(), 3, "{paths:?}");
+                assert!(paths.iter().all(|p| !p.contains('*')), "{paths:?}");
+                assert!(
+                    !paths
+                        .iter()
+                        .any(|p| p.starts_with(&format!("/{}/", az.peer())))
+                );
+            }
+        }
     }
 }
