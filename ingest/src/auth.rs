@@ -27,8 +27,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zonecast_contract::{StreamName, stream_key::KeyQuery};
 
-use crate::config::{IngestArgs, IngestConfig, PublishAuthPolicy, TokenArgs};
-
 /// The first line of the canonical string: the token format's version.
 pub const CANONICAL_PREFIX: &str = "zonecast-publish-v1";
 
@@ -246,17 +244,33 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether the publish of `name` with this stream key may go on, under the configured policy.
+/// Whether a publish must carry a token signed with the shared secret (README.md, "Publish
+/// auth"; the token format is in [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishAuthPolicy {
+    /// Anyone who reaches the RTMP port may publish any valid name; tokens are ignored. The
+    /// default, for the local stack and a network where only encoders reach the port.
+    Off,
+    /// Every publish needs `?token=<expiry>.<signature>` made with the publish secret; a
+    /// missing, expired or wrong one is refused (`NetStream.Publish.Unauthorized`). Needs a
+    /// secret. The default on AWS (template.yaml, `PublishAuth`).
+    Required,
+}
+
+/// Whether the publish of `name` with this stream key may go on under `policy`, with the
+/// ingest's publish secret (if it has one).
 pub fn check_publish(
-    config: &IngestConfig,
+    policy: PublishAuthPolicy,
+    secret: Option<&PublishSecret>,
     name: &StreamName,
     stream_key: &str,
     now: SystemTime,
 ) -> Result<(), TokenError> {
-    match config.publish_auth {
+    match policy {
         PublishAuthPolicy::Off => Ok(()),
         PublishAuthPolicy::Required => {
-            let secret = config.publish_secret.as_ref().ok_or(TokenError::NoSecret)?;
+            let secret = secret.ok_or(TokenError::NoSecret)?;
             let token = token_param(stream_key)?.ok_or(TokenError::Missing)?;
             if token.is_empty() {
                 return Err(TokenError::Missing);
@@ -264,53 +278,6 @@ pub fn check_publish(
             verify(secret, name, &token, unix_seconds(now)).map(|_| ())
         }
     }
-}
-
-/// Errors of `zonecast-ingest token`.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenCommandError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(
-        "no publish secret: give --publish-secret-file FILE (or `-` for standard input), ZONECAST_PUBLISH_SECRET_FILE, ZONECAST_PUBLISH_SECRET or publish_secret_file in --config"
-    )]
-    NoSecret,
-    #[error(transparent)]
-    Name(#[from] zonecast_contract::name::NameError),
-    #[error("--ttl {0:?} is too long")]
-    TtlTooLong(Duration),
-}
-
-/// A token minted by `zonecast-ingest token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MintedToken {
-    pub name: StreamName,
-    pub expiry: u64,
-    pub token: String,
-}
-
-/// `zonecast-ingest token <app> <stream> --ttl 24h`: reads the secret the way the ingest does
-/// (flags, environment, `--config`) and mints a token valid for the TTL from `now`.
-pub fn token_command(
-    args: IngestArgs,
-    token: &TokenArgs,
-    now: SystemTime,
-) -> Result<MintedToken, TokenCommandError> {
-    let config = args.resolve()?;
-    let secret = config
-        .publish_secret
-        .as_ref()
-        .ok_or(TokenCommandError::NoSecret)?;
-    let name = StreamName::new(&token.app, &token.stream)?;
-    let expiry = unix_seconds(now)
-        .checked_add(token.ttl.as_secs())
-        .ok_or(TokenCommandError::TtlTooLong(token.ttl))?;
-    let minted = mint(secret, &name, expiry);
-    Ok(MintedToken {
-        name,
-        expiry,
-        token: minted,
-    })
 }
 
 /// Parses a TTL: seconds (`3600`) or a number with `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).

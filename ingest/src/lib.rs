@@ -8,7 +8,8 @@
 //! - [`relay`]: forwarding a publish to the peer ingest.
 //! - [`storage`]: uploads in order, the spool, the object store, invalidations.
 //! - [`ops`]: the admin HTTP server, metrics, `/status`, memory settings.
-//! - [`auth`] (publish tokens), [`config`] (settings) and [`service`] (wiring it together).
+//! - [`auth`] (publish tokens and the auth policy), [`config`] (settings), [`token_command`]
+//!   (minting a token with the ingest's own secret) and [`service`] (wiring it together).
 
 pub mod auth;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod rtmp;
 pub mod serve;
 pub mod service;
 pub mod storage;
+pub mod token_command;
 
 /// Structured logs: JSON when `ZONECAST_LOG_FORMAT=json` (on AWS), human-readable otherwise;
 /// filtered by `RUST_LOG` (default `info`).
@@ -41,8 +43,8 @@ pub fn init_logging() {
 pub fn print_token(
     args: config::IngestArgs,
     token: &config::TokenArgs,
-) -> Result<(), auth::TokenCommandError> {
-    let minted = auth::token_command(args, token, std::time::SystemTime::now())?;
+) -> Result<(), token_command::TokenCommandError> {
+    let minted = token_command::token_command(args, token, std::time::SystemTime::now())?;
     let until = i64::try_from(minted.expiry)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))

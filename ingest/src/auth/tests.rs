@@ -1,7 +1,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::config::{IngestArgs, IngestConfig, PublishAuthPolicy, TokenArgs};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -15,14 +14,6 @@ fn name(app: &str, stream: &str) -> StreamName {
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
-}
-
-fn required() -> IngestConfig {
-    IngestConfig {
-        publish_auth: PublishAuthPolicy::Required,
-        publish_secret: Some(secret()),
-        ..IngestConfig::default()
-    }
 }
 
 #[test]
@@ -188,35 +179,29 @@ fn the_token_comes_from_the_query_string() {
 fn the_policy_decides() {
     let n = name("live", "show");
     let key = |token: &str| format!("show?token={token}");
-    let off = IngestConfig::default();
-    assert_eq!(off.publish_auth, PublishAuthPolicy::Off);
-    assert_eq!(check_publish(&off, &n, "show", at(NOW)), Ok(()));
-    assert_eq!(check_publish(&off, &n, &key("junk"), at(NOW)), Ok(()));
+    let s = secret();
+    let off = |key: &str| check_publish(PublishAuthPolicy::Off, Some(&s), &n, key, at(NOW));
+    assert_eq!(off("show"), Ok(()));
+    assert_eq!(off(&key("junk")), Ok(()));
+    assert_eq!(
+        check_publish(PublishAuthPolicy::Off, None, &n, "show", at(NOW)),
+        Ok(())
+    );
 
-    let on = required();
-    let token = mint(&secret(), &n, NOW + 60);
-    assert_eq!(check_publish(&on, &n, &key(&token), at(NOW)), Ok(()));
+    let on = |key: &str, now| check_publish(PublishAuthPolicy::Required, Some(&s), &n, key, now);
+    let token = mint(&s, &n, NOW + 60);
+    assert_eq!(on(&key(&token), at(NOW)), Ok(()));
+    assert_eq!(on("show", at(NOW)), Err(TokenError::Missing));
+    assert_eq!(on("show?token=", at(NOW)), Err(TokenError::Missing));
     assert_eq!(
-        check_publish(&on, &n, "show", at(NOW)),
-        Err(TokenError::Missing)
-    );
-    assert_eq!(
-        check_publish(&on, &n, "show?token=", at(NOW)),
-        Err(TokenError::Missing)
-    );
-    assert_eq!(
-        check_publish(&on, &n, &key(&token), at(NOW + 61)),
+        on(&key(&token), at(NOW + 61)),
         Err(TokenError::Expired {
             expiry: NOW + 60,
             ago: 1
         })
     );
-    let no_secret = IngestConfig {
-        publish_secret: None,
-        ..required()
-    };
     assert_eq!(
-        check_publish(&no_secret, &n, &key(&token), at(NOW)),
+        check_publish(PublishAuthPolicy::Required, None, &n, &key(&token), at(NOW)),
         Err(TokenError::NoSecret)
     );
 }
@@ -243,7 +228,12 @@ fn refusals_never_show_the_secret_or_the_signature() {
         assert!(!text.contains("horse"), "{text}");
     }
     assert!(!format!("{:?}", secret()).contains("horse"));
-    assert!(!format!("{:?}", required()).contains("horse"));
+    let config = crate::config::IngestConfig {
+        publish_auth: PublishAuthPolicy::Required,
+        publish_secret: Some(secret()),
+        ..Default::default()
+    };
+    assert!(!format!("{config:?}").contains("horse"));
 }
 
 #[test]
@@ -275,50 +265,6 @@ fn ttls() {
 }
 
 #[test]
-fn the_token_command_reads_the_secret_like_the_ingest() {
-    let dir = std::env::temp_dir().join(format!("zc-token-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("secret");
-    std::fs::write(&path, "correct horse battery staple 42\n").unwrap();
-    let args = IngestArgs::parse_flags([
-        "zonecast-ingest".as_ref(),
-        "--publish-secret-file".as_ref(),
-        path.as_os_str(),
-    ])
-    .unwrap();
-    let token = TokenArgs {
-        app: "live".into(),
-        stream: "show".into(),
-        ttl: Duration::from_secs(86_400),
-    };
-    let minted = token_command(args, &token, at(NOW)).unwrap();
-    assert_eq!(minted.expiry, NOW + 86_400);
-    assert_eq!(
-        verify(&secret(), &name("live", "show"), &minted.token, NOW),
-        Ok(NOW + 86_400)
-    );
-    // No secret: a clear error, not a token nobody accepts.
-    assert!(matches!(
-        token_command(IngestArgs::default(), &token, at(NOW)),
-        Err(TokenCommandError::NoSecret)
-    ));
-    let bad_name = TokenArgs {
-        stream: "../x".into(),
-        ..token
-    };
-    let args = IngestArgs::parse_flags([
-        "zonecast-ingest",
-        "--publish-secret",
-        "correct horse battery staple 42",
-    ])
-    .unwrap();
-    assert!(matches!(
-        token_command(args, &bad_name, at(NOW)),
-        Err(TokenCommandError::Name(_))
-    ));
-}
-
-#[test]
 fn one_token_serves_every_rendition_of_its_stream() {
     let token = mint(&secret(), &name("live", "show"), NOW + 60);
     for key in [
@@ -328,7 +274,13 @@ fn one_token_serves_every_rendition_of_its_stream() {
         let n = StreamName::from_publish("live", &key).unwrap();
         assert!(n.rendition().is_some());
         assert_eq!(
-            check_publish(&required(), &n, &key, at(NOW)),
+            check_publish(
+                PublishAuthPolicy::Required,
+                Some(&secret()),
+                &n,
+                &key,
+                at(NOW)
+            ),
             Ok(()),
             "{key}"
         );
@@ -336,5 +288,14 @@ fn one_token_serves_every_rendition_of_its_stream() {
     // Another stream's renditions are not covered.
     let key = format!("other?rendition=720p&token={token}");
     let n = StreamName::from_publish("live", &key).unwrap();
-    assert!(check_publish(&required(), &n, &key, at(NOW)).is_err());
+    assert!(
+        check_publish(
+            PublishAuthPolicy::Required,
+            Some(&secret()),
+            &n,
+            &key,
+            at(NOW)
+        )
+        .is_err()
+    );
 }

@@ -34,16 +34,4 @@ pub enum UnpublishPolicy {
     End,
 }
 
-/// Whether a publish must carry a token signed with the shared secret (README.md, "Publish
-/// auth"; the token format is in [`crate::auth`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum PublishAuthPolicy {
-    /// Anyone who reaches the RTMP port may publish any valid name; tokens are ignored. The
-    /// default, for the local stack and a network where only encoders reach the port.
-    Off,
-    /// Every publish needs `?token=<expiry>.<signature>` made with the publish secret; a
-    /// missing, expired or wrong one is refused (`NetStream.Publish.Unauthorized`). Needs a
-    /// secret. The default on AWS (template.yaml, `PublishAuth`).
-    Required,
-}
+pub use crate::auth::PublishAuthPolicy;

@@ -76,9 +76,13 @@ pub(super) async fn on_event<S: ObjectStore, R: IndexSource>(
                     return refuse(conn, reply, RefusalReason::BadName, e.to_string());
                 }
             };
-            if let Err(e) =
-                crate::auth::check_publish(&ctx.config, &name, &stream_key, SystemTime::now())
-            {
+            if let Err(e) = crate::auth::check_publish(
+                ctx.config.publish_auth,
+                ctx.config.publish_secret.as_ref(),
+                &name,
+                &stream_key,
+                SystemTime::now(),
+            ) {
                 warn!(stream = %name, reason = e.reason(), error = %e, "refusing publish: publish auth");
                 return refuse(conn, reply, RefusalReason::Auth, e.to_string());
             }
