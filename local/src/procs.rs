@@ -8,8 +8,6 @@ use tokio::{process::Child, sync::Mutex};
 use tracing::{info, warn};
 use zonecast_contract::Az;
 
-use crate::stack::StackError;
-
 /// One ingest of the stack: an AZ of an instance pair (`zonecast-local --pairs K`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IngestId {
@@ -53,8 +51,16 @@ impl fmt::Display for IngestId {
     }
 }
 
+/// An ingest process that could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("starting the {ingest} ingest process: {source}")]
+pub struct SpawnError {
+    pub ingest: IngestId,
+    pub source: std::io::Error,
+}
+
 /// Starts one ingest process.
-pub type Spawner = Box<dyn Fn(IngestId) -> Result<Child, StackError> + Send + Sync>;
+pub type Spawner = Box<dyn Fn(IngestId) -> Result<Child, SpawnError> + Send + Sync>;
 
 /// What the status page asks of an ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +98,7 @@ pub struct IngestProcesses {
 
 impl IngestProcesses {
     /// Starts both ingests of each of `pairs` pairs.
-    pub fn start(spawn: Spawner, pairs: u16) -> Result<Self, StackError> {
+    pub fn start(spawn: Spawner, pairs: u16) -> Result<Self, SpawnError> {
         let mut slots = Vec::new();
         for id in IngestId::all(pairs) {
             slots.push((id, Some(spawn(id)?)));
