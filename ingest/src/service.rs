@@ -6,8 +6,8 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use zonecast_contract::{
     IndexSource, StreamIndex,
+    index_source::{IndexReaderRole, S3IndexSource},
     s3::{S3ClientConfig, s3_client, sdk_config},
-    store::{IndexReaderRole, S3IndexSource},
 };
 
 use crate::{

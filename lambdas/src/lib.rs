@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt};
 use tracing::{error, info, warn};
-pub use zonecast_contract::store::{
+pub use zonecast_contract::index_source::{
     IndexReaderRole, IndexSource, IndexSourceError, MemoryIndexSource, S3IndexSource,
 };
 use zonecast_contract::{
@@ -23,7 +23,7 @@ use zonecast_contract::{
     },
 };
 
-pub use zonecast_contract::edge::FORWARDED_PROTO_HEADER;
+pub use zonecast_contract::host_rewrite::FORWARDED_PROTO_HEADER;
 /// The query parameter in which an HLS client names the pathway it uses when it asks for the
 /// steering manifest (HLS content steering).
 pub const STEERING_PATHWAY_PARAM: &str = "_HLS_pathway";
@@ -85,7 +85,7 @@ fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     {
         return Some(v);
     }
-    zonecast_contract::edge::query_value(req.uri().query(), name)
+    zonecast_contract::host_rewrite::query_value(req.uri().query(), name)
 }
 
 fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {

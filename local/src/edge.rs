@@ -19,8 +19,8 @@ use tokio::net::TcpListener;
 use tracing::{debug, warn};
 use zonecast_contract::{
     cors,
-    edge::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite},
-    store::S3IndexSource,
+    host_rewrite::{FORWARDED_PROTO_HEADER, VIEWER_HOST_HEADER, query_value, rewrite},
+    index_source::S3IndexSource,
 };
 
 use crate::{

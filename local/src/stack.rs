@@ -146,10 +146,10 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     let edge = Arc::new(Edge {
         s3: client.clone(),
         bucket: BUCKET.into(),
-        indexes: zonecast_contract::store::S3IndexSource::new(
+        indexes: zonecast_contract::index_source::S3IndexSource::new(
             client,
             BUCKET.into(),
-            zonecast_contract::store::IndexReaderRole::Playlist,
+            zonecast_contract::index_source::IndexReaderRole::Playlist,
         ),
         cache: Default::default(),
         status: Some(StatusSource {

@@ -39,8 +39,8 @@ use serde::Serialize;
 use zonecast_contract::{
     Az, IndexSource, IndexSourceError, StreamIndex, StreamName,
     health::health,
+    index_source::S3IndexSource,
     keys,
-    store::S3IndexSource,
     url::{PublicBase, Scheme},
 };
 use zonecast_ingest::ops::status_json::{

@@ -10,8 +10,8 @@
 //! left blank) means unset, also over the file. The layering is in [`IngestArgs::resolve`].
 
 mod args;
+mod flag_table;
 mod policy;
-mod table;
 mod validate;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -22,8 +22,8 @@ use zonecast_contract::{Az, ShardSpec};
 
 pub use self::{
     args::{Given, IngestArgs, IngestCommand, TokenArgs},
+    flag_table::{FLAG_TABLE_BEGIN, FLAG_TABLE_END, flag_table},
     policy::{DuplicatePublishPolicy, PublishAuthPolicy, UnpublishPolicy},
-    table::{FLAG_TABLE_BEGIN, FLAG_TABLE_END, flag_table},
 };
 use crate::{
     auth::{PublishSecret, SecretError},

@@ -7,7 +7,9 @@
 //! behind one interface: CloudFront on AWS, the local edge's purge endpoint in
 //! `zonecast-local`, so the local tests exercise the same path.
 
-use zonecast_contract::{Az, PublicBase, Scheme, StreamIndex, StreamName, StreamState, edge};
+use zonecast_contract::{
+    Az, PublicBase, Scheme, StreamIndex, StreamName, StreamState, host_rewrite,
+};
 
 /// Viewer hosts standing for the two URL modes (DESIGN.md §2) when the invalidation paths are
 /// worked out: host mode (a custom domain; the viewer-request function moves the AZ from the
@@ -29,7 +31,7 @@ const MODE_HOSTS: [&str; 2] = [
 /// and in path mode, and under what the viewer-request function makes of that URI: CloudFront's
 /// guide ("What you need to know when invalidating paths": a function that changes the URI)
 /// asks for both the URI in the viewer request and the URI after the function changed it. The
-/// URIs come from the contract's URL rules ([`PublicBase`]) and its rewrite ([`edge::rewrite`]),
+/// URIs come from the contract's URL rules ([`PublicBase`]) and its rewrite ([`host_rewrite::rewrite`]),
 /// the ones the playlist function and the CloudFront Function use. For `az1` and `live/show`:
 /// `/az1/live/show/chunklist.m3u8`, `/live/show/chunklist.m3u8` (host mode's viewer URI on
 /// `media-hls-az1.<domain>`) and `/live/show/playlist.m3u8`.
@@ -59,7 +61,7 @@ fn playlist_uris(az: Az, name: &StreamName) -> Vec<String> {
             let Some((host, uri)) = split_url(&url) else {
                 continue;
             };
-            add(edge::rewrite(host, uri));
+            add(host_rewrite::rewrite(host, uri));
             add(uri.to_owned());
         }
     }
@@ -290,7 +292,7 @@ mod tests {
                         base.multivariant_url(&stream),
                     ] {
                         let (viewer_host, uri) = split_url(&url).unwrap();
-                        for wanted in [uri.to_owned(), edge::rewrite(viewer_host, uri)] {
+                        for wanted in [uri.to_owned(), host_rewrite::rewrite(viewer_host, uri)] {
                             assert!(
                                 paths.contains(&wanted),
                                 "{mode} mode ({host}): {url} needs {wanted} in {paths:?}"
