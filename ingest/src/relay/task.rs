@@ -45,15 +45,20 @@ impl RelayShared {
         })
     }
 
-    /// A copy for `/status`.
+    /// A copy for `/status`. (A status is plain data: a lock poisoned by a panic elsewhere
+    /// is taken over as it stands, never left to hide the relay for good.)
     pub fn status(&self) -> Option<RelayStatus> {
-        self.status.lock().ok().map(|s| s.clone())
+        Some(self.lock().clone())
     }
 
     fn update(&self, f: impl FnOnce(&mut RelayStatus)) {
-        if let Ok(mut s) = self.status.lock() {
-            f(&mut s);
-        }
+        f(&mut self.lock());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RelayStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
