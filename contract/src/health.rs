@@ -5,8 +5,10 @@
 //! An AZ is **dead** when any of these holds:
 //! - its index is older than [`freshness`] (about 1.5 target durations): the next index was
 //!   due one target duration after the last, the other half is slack for the upload and GOP
-//!   jitter. A dead ingest (killed, frozen, cut off from S3) is detected within 3 s of its last
-//!   segment at the default 2 s target;
+//!   jitter. A dead ingest (killed, frozen, cut off from S3) is judged dead 3 s after its last
+//!   index update at the default 2 s target; a viewer behind the edge sees the `404` at most
+//!   one chunklist cache lifetime (1 s) later, so within about 4 s (measured end to end by
+//!   `tests/tests/detection.rs`);
 //! - its peer is producing (live and fresh) and at least [`BEHIND_SEGMENTS`] segments ahead:
 //!   its encoder feed stopped while the peer's goes on;
 //! - its index says it is draining (the ingest is shutting down on purpose).

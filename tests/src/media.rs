@@ -205,6 +205,22 @@ pub fn publish_tee(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::
         .context("starting ffmpeg")
 }
 
+/// [`publish_tee`] of `flv` looped for ever (`-stream_loop -1`, which offsets each pass's
+/// timestamps, so the timeline keeps going up): a 24/7 encoder for the soak and the long runs.
+/// The child runs until killed.
+pub fn publish_tee_looped(flv: &Path, urls: &[String]) -> anyhow::Result<std::process::Child> {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(flv)
+        .args(["-c", "copy", "-map", "0"])
+        .args(tee_args(urls))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting ffmpeg")
+}
+
 /// Publishes several renditions of one stream from one ffmpeg process, in real time: input
 /// `i` is `renditions[i].1`, copied to every URL of `streams` with `?rendition=<name>`
 /// appended (`-f tee`). The renditions leave the encoder with identical timestamps, as two
