@@ -31,6 +31,7 @@ SUBSTITUTIONS = {
     "Distribution": "E2EXAMPLE",
     "TargetDurationMs": "2000",
     "Window": "6",
+    "ReconnectGraceSecs": "60",
     "PublishAuth": "required",
     "PublishSecretParameter": PUBLISH_SECRET_PARAMETER,
     "PeerRelayHost": "ec2-203-0-113-20.eu-west-1.compute.amazonaws.com",

@@ -789,3 +789,61 @@ def test_ingest_spools_to_its_state_directory():
     assert template.count("ZONECAST_SPOOL_DIR=/var/lib/zonecast/spool") == 2
     unit = (ROOT / "deploy" / "zonecast-ingest.service").read_text()
     assert re.search(r"^StateDirectory=zonecast$", unit, re.M)
+
+
+# --- ingest.<domain>: the address for an encoder with one output --------------------------
+
+# What an encoder needs besides DNS to come back: its own retry delay (ffmpeg in a loop: about
+# 1 s; OBS: its Retry Delay), with room to spare.
+ENCODER_RETRY_SECS = 10
+
+
+def test_ingest_entry_name_needs_the_zone_and_the_checkers_prefix_list(template):
+    condition = template["Conditions"]["HasIngestFailoverDns"]["Fn::And"]
+    assert {"Condition": "HasIngestDns"} in condition
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "HealthCheckPrefixListId"}, ""]}]} in condition
+    assert template["Parameters"]["HealthCheckPrefixListId"]["Default"] == ""
+
+
+def test_ingest_entry_name_fails_over_from_az1_to_az2_on_their_health_checks(resources):
+    group = resources["IngestEntryDnsRecords"]
+    assert group["Condition"] == "HasIngestFailoverDns"
+    records = group["Properties"]["RecordSets"]
+    assert [r["Failover"] for r in records] == ["PRIMARY", "SECONDARY"]
+    for record, (az, eip) in zip(records, [("Az1", "EipAz1"), ("Az2", "EipAz2")]):
+        assert text(record["Name"]) == "ingest.${DomainName}"
+        assert record["Type"] == "A"
+        assert int(record["TTL"]) <= 10
+        assert record["ResourceRecords"] == [{"Fn::GetAtt": [eip, "PublicIp"]}]
+        assert record["HealthCheckId"] == {"Ref": f"IngestHealthCheck{az}"}
+        check = resources[f"IngestHealthCheck{az}"]
+        assert check["Condition"] == "HasIngestFailoverDns"
+        config = check["Properties"]["HealthCheckConfig"]
+        # /healthz answers 503 while the ingest drains: Route 53 moves encoders off it then too.
+        assert (config["Type"], config["Port"], config["ResourcePath"]) == ("HTTP", 8935, "/healthz")
+        assert config["IPAddress"] == {"Fn::GetAtt": [eip, "PublicIp"]}
+    assert len({r["SetIdentifier"] for r in records}) == 2
+
+
+def test_only_route53_checkers_reach_the_health_port_for_ingest_entry(resources):
+    rule = resources["IngestHealthFromRoute53"]
+    assert rule["Condition"] == "HasIngestFailoverDns"
+    props = rule["Properties"]
+    assert (props["IpProtocol"], props["FromPort"], props["ToPort"]) == ("tcp", 8935, 8935)
+    assert props["SourcePrefixListId"] == {"Ref": "HealthCheckPrefixListId"}
+    assert "CidrIp" not in props
+
+
+@pytest.mark.parametrize("suffix", ["Az1", "Az2"])
+def test_reconnect_grace_outlasts_a_move_through_ingest_entry(template, resources, suffix):
+    """The stream must stay live (no ENDLIST) while a single-output encoder whose AZ died finds
+    the other AZ: health checks failing, the TTL running out, the encoder retrying."""
+    header = user_data_parts(resources, suffix)[0]
+    assert re.findall(r"^ZONECAST_RECONNECT_GRACE_SECS=.*$", header, re.M) == [
+        "ZONECAST_RECONNECT_GRACE_SECS=${ReconnectGraceSecs}"
+    ]
+    grace = int(template["Parameters"]["ReconnectGraceSecs"]["Default"])
+    (record, _) = resources["IngestEntryDnsRecords"]["Properties"]["RecordSets"]
+    config = resources["IngestHealthCheckAz1"]["Properties"]["HealthCheckConfig"]
+    detect = int(config["RequestInterval"]) * int(config["FailureThreshold"])
+    assert grace >= detect + int(record["TTL"]) + ENCODER_RETRY_SECS

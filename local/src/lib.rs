@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod edge;
+pub mod entry;
 pub mod player;
 pub mod procs;
 pub mod stack;

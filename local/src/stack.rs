@@ -31,6 +31,7 @@ use spawn::{IngestTargets, spawn_ingest, wait_healthy};
 
 use crate::{
     edge::{Edge, serve_edge},
+    entry::{EntryRouter, EntryTarget, serve_entry},
     procs::{IngestId, IngestProcesses, SpawnError},
     status::StatusSource,
     store::{ACCESS_KEY, SECRET_KEY, serve_store},
@@ -94,6 +95,8 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     let store_addr = store_listener.local_addr().unwrap_or(args.store_listen);
     let edge_listener = bind("the edge", "edge-listen", args.edge_listen).await?;
     let edge_addr = edge_listener.local_addr().unwrap_or(args.edge_listen);
+    let entry_listener = bind("the entry point", "entry-listen", args.entry_listen).await?;
+    let entry_addr = entry_listener.local_addr().unwrap_or(args.entry_listen);
     // The secret is checked here, once, so a bad file fails before any ingest starts; the
     // ingests get the file's path (never the secret) through their environment.
     let publish_secret_file = match &args.publish_secret_file {
@@ -162,6 +165,20 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
         }),
     });
     tokio::spawn(serve_edge(edge_listener, edge));
+    // The entry point fronts pair 0 (another pair's stream is refused there by its shard).
+    let entry_targets = Az::ALL
+        .map(|az| {
+            let (rtmp, health) = args.ingest_addrs(IngestId { pair: 0, az });
+            EntryTarget { az, rtmp, health }
+        })
+        .to_vec();
+    tokio::spawn(serve_entry(
+        entry_listener,
+        Arc::new(std::sync::Mutex::new(EntryRouter::new(
+            entry_targets,
+            crate::entry::VERDICT_TTL,
+        ))),
+    ));
 
     for id in IngestId::all(args.pairs) {
         wait_healthy(id, args.ingest_addrs(id).1).await?;
@@ -169,6 +186,7 @@ pub async fn run_stack(args: StackArgs) -> Result<(), StackError> {
     print_banner(
         &args,
         edge_addr,
+        entry_addr,
         &endpoint,
         &data_dir,
         publish_secret_file.as_deref(),

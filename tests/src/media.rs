@@ -303,3 +303,41 @@ pub fn ffprobe(path: &Path) -> anyhow::Result<Probe> {
             .and_then(|d| d.parse().ok()),
     })
 }
+
+/// An encoder with one output that reconnects, as a user runs one: ffmpeg publishing `flv` in
+/// real time to `url` in a shell `while` loop, one second between runs (each run starts the
+/// file again and resolves the host again). Runs in its own process group; dropping it kills
+/// the loop and its ffmpeg.
+pub struct PublishLoop {
+    child: std::process::Child,
+}
+
+impl PublishLoop {
+    pub fn start(flv: &Path, url: &str) -> anyhow::Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "while :; do ffmpeg -v error -re -i \"$0\" -c copy -map 0 -f flv \"$1\"; sleep 1; done",
+            ])
+            .arg(flv)
+            .arg(url)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting sh with an ffmpeg loop")?;
+        Ok(PublishLoop { child })
+    }
+}
+
+impl Drop for PublishLoop {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // The whole group: the shell and the ffmpeg it runs.
+            let _ = crate::stack::send_signal(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}

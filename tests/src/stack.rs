@@ -101,6 +101,8 @@ pub struct LocalStack {
     /// Pair 0's ingests (the only ones unless started with [`LocalStack::start_pairs`]).
     pub rtmp: [SocketAddr; 2],
     pub health: [SocketAddr; 2],
+    /// The entry point (`--entry-listen`): forwarded to a live ingest of pair 0.
+    pub entry: SocketAddr,
     /// Instance pairs (`--pairs`).
     pub pairs: u16,
     pub data_dir: PathBuf,
@@ -120,7 +122,7 @@ impl LocalStack {
     /// 2k, so the RTMP and the health ports each come as one block of consecutive free ports.
     pub fn start_pairs(pairs: u16, extra_args: &[&str]) -> anyhow::Result<Self> {
         let bin = local_binary()?;
-        let mut ports: Vec<SocketAddr> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let mut ports: Vec<SocketAddr> = (0..7).map(|_| free_port()).collect::<Result<_, _>>()?;
         if pairs > 1 {
             for (az1, az2) in [(2, 3), (4, 5)] {
                 let first = free_block(2 * pairs)?;
@@ -143,6 +145,7 @@ impl LocalStack {
             .args(["--az2-listen", &ports[3].to_string()])
             .args(["--az1-health", &ports[4].to_string()])
             .args(["--az2-health", &ports[5].to_string()])
+            .args(["--entry-listen", &ports[6].to_string()])
             .args(["--pairs", &pairs.to_string()])
             .args(extra_args)
             .env("RUST_LOG", "info")
@@ -184,6 +187,7 @@ impl LocalStack {
             store: ports[1],
             rtmp: [ports[2], ports[3]],
             health: [ports[4], ports[5]],
+            entry: ports[6],
             pairs,
             data_dir,
             log,
@@ -218,6 +222,11 @@ impl LocalStack {
 
     pub fn pair_rtmp_url(&self, pair: u16, az: Az, app: &str, stream: &str) -> String {
         format!("rtmp://{}/{app}/{stream}", self.rtmp_of(pair, az))
+    }
+
+    /// The entry point's RTMP URL for `app/stream`.
+    pub fn entry_url(&self, app: &str, stream: &str) -> String {
+        format!("rtmp://{}/{app}/{stream}", self.entry)
     }
 
     /// `media-hls.localhost:PORT` and friends.

@@ -15,6 +15,11 @@ pub struct StackArgs {
     /// The embedded S3-compatible store.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub store_listen: SocketAddr,
+    /// The entry point: one RTMP address for an encoder with a single output, forwarded to
+    /// az1's ingest while its `/healthz` says ok and to az2's otherwise (the local
+    /// `ingest.<domain>`; with `--pairs K`, pair 0's ingests).
+    #[arg(long, default_value = "127.0.0.1:1934")]
+    pub entry_listen: SocketAddr,
     /// RTMP of the az1 ingest.
     #[arg(long, default_value = "127.0.0.1:1935")]
     pub az1_listen: SocketAddr,
@@ -83,9 +88,15 @@ impl StackArgs {
     /// below 2K collide (the defaults differ by 1 and interleave: 1935, 1936, 1937, …).
     pub fn check_ports(&self) -> Result<(), StackError> {
         let mut seen = std::collections::HashMap::new();
+        let entry = self.entry_listen;
         for id in IngestId::all(self.pairs) {
             let (rtmp, health) = self.ingest_addrs(id);
             for addr in [rtmp, health] {
+                if addr == entry {
+                    return Err(StackError::PortClash(format!(
+                        "{id} and the entry point (--entry-listen) would both listen on {addr}"
+                    )));
+                }
                 if addr.port() == u16::MAX {
                     return Err(StackError::PortClash(format!(
                         "{id}'s port is beyond 65534 (fewer --pairs or lower ports)"

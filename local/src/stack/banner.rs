@@ -5,6 +5,7 @@ use super::*;
 pub(super) fn print_banner(
     args: &StackArgs,
     edge: SocketAddr,
+    entry: SocketAddr,
     endpoint: &str,
     data_dir: &std::path::Path,
     publish_secret_file: Option<&std::path::Path>,
@@ -32,13 +33,18 @@ pub(super) fn print_banner(
     const TEE_QUEUE: &str = "drop_pkts_on_overflow=1:queue_size=600:attempt_recovery=1:recover_any_error=1:recovery_wait_time=1:max_recovery_attempts=0:restart_with_keyframe=1";
     let publish = match args.relay {
         RelayPolicy::On => format!(
-            "\n  Publish to either AZ (each ingest relays to the other; --relay off to stop it):\n    ffmpeg -re -i in.flv -c copy -map 0 -f flv \"rtmp://{a1}/live/{key}\"\n\
+            "\n  Publish with one output to the entry point (forwarded to a live AZ, relayed to the other;\n\
+             \x20 an encoder that reconnects after its AZ died lands on the other one):\n\
+             \x20   while true; do ffmpeg -re -i in.flv -c copy -map 0 -f flv \"rtmp://{entry}/live/{key}\"; sleep 1; done\n\
+             \x20   OBS: server rtmp://{entry}/live, stream key {key} (OBS reconnects by itself)\n\
+             \x20 or to either AZ (each ingest relays to the other; --relay off to stop it):\n    ffmpeg -re -i in.flv -c copy -map 0 -f flv \"rtmp://{a1}/live/{key}\"\n\
              \x20   OBS: server rtmp://{a1}/live, stream key {key}\n\
              \x20   or to both AZs at once (the encoder's own outputs win over the relay):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee -use_fifo 1 -fifo_options {TEE_QUEUE} \"[f=flv:onfail=ignore]rtmp://{a1}/live/{key}|[f=flv:onfail=ignore]rtmp://{a2}/live/{key}\"\n"
         ),
         RelayPolicy::Off => format!(
             "\n  Publish (both AZs at once; the relay is off):\n    ffmpeg -re -i in.flv -c copy -map 0 -f tee -use_fifo 1 -fifo_options {TEE_QUEUE} \"[f=flv:onfail=ignore]rtmp://{a1}/live/{key}|[f=flv:onfail=ignore]rtmp://{a2}/live/{key}\"\n\
-             \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n"
+             \x20   OBS: server rtmp://{a1}/live, stream key {key} (and a second output to rtmp://{a2}/live)\n\
+             \x20 (the entry point rtmp://{entry} forwards to one live AZ: without the relay only that AZ gets the stream)\n"
         ),
     };
     let pairs = if args.pairs > 1 {
@@ -69,6 +75,7 @@ pub(super) fn print_banner(
          \x20   path mode       http://{edge}/live/show/playlist.m3u8   (ffmpeg, ffplay, VLC)\n\
          \n  Inside:\n    S3 store        {endpoint} (bucket {BUCKET}, data in {})\n\
          \x20   ingest health   {health}  (and /metrics, /status)\n\
+         \x20   entry point     rtmp://{entry} → az1 while its /healthz says ok, else az2\n\
          \nCtrl-C stops everything.",
         data_dir.display(),
     );

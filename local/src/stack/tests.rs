@@ -35,7 +35,21 @@ fn pair_ports_and_shards() {
         err.contains("p1-az1 and az2 would both listen on 127.0.0.1:1937"),
         "{err}"
     );
+    let entry_clash = <StackDefaults as clap::Parser>::parse_from([
+        "zonecast-local",
+        "--entry-listen",
+        "127.0.0.1:1935",
+    ])
+    .stack;
+    let err = entry_clash.check_ports().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "az1 and the entry point (--entry-listen) would both listen on 127.0.0.1:1935"
+        ),
+        "{err}"
+    );
     let one = <StackDefaults as clap::Parser>::parse_from(["zonecast-local"]).stack;
+    assert_eq!(one.entry_listen.to_string(), "127.0.0.1:1934");
     assert_eq!((one.pairs, one.shard(0)), (1, None));
     assert!(
         <StackDefaults as clap::Parser>::try_parse_from(["zonecast-local", "--pairs", "0"])
