@@ -8,6 +8,7 @@ Every assertion compares real values: break the property in template.yaml and it
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -276,6 +277,61 @@ def test_every_function_is_arm64_on_provided_al2023(template, resources):
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
     assert resources["PlaylistFunction"]["Metadata"]["BuildProperties"]["Binary"] == "playlist"
     assert resources["PlaylistFunction"]["Properties"]["CodeUri"] == "./lambdas"
+    assert resources["MonitorFunction"]["Metadata"]["BuildProperties"]["Binary"] == "monitor"
+    assert resources["MonitorFunction"]["Properties"]["CodeUri"] == "./lambdas"
+    # Every binary a function names is a [[bin]] of the lambdas crate.
+    cargo = (ROOT / "lambdas" / "Cargo.toml").read_text(encoding="utf-8")
+    bins = set(re.findall(r'\[\[bin\]\]\s*name = "([^"]+)"', cargo))
+    for name, fn in functions.items():
+        assert fn["Metadata"]["BuildProperties"]["Binary"] in bins, name
+
+
+def test_monitor_function_reads_indexes_and_lists_app_and_stream_prefixes_only(resources):
+    (policy,) = resources["MonitorFunction"]["Properties"]["Policies"]
+    by_action = {}
+    for st in statements(policy):
+        assert st["Effect"] == "Allow"
+        (action,) = as_list(st["Action"])
+        by_action[action] = st
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket"}
+    # The same objects as the playlist function, nothing else.
+    (playlist_policy,) = resources["PlaylistFunction"]["Properties"]["Policies"]
+    (playlist_get,) = [st for st in statements(playlist_policy) if st["Action"] == "s3:GetObject"]
+    assert "Condition" not in by_action["s3:GetObject"]
+    assert sorted(map(text, as_list(by_action["s3:GetObject"]["Resource"]))) == sorted(
+        map(text, as_list(playlist_get["Resource"]))
+    )
+    listing = by_action["s3:ListBucket"]
+    assert listing["Resource"] == {"Fn::GetAtt": ["MediaBucket", "Arn"]}
+    cond = listing["Condition"]
+    assert cond["StringEquals"] == {"s3:delimiter": "/"}
+    allowed = as_list(cond["StringLike"]["s3:prefix"])
+    denied = as_list(cond["StringNotLike"]["s3:prefix"])
+
+    def may_list(prefix: str) -> bool:
+        return any(fnmatchcase(prefix, p) for p in allowed) and not any(fnmatchcase(prefix, p) for p in denied)
+
+    # What lambdas/src/monitor/s3.rs lists: the apps of an AZ, the streams of an app.
+    for az in AZS:
+        assert may_list(f"{az}/") and may_list(f"{az}/live/")
+        # Never a stream's or a rendition's own keys (its segments), nor the whole bucket.
+        assert not may_list(f"{az}/live/show/") and not may_list(f"{az}/live/show/720p/")
+    assert not may_list("") and not may_list("other/")
+
+
+def test_monitor_runs_every_minute_once(resources):
+    props = resources["MonitorFunction"]["Properties"]
+    (event,) = props["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(1 minute)"
+    assert event["Properties"].get("Enabled", True) is True
+    # A run ends before the next starts; a late or retried run would report an old minute.
+    assert props["Timeout"] < 60
+    assert props["EventInvokeConfig"] == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0}
+    env = props["Environment"]["Variables"]
+    assert env["ZONECAST_BUCKET"] == {"Ref": "MediaBucket"}
+    assert env["ZONECAST_STACK"] == {"Ref": "AWS::StackName"}
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": "MonitorLogGroup"}
 
 
 def test_playlist_function_reads_index_objects_only(resources):
@@ -642,14 +698,23 @@ def metrics_the_instances_put() -> tuple[str, set[str]]:
     return namespace, set(re.findall(r"\$\(datum (\w+) ", script))
 
 
+def metrics_the_monitor_prints() -> tuple[str, set[str]]:
+    source = (ROOT / "lambdas" / "src" / "monitor.rs").read_text(encoding="utf-8")
+    namespace = re.search(r'pub const NAMESPACE: &str = "(\w+)";', source).group(1)
+    return namespace, set(re.findall(r'pub const METRIC_\w+: &str = "(\w+)";', source))
+
+
 def dims(az: str) -> list:
     return [{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}, {"Name": "AZ", "Value": az}]
 
 
 def test_alarms_watch_what_the_instances_put_and_notify_the_optional_topic(template, resources):
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 5
+    assert len(alarms) == 7
     namespace, names = metrics_the_instances_put()
+    monitor_namespace, monitor_names = metrics_the_monitor_prints()
+    assert monitor_namespace == namespace
+    names |= monitor_names
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
     for name, alarm in alarms.items():
         props = alarm["Properties"]
@@ -659,6 +724,8 @@ def test_alarms_watch_what_the_instances_put_and_notify_the_optional_topic(templ
         if "MetricName" in props:
             metrics.append(props)
         for metric in metrics:
+            if name == "MonitorFailingAlarm":
+                continue
             assert metric["Namespace"] == namespace
             assert metric["MetricName"] in names, f"{name}: nothing puts {metric['MetricName']}"
 
@@ -684,16 +751,48 @@ def test_alarm_segment_uploads_failing(resources, az):
     assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] >= 2, "a single retried PUT is no alarm"
 
 
-def test_alarm_live_stream_on_one_az_only(resources):
-    props = resources["OneAzOnlyAlarm"]["Properties"]
-    queries = {q["Id"]: q for q in props["Metrics"]}
-    for az in AZS:
-        stat = queries[az]["MetricStat"]
-        assert stat["Metric"]["MetricName"] == "Publishes" and stat["Metric"]["Dimensions"] == dims(az)
-        assert stat["Stat"] == "Maximum" and queries[az]["ReturnData"] is False
-    (result,) = [q for q in props["Metrics"] if q.get("ReturnData", True)]
-    assert result["Expression"].replace(" ", "") == "ABS(FILL(az1,0)-FILL(az2,0))"
+@pytest.mark.parametrize(
+    "alarm, metric",
+    [("StreamOnOneAzAlarm", "StreamsServedByOneAz"), ("StreamOnNoAzAlarm", "StreamsServedByNoAz")],
+)
+def test_alarms_on_streams_served_by_one_az_or_none(template, resources, alarm, metric):
+    resource = resources[alarm]
+    props = resource["Properties"]
+    assert metric in metrics_the_monitor_prints()[1]
+    assert (props["MetricName"], props["Dimensions"]) == (
+        metric,
+        [{"Name": "Stack", "Value": {"Ref": "AWS::StackName"}}],
+    )
+    # One run a minute; every minute of the configured run must show a stream in that state.
+    assert (props["Statistic"], props["Period"]) == ("Minimum", 60)
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == {"Ref": "StreamAlarmMinutes"}
     assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+    # A fresh stack: no run yet is not an alarm, and an empty bucket reports 0 (the monitor's
+    # tests). A first create: made once both ingests signalled.
+    assert props["TreatMissingData"] == "notBreaching"
+    assert resource["DependsOn"] == "IngestGroupAz2"
+    assert resources["IngestGroupAz2"]["DependsOn"] == "IngestGroupAz1"
+    minutes = template["Parameters"]["StreamAlarmMinutes"]
+    assert minutes["Type"] == "Number" and 2 <= minutes["Default"] <= minutes["MaxValue"] <= 60 * 24
+    assert "StreamAlarmMinutes" in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"][3][
+        "Parameters"
+    ]
+
+
+def test_the_old_count_comparing_alarm_is_gone_and_no_alarm_name_is_reused(resources):
+    assert "OneAzOnlyAlarm" not in resources
+    names = [text(a["Properties"]["AlarmName"]) for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    assert len(names) == len(set(names))
+    # The old alarm's name: a new resource under it would be deleted with the old one.
+    assert "${AWS::StackName}-stream-on-one-az" not in names
+
+
+def test_alarm_monitor_failing(resources):
+    props = resources["MonitorFailingAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "MonitorFunction"}}]
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert props["TreatMissingData"] == "notBreaching"
 
 
 # --- sam local invoke ---------------------------------------------------------------------

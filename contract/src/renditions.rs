@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Az, StreamIndex, StreamName,
-    health::{DeadReason, Health, health},
+    health::{DeadReason, Health, health, health_pair},
     playlist::{
         MULTIVARIANT_CACHE_CONTROL, Rendered, serving_order, steering_for, variant_attributes,
         variant_on, write_multivariant,
@@ -140,6 +140,25 @@ pub fn prefer_renditions(
     let r = az_healths(renditions, now);
     let serving = |h: [Health; 2]| h.iter().any(|h| h.is_serving());
     !r.iter().all(|h| *h == Health::Missing) && (serving(r) || !serving(plain))
+}
+
+/// The health of each AZ (`[az1, az2]`) for a whole stream, exactly as its multivariant
+/// playlist and steering manifest judge it: by its renditions ([`az_healths`]) when they answer
+/// ([`prefer_renditions`]), else by the plain index ([`crate::health::health_pair`]). The
+/// monitor (lambdas `monitor`) counts served streams with it, so its alarms and the viewers
+/// see the same AZs.
+pub fn stream_healths(
+    plain: [Option<&StreamIndex>; 2],
+    renditions: &[RenditionIndexes<'_>],
+    now: DateTime<Utc>,
+) -> [Health; 2] {
+    let [az1, az2] = plain;
+    let plain = health_pair(az1, az2, now);
+    if prefer_renditions(plain, renditions, now) {
+        az_healths(renditions, now)
+    } else {
+        plain
+    }
 }
 
 /// The multivariant playlist of a stream with renditions (module doc, DESIGN.md §5): serving

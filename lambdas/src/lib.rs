@@ -4,6 +4,8 @@
 //! local edge calls it directly. It takes its index source as an argument (the contract's
 //! [`IndexSource`]: [`S3IndexSource`] in Lambda, [`MemoryIndexSource`] in tests).
 
+pub mod monitor;
+
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};

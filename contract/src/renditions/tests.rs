@@ -266,6 +266,41 @@ fn plain_or_renditions() {
 }
 
 #[test]
+fn stream_healths_judge_as_the_multivariant_playlist_does() {
+    let (a1, a2) = (index(Az::Az1, "720p", 102), index(Az::Az2, "720p", 102));
+    let (b1, b2) = (index(Az::Az1, "360p", 102), index(Az::Az2, "360p", 102));
+    let mut plain = a1.clone();
+    plain.rendition = None;
+    let old_plain = ended(plain.clone());
+    let both = [
+        rendition("720p", Some(&a1), Some(&a2)),
+        rendition("360p", Some(&b1), Some(&b2)),
+    ];
+    // 360p is missing in az2: az2 is incomplete, as its multivariant playlist says.
+    let az2_lacks_one = [
+        rendition("720p", Some(&a1), Some(&a2)),
+        rendition("360p", Some(&b1), None),
+    ];
+    let none: [RenditionIndexes<'_>; 0] = [];
+    assert_eq!(
+        stream_healths([Some(&old_plain), None], &both, now()),
+        [Health::Live, Health::Live]
+    );
+    assert_eq!(
+        stream_healths([None, None], &az2_lacks_one, now()),
+        [Health::Live, Health::Dead(DeadReason::Incomplete)]
+    );
+    assert_eq!(
+        stream_healths([Some(&plain), None], &none, now()),
+        [Health::Live, Health::Missing]
+    );
+    assert_eq!(
+        stream_healths([None, None], &none, now()),
+        [Health::Missing, Health::Missing]
+    );
+}
+
+#[test]
 fn rendition_list_document() {
     let list = RenditionList {
         version: RENDITIONS_VERSION,
