@@ -255,13 +255,13 @@ fn avc_decoder_configuration(video: &VideoConfig) -> Result<Vec<u8>, Fmp4Error> 
     out.put_u8(0xfc | (video.nal_length_size - 1));
     put_parameter_sets(&mut out, "SPS", &video.sps, 31, 0xe0)?;
     put_parameter_sets(&mut out, "PPS", &video.pps, 255, 0)?;
-    if matches!(profile, 100 | 110 | 122 | 144) {
-        if let Some((chroma_format, luma, chroma)) = first.and_then(|s| high_profile_fields(s)) {
-            out.put_u8(0xfc | chroma_format);
-            out.put_u8(0xf8 | luma);
-            out.put_u8(0xf8 | chroma);
-            out.put_u8(0); // numOfSequenceParameterSetExt
-        }
+    if matches!(profile, 100 | 110 | 122 | 144)
+        && let Some((chroma_format, luma, chroma)) = first.and_then(|s| high_profile_fields(s))
+    {
+        out.put_u8(0xfc | chroma_format);
+        out.put_u8(0xf8 | luma);
+        out.put_u8(0xf8 | chroma);
+        out.put_u8(0); // numOfSequenceParameterSetExt
     }
     Ok(out)
 }

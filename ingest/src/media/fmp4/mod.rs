@@ -39,6 +39,7 @@ mod fragment;
 mod init;
 #[cfg(test)]
 mod tests;
+mod traf;
 
 use std::fmt;
 

@@ -92,7 +92,6 @@ pub struct Sample {
 #[derive(Debug)]
 pub struct Traf {
     pub track_id: u32,
-    pub tfhd_flags: u32,
     pub base_media_decode_time: u64,
     pub trun_version: u8,
     pub data_offset: i32,
@@ -165,7 +164,6 @@ pub fn traf(body: &[u8]) -> Traf {
     assert_eq!(at, trun.len(), "trun fully read");
     Traf {
         track_id,
-        tfhd_flags,
         base_media_decode_time: u64_at(tfdt, 4),
         trun_version: trun[0],
         data_offset,
