@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes};
 use super::boxes::{write_box, write_full_box};
 use super::traf::{Run, write_traf};
 use super::{
-    AAC_FRAME_SAMPLES, AUDIO_TRACK_ID, FALLBACK_VIDEO_DURATION, Fmp4Error, Track, VIDEO_TIMESCALE,
-    VIDEO_TRACK_ID, audio_frame_index, audio_ticks, video_ticks,
+    AAC_FRAME_SAMPLES, AUDIO_TRACK_ID, AudioGrid, FALLBACK_VIDEO_DURATION, Fmp4Error, Track,
+    VIDEO_TIMESCALE, VIDEO_TRACK_ID, video_ticks,
 };
 use crate::media::flv::h264::split_avcc;
 use crate::media::frame::{AudioConfig, MediaFrame, VideoConfig};
@@ -29,7 +29,7 @@ struct VideoSample {
 }
 
 struct AudioSample {
-    /// The frame's step on the 1024-sample grid ([`audio_frame_index`]).
+    /// The frame's step on the 1024-sample grid ([`AudioGrid::frame_index`]).
     index: u64,
     data: Bytes,
 }
@@ -43,6 +43,7 @@ struct VideoTrack {
 
 struct AudioTrack {
     sample_rate: u32,
+    grid: AudioGrid,
     samples: Vec<AudioSample>,
 }
 
@@ -60,11 +61,13 @@ pub struct FragmentBuilder {
 
 impl FragmentBuilder {
     /// A segment with media sequence number `msn` (its `mfhd.sequence_number`, §8.8.5) and
-    /// the tracks of the init segment it belongs to.
+    /// the tracks of the init segment it belongs to; audio frames are placed on `grid`, the
+    /// publish session's (see the module docs of [`super`]).
     pub fn new(
         msn: u64,
         video: Option<&VideoConfig>,
         audio: Option<&AudioConfig>,
+        grid: AudioGrid,
     ) -> Result<Self, Fmp4Error> {
         let sequence_number =
             u32::try_from(msn).map_err(|_| Fmp4Error::SequenceNumberTooLarge { msn })?;
@@ -85,6 +88,7 @@ impl FragmentBuilder {
             Some(a) if a.sample_rate == 0 => return Err(Fmp4Error::ZeroSampleRate),
             Some(a) => Some(AudioTrack {
                 sample_rate: a.sample_rate,
+                grid,
                 samples: Vec::new(),
             }),
             None => None,
@@ -164,8 +168,8 @@ impl FragmentBuilder {
                         dts_ms,
                     });
                 };
-                let index = audio_frame_index(dts_ms, track.sample_rate)?;
-                audio_ticks(index, dts_ms)?;
+                let index = track.grid.frame_index(dts_ms, track.sample_rate)?;
+                track.grid.ticks(index, dts_ms)?;
                 if let Some(previous) = track.samples.last() {
                     // A gap becomes the previous sample's duration (see `audio_run`).
                     let gap = index.saturating_sub(previous.index);
@@ -328,7 +332,7 @@ fn audio_run(track: &AudioTrack) -> Option<Result<Run<'_>, Fmp4Error>> {
         position = position.saturating_add(frames);
     }
     durations.push(AAC_FRAME_SAMPLES);
-    let base = match audio_ticks(first.index, 0) {
+    let base = match track.grid.ticks(first.index, 0) {
         Ok(base) => base,
         Err(e) => return Some(Err(e)),
     };

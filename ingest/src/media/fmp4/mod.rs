@@ -14,14 +14,19 @@
 //!   composition offsets `cts_ms × 90`, all exact.
 //! - Audio (track 2) runs at the sample rate, and every AAC frame is 1024 samples. RTMP gives
 //!   audio DTS in whole milliseconds, which cannot place a frame exactly (1024 samples are
-//!   21.33 ms at 48 kHz). A frame's position is therefore the 1024-sample step of the encoder
-//!   timeline nearest to its DTS ([`audio_frame_index`]); encoders emit AAC frames back to back
-//!   from an origin on that grid, and a millisecond of rounding is far less than half a frame,
-//!   so the encoder's exact position comes back. `baseMediaDecodeTime` is the first frame's
-//!   grid position and durations are 1024, so segment N+1's audio starts exactly where segment
-//!   N's ends: gapless, and computed from the segment's own frames alone (a restarted AZ gets
-//!   the same numbers). A real gap in the audio (the next frame's grid position further on than
-//!   one frame) lengthens the sample before it to whole frames, so later audio stays in sync.
+//!   21.33 ms at 48 kHz). Encoders emit AAC frames back to back, so the frames sit on a grid
+//!   of 1024-sample steps whose origin is the stream's first audio sample ([`AudioGrid`]: an
+//!   offset of 0–1023 samples from the timeline's origin). A frame goes to the grid step
+//!   nearest to its DTS: a millisecond of rounding is far less than half a step, so the
+//!   encoder's own position comes back. `baseMediaDecodeTime` is the first frame's step and
+//!   durations are 1024, so segment N+1's audio starts exactly where segment N's ends:
+//!   gapless, computed from the segment's frames and the grid alone (a restarted AZ that uses
+//!   the same grid gets the same numbers). The grid is the caller's: taken once per publish
+//!   session from its first audio frame ([`AudioGrid::from_first_frame`]), and learned by an
+//!   ingest that joins later (the way it learns the segment numbering), because no single
+//!   segment's millisecond timestamps pin the offset exactly. A real gap in the audio (the next
+//!   frame's step further on than one frame) lengthens the sample before it to whole frames,
+//!   so later audio stays in sync.
 //!
 //! # The last sample's duration
 //!
@@ -39,6 +44,7 @@ mod fragment;
 mod init;
 #[cfg(test)]
 mod tests;
+mod timing;
 mod traf;
 
 use std::fmt;
@@ -46,6 +52,7 @@ use std::fmt;
 pub use error::Fmp4Error;
 pub use fragment::FragmentBuilder;
 pub use init::init_segment;
+pub use timing::{AudioGrid, video_ticks};
 
 /// Track id of the H.264 track (`tkhd`, `trex`, `tfhd`).
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -73,46 +80,4 @@ impl fmt::Display for Track {
             Track::Audio => "audio",
         })
     }
-}
-
-/// A video DTS on the 90 kHz timescale: exactly `dts_ms × 90`.
-pub fn video_ticks(dts_ms: i64) -> Result<u64, Fmp4Error> {
-    let negative = || Fmp4Error::NegativeDts {
-        track: Track::Video,
-        dts_ms,
-    };
-    let ms = u64::try_from(dts_ms).map_err(|_| negative())?;
-    ms.checked_mul(u64::from(VIDEO_TIMESCALE / 1000))
-        .ok_or(Fmp4Error::TimestampOverflow {
-            track: Track::Video,
-            dts_ms,
-        })
-}
-
-/// The AAC frame of the encoder timeline nearest to `dts_ms`: `round(dts_ms × rate / 1000 /
-/// 1024)`, halves rounded up, in integers (so every platform gets the same answer). Frame `n`
-/// starts at sample `n × 1024` of the audio timescale ([`audio_ticks`]).
-pub fn audio_frame_index(dts_ms: i64, sample_rate: u32) -> Result<u64, Fmp4Error> {
-    if dts_ms < 0 {
-        return Err(Fmp4Error::NegativeDts {
-            track: Track::Audio,
-            dts_ms,
-        });
-    }
-    let step = 1000 * i128::from(AAC_FRAME_SAMPLES);
-    let index = (2 * i128::from(dts_ms) * i128::from(sample_rate) + step).div_euclid(2 * step);
-    u64::try_from(index).map_err(|_| Fmp4Error::TimestampOverflow {
-        track: Track::Audio,
-        dts_ms,
-    })
-}
-
-/// Where AAC frame `index` starts on the audio timescale: `index × 1024`.
-pub fn audio_ticks(index: u64, dts_ms: i64) -> Result<u64, Fmp4Error> {
-    index
-        .checked_mul(u64::from(AAC_FRAME_SAMPLES))
-        .ok_or(Fmp4Error::TimestampOverflow {
-            track: Track::Audio,
-            dts_ms,
-        })
 }

@@ -3,11 +3,17 @@ use proptest::prelude::*;
 use super::reader::{Sample, fragment};
 use super::{aac_dts_ms, audio, audio_config, video, video_config};
 use crate::media::fmp4::fragment::{NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS};
-use crate::media::fmp4::{FALLBACK_VIDEO_DURATION, Fmp4Error, FragmentBuilder, Track};
+use crate::media::fmp4::{AudioGrid, FALLBACK_VIDEO_DURATION, Fmp4Error, FragmentBuilder, Track};
 use crate::media::frame::{MediaFrame, VideoConfig};
 
 fn builder(msn: u64) -> FragmentBuilder {
-    FragmentBuilder::new(msn, Some(&video_config()), Some(&audio_config(48_000))).unwrap()
+    FragmentBuilder::new(
+        msn,
+        Some(&video_config()),
+        Some(&audio_config(48_000)),
+        AudioGrid::ZERO,
+    )
+    .unwrap()
 }
 
 fn build(msn: u64, frames: &[MediaFrame], end: Option<i64>) -> bytes::Bytes {
@@ -150,7 +156,7 @@ fn last_video_sample_lasts_until_the_end_given() {
 fn a_lone_video_sample_lasts_one_frame() {
     let lone = [video(500, 0, true, 5)];
     let duration = |config: &VideoConfig, end| {
-        let mut b = FragmentBuilder::new(0, Some(config), None).unwrap();
+        let mut b = FragmentBuilder::new(0, Some(config), None, AudioGrid::ZERO).unwrap();
         b.push_frame(&lone[0]).unwrap();
         fragment(&b.finish(end).unwrap()).trafs[0].samples[0].duration
     };
@@ -170,7 +176,8 @@ fn a_lone_video_sample_lasts_one_frame() {
 
 #[test]
 fn audio_gap_lengthens_the_sample_before_it() {
-    let mut b = FragmentBuilder::new(1, None, Some(&audio_config(48_000))).unwrap();
+    let mut b =
+        FragmentBuilder::new(1, None, Some(&audio_config(48_000)), AudioGrid::ZERO).unwrap();
     // Frames 0, 1, then 4 (two frames missing), 5, and 5 again (a duplicate).
     for n in [0, 1, 4, 5, 5] {
         b.push_frame(&audio(aac_dts_ms(n, 48_000), 4)).unwrap();
@@ -233,10 +240,10 @@ fn refused_frames_leave_the_segment_as_it_was() {
         Err(Fmp4Error::CompositionOffsetOverflow { .. })
     ));
     assert!(matches!(
-        b.push_frame(&audio(-1, 3)),
+        b.push_frame(&audio(-100, 3)),
         Err(Fmp4Error::NegativeDts {
             track: Track::Audio,
-            dts_ms: -1
+            dts_ms: -100
         })
     ));
     assert!(matches!(
@@ -249,7 +256,8 @@ fn refused_frames_leave_the_segment_as_it_was() {
     assert_eq!(b.len(), 2);
     assert_eq!(b.finish(None).unwrap(), before);
 
-    let mut video_only = FragmentBuilder::new(0, Some(&video_config()), None).unwrap();
+    let mut video_only =
+        FragmentBuilder::new(0, Some(&video_config()), None, AudioGrid::ZERO).unwrap();
     assert!(matches!(
         video_only.push_frame(&audio(0, 3)),
         Err(Fmp4Error::NoTrack {
@@ -270,12 +278,12 @@ fn refused_frames_leave_the_segment_as_it_was() {
 #[test]
 fn builder_refuses_what_mfhd_and_timescales_cannot_hold() {
     assert!(matches!(
-        FragmentBuilder::new(1 << 32, None, None),
+        FragmentBuilder::new(1 << 32, None, None, AudioGrid::ZERO),
         Err(Fmp4Error::SequenceNumberTooLarge { msn }) if msn == 1 << 32
     ));
-    assert!(FragmentBuilder::new(u64::from(u32::MAX), None, None).is_ok());
+    assert!(FragmentBuilder::new(u64::from(u32::MAX), None, None, AudioGrid::ZERO).is_ok());
     assert!(matches!(
-        FragmentBuilder::new(0, None, Some(&audio_config(0))),
+        FragmentBuilder::new(0, None, Some(&audio_config(0)), AudioGrid::ZERO),
         Err(Fmp4Error::ZeroSampleRate)
     ));
     // An empty segment is a moof with only mfhd and an empty mdat.
@@ -287,32 +295,42 @@ fn builder_refuses_what_mfhd_and_timescales_cannot_hold() {
 proptest! {
     /// Audio cut into segments anywhere, with RTMP's millisecond rounding (down, nearest, or
     /// a millisecond of jitter either way), is gapless: each segment's tfdt is where the one
-    /// before ended, and the first is the encoder's exact sample position.
+    /// before ended. With the grid taken from the first frame, the first tfdt is as close to the
+    /// encoder's exact sample position as that frame's DTS was, whatever offset the audio has.
     #[test]
     fn audio_segments_are_gapless(
         rate in prop::sample::select(vec![8_000u32, 22_050, 32_000, 44_100, 48_000, 96_000]),
         start in 0i64..1_000_000,
+        offset in 0i64..1024,
         jitter in prop::collection::vec(-1i64..=1, 200),
         cuts in prop::collection::btree_set(1usize..200, 0..12),
     ) {
-        let dts = |n: i64| {
-            let exact = (start + n) * 1024 * 1000;
-            (exact / i64::from(rate) + jitter[n as usize]).max(0)
-        };
+        let exact = |n: i64| (start + n) * 1024 + offset;
+        let dts = |n: i64| (exact(n) * 1000 / i64::from(rate) + jitter[n as usize]).max(0);
+        let grid = AudioGrid::from_first_frame(dts(0), rate);
         let mut bounds: Vec<usize> = cuts.into_iter().collect();
         bounds.insert(0, 0);
         bounds.push(200);
-        let mut expected_start = start as u64 * 1024;
+        let mut expected_start = None;
         for (i, w) in bounds.windows(2).enumerate() {
-            let mut b = FragmentBuilder::new(i as u64, None, Some(&audio_config(rate))).unwrap();
+            let config = audio_config(rate);
+            let mut b = FragmentBuilder::new(i as u64, None, Some(&config), grid).unwrap();
             for n in w[0]..w[1] {
                 b.push_frame(&audio(dts(n as i64), 3)).unwrap();
             }
             let f = fragment(&b.finish(None).unwrap());
             let traf = &f.trafs[0];
-            prop_assert_eq!(traf.base_media_decode_time, expected_start);
+            let first = traf.base_media_decode_time;
+            match expected_start {
+                None => {
+                    let error = first as i64 - exact(0);
+                    // Rounding down and a millisecond of jitter: up to 2 ms.
+                    prop_assert!(error.abs() <= 2 * i64::from(rate) / 1000 + 1, "{} samples off", error);
+                }
+                Some(expected) => prop_assert_eq!(first, expected),
+            }
             prop_assert!(traf.samples.iter().all(|s: &Sample| s.duration == 1024));
-            expected_start += traf.duration();
+            expected_start = Some(first + traf.duration());
         }
     }
 }
