@@ -49,9 +49,14 @@ pub enum Fmp4Error {
     /// A video frame decoded before the previous one: sample durations are unsigned.
     #[error("video frame at dts {dts_ms} ms follows one at {previous_dts_ms} ms")]
     DtsBackwards { dts_ms: i64, previous_dts_ms: i64 },
-    /// A gap between two video frames longer than a 32-bit sample duration at 90 kHz (~13 h).
-    #[error("video frame at dts {dts_ms} ms is {gap_ms} ms after the previous one")]
-    DurationOverflow { dts_ms: i64, gap_ms: i64 },
+    /// A gap between two frames longer than a 32-bit sample duration (~13 h of video at
+    /// 90 kHz, ~25 h of audio at 48 kHz).
+    #[error("{track} frame at dts {dts_ms} ms is {gap_ms} ms after the previous one")]
+    DurationOverflow {
+        track: Track,
+        dts_ms: i64,
+        gap_ms: i64,
+    },
     /// A composition offset beyond trun's signed 32-bit field at 90 kHz.
     #[error("video frame at dts {dts_ms} ms: composition offset {cts_ms} ms out of range")]
     CompositionOffsetOverflow { dts_ms: i64, cts_ms: i32 },

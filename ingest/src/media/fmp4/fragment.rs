@@ -137,7 +137,11 @@ impl FragmentBuilder {
                         });
                     }
                     if u32::try_from(gap_ms.saturating_mul(TICKS_PER_MS)).is_err() {
-                        return Err(Fmp4Error::DurationOverflow { dts_ms, gap_ms });
+                        return Err(Fmp4Error::DurationOverflow {
+                            track: Track::Video,
+                            dts_ms,
+                            gap_ms,
+                        });
                     }
                 }
                 let cts = i32::try_from(i64::from(*cts_ms) * TICKS_PER_MS).map_err(|_| {
@@ -174,7 +178,13 @@ impl FragmentBuilder {
                     // A gap becomes the previous sample's duration (see `audio_run`).
                     let gap = index.saturating_sub(previous.index);
                     if gap.saturating_mul(u64::from(AAC_FRAME_SAMPLES)) > u64::from(u32::MAX) {
-                        return Err(Fmp4Error::DurationOverflow { dts_ms, gap_ms: 0 });
+                        let samples = i128::from(gap) * i128::from(AAC_FRAME_SAMPLES);
+                        let gap_ms = samples * 1000 / i128::from(track.sample_rate);
+                        return Err(Fmp4Error::DurationOverflow {
+                            track: Track::Audio,
+                            dts_ms,
+                            gap_ms: i64::try_from(gap_ms).unwrap_or(i64::MAX),
+                        });
                     }
                 }
                 check_sample_size(data, dts_ms)?;

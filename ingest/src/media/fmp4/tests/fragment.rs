@@ -253,6 +253,15 @@ fn refused_frames_leave_the_segment_as_it_was() {
             ..
         })
     ));
+    // A day and more of silence does not fit one sample's duration.
+    assert!(matches!(
+        b.push_frame(&audio(100_000_000, 3)),
+        Err(Fmp4Error::DurationOverflow {
+            track: Track::Audio,
+            gap_ms: 99_990_000..=100_000_000,
+            ..
+        })
+    ));
     assert_eq!(b.len(), 2);
     assert_eq!(b.finish(None).unwrap(), before);
 
