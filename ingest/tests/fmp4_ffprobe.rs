@@ -81,6 +81,8 @@ struct Muxed {
     segments: Vec<(u64, bytes::Bytes, i64)>,
     video_frames: usize,
     audio_frames: usize,
+    /// Bytes of the frames' payloads (what the encoder sent, FLV tag headers aside).
+    media_bytes: usize,
 }
 
 /// Demuxes a whole FLV file, cuts at the first keyframe at or after each `SEGMENT_MS` after
@@ -151,11 +153,18 @@ fn mux_fixture(flv: &[u8]) -> Muxed {
     }
     let all = groups.iter().flatten();
     let video_frames = all.clone().filter(|f| f.is_video()).count();
+    let media_bytes = all
+        .clone()
+        .map(|f| match f {
+            MediaFrame::Video { data, .. } | MediaFrame::Audio { data, .. } => data.len(),
+        })
+        .sum();
     Muxed {
         init,
         segments,
         video_frames,
         audio_frames: all.count() - video_frames,
+        media_bytes,
     }
 }
 
@@ -355,6 +364,15 @@ fn flv_fixtures_mux_to_fmp4_that_ffprobe_and_ffmpeg_accept() {
         let (flv_video_ms, flv_audio_ms) = packet_times(&flv_path);
         assert_times_match(name, "video", &video_ms, &flv_video_ms, 1e-6);
         assert_times_match(name, "audio", &audio_ms, &flv_audio_ms, 1.0);
+        let segment_bytes: usize = muxed.segments.iter().map(|s| s.1.len()).sum();
+        let overhead = segment_bytes as f64 / muxed.media_bytes as f64;
+        eprintln!(
+            "{name}: init {} bytes; segments {segment_bytes} bytes for {} media bytes, overhead {overhead:.4}",
+            muxed.init.len(),
+            muxed.media_bytes
+        );
+        // The TS segments of the same fixtures are 1.09-1.20 (flv_ts.rs).
+        assert!(overhead < 1.02, "{name}: overhead {overhead:.4}");
         ffmpeg_decode(&concat);
         ffmpeg_decode(&out.join("playlist.m3u8"));
         // Each segment alone after the init segment decodes: it starts with a keyframe.
