@@ -24,7 +24,8 @@
 //!   the same grid gets the same numbers). The grid is the caller's: taken once per publish
 //!   session from its first audio frame ([`AudioGrid::from_first_frame`]), and learned by an
 //!   ingest that joins later (the way it learns the segment numbering), because no single
-//!   segment's millisecond timestamps pin the offset exactly. A real gap in the audio (the next
+//!   segment's millisecond timestamps pin the offset exactly ([`AudioGrid::ZERO`] places
+//!   frames up to half a frame off: 5 ms for ffmpeg's AAC, which starts 58.67 ms in). A real gap in the audio (the next
 //!   frame's step further on than one frame) lengthens the sample before it to whole frames,
 //!   so later audio stays in sync.
 //!

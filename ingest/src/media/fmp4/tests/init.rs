@@ -65,8 +65,7 @@ fn avcc_is_built_from_the_parameter_sets() {
 
 #[test]
 fn avcc_has_the_high_profile_extension_when_the_sps_parses() {
-    // x264 High 4:2:2 SPS from ffmpeg5_h264_high422_interlaced_cqm_358x246.flv would do; a
-    // minimal High 4:2:0 8-bit SPS is enough: profile 100, level 31, 320x240.
+    // A High-profile (100) 4:2:0 8-bit SPS, level 1.3.
     let sps = Bytes::from_static(&[
         0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
         0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
