@@ -63,7 +63,9 @@ fuzz_target!(|data: &[u8]| {
         let (body, tail) = tail.split_at(len);
         rest = tail;
         let dts = i64::from(i32::from_be_bytes([head[1], head[2], head[3], 0]) >> 8);
-        let dts_ms = dts * i64::from(head[4] % 16 + 1).pow(u32::from(head[0] >> 6) * 4);
+        // Scaled up to the whole i64 range, saturating: timestamps near the overflow edges.
+        let scale = i64::from(head[4] % 16 + 1).saturating_pow(u32::from(head[0] >> 6) * 4);
+        let dts_ms = dts.saturating_mul(scale);
         let frame = match head[0] % 4 {
             0 => MediaFrame::Audio {
                 dts_ms,
