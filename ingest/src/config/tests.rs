@@ -397,3 +397,17 @@ fn readme_flag_table_is_current() {
          and review the diff. Generated:\n{table}"
     );
 }
+
+/// The config's Debug (logged at startup) never shows the publish secret.
+#[test]
+fn the_config_never_shows_the_publish_secret() {
+    let config = IngestConfig {
+        publish_auth: crate::auth::PublishAuthPolicy::Required,
+        publish_secret: Some(
+            crate::auth::PublishSecret::from_text("correct horse battery staple 42")
+                .expect("secret"),
+        ),
+        ..Default::default()
+    };
+    assert!(!format!("{config:?}").contains("horse"));
+}

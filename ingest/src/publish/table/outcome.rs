@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use zonecast_contract::{StreamIndex, StreamName, StreamState};
 
 /// Why a publish ends.
@@ -66,4 +67,32 @@ pub enum Ended {
     Over(StreamState),
     /// A newer publish holds the name (it replaced this one): nothing to do.
     Superseded,
+}
+
+pub(super) fn write<U: Clone>(
+    name: &StreamName,
+    last: &StreamIndex,
+    state: StreamState,
+    uploads: &U,
+    wall: DateTime<Utc>,
+) -> PublishEffect<U> {
+    let mut index = last.clone();
+    index.state = state;
+    index.updated = wall;
+    PublishEffect::WriteIndex {
+        name: name.clone(),
+        index,
+        uploads: uploads.clone(),
+    }
+}
+
+/// The newer of two copies of this AZ's own index (the store's and the spool's), by when each
+/// was written. An index an earlier run left in the spool (the store was away when it
+/// stopped) names segments the store may not have yet: numbering on from the store's older
+/// index would give new content their keys.
+pub fn newest_index(a: Option<StreamIndex>, b: Option<StreamIndex>) -> Option<StreamIndex> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.updated > a.updated { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
