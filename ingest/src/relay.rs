@@ -25,6 +25,7 @@
 pub mod client;
 pub mod core;
 pub mod feed;
+mod shared;
 pub mod task;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime},
@@ -32,35 +32,7 @@ use super::{
 };
 use crate::{auth::PublishSecret, ops::metrics::Metrics};
 
-/// A stream's relay status, shared between the relay task and `/status`.
-#[derive(Debug)]
-pub struct RelayShared {
-    status: Mutex<RelayStatus>,
-}
-
-impl RelayShared {
-    pub fn new(status: RelayStatus) -> Arc<Self> {
-        Arc::new(Self {
-            status: Mutex::new(status),
-        })
-    }
-
-    /// A copy for `/status`. (A status is plain data: a lock poisoned by a panic elsewhere
-    /// is taken over as it stands, never left to hide the relay for good.)
-    pub fn status(&self) -> Option<RelayStatus> {
-        Some(self.lock().clone())
-    }
-
-    fn update(&self, f: impl FnOnce(&mut RelayStatus)) {
-        f(&mut self.lock());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, RelayStatus> {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
+pub use super::shared::RelayShared;
 
 /// What a relay needs to know.
 pub struct RelayParams {
